@@ -1,0 +1,18 @@
+# Turns INPUT into a C++ source defining genops::internal::BuiltinCatalogJson().
+# Uses a raw string split in chunks so no compiler string-length limit is hit.
+file(READ ${INPUT} content)
+string(LENGTH "${content}" len)
+set(out "// Generated from data/pricing_catalog.json. Do not edit.\n")
+string(APPEND out "#include <string_view>\nnamespace genops::internal {\n")
+string(APPEND out "namespace { constexpr char kCatalog[] = \n")
+set(pos 0)
+set(chunk 8000)
+while(pos LESS len)
+  string(SUBSTRING "${content}" ${pos} ${chunk} piece)
+  string(APPEND out "R\"GENOPS_JSON(${piece})GENOPS_JSON\"\n")
+  math(EXPR pos "${pos} + ${chunk}")
+endwhile()
+string(APPEND out ";\n}  // namespace\n")
+string(APPEND out "std::string_view BuiltinCatalogJson() { return {kCatalog, sizeof(kCatalog) - 1}; }\n")
+string(APPEND out "}  // namespace genops::internal\n")
+file(WRITE ${OUTPUT} "${out}")
