@@ -138,7 +138,7 @@ struct AdapterConfig {
 
   // --- Injection (tests, embedding) ---------------------------------------------------------
   const Clock* clock = nullptr;              // null: the real clock
-  const Environment* environment = nullptr;  // null: the process environment
+  const Environment* env = nullptr;          // null: the process environment
 };
 
 }  // namespace genops

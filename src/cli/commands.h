@@ -38,6 +38,7 @@ void RegisterCostCommand(CLI::App& app, CommandRegistry& registry);
 void RegisterPricesCommand(CLI::App& app, CommandRegistry& registry);
 void RegisterValidateCommand(CLI::App& app, CommandRegistry& registry);
 void RegisterDemoCommand(CLI::App& app, CommandRegistry& registry);
+void RegisterConfigReferenceCommand(CLI::App& app, CommandRegistry& registry);
 
 // Calls every Register*Command above, in help order.
 void RegisterAllCommands(CLI::App& app, CommandRegistry& registry);

@@ -1,0 +1,438 @@
+// Provider response bodies to normalised usage (see src/core/usage_parser.h).
+#include "src/core/usage_parser.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "src/core/text.h"
+
+namespace genops {
+namespace {
+
+// ASCII lowercase (model ids and provider names are ASCII).
+std::string LowerAscii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+using Json = nlohmann::json;
+
+constexpr int64_t kSaturated = Usage::kMaxTokens + 1;
+
+int64_t NonNegative(int64_t v) { return v < 0 ? 0 : v; }
+
+// a + b for non-negative counts, saturating just above the Validate() limit.
+int64_t SatAdd(int64_t a, int64_t b) {
+  a = std::min(NonNegative(a), kSaturated);
+  b = std::min(NonNegative(b), kSaturated);
+  return std::min(a + b, kSaturated);
+}
+
+std::string Shown(const Json& value) {
+  std::string s = value.dump();
+  if (s.size() > 40) s = s.substr(0, 37) + "...";
+  return s;
+}
+
+// Reads token counts, remembering the first error so call sites stay linear.
+class CountReader {
+ public:
+  explicit CountReader(std::string_view provider) : provider_(provider) {}
+
+  // The count at `object[key]`; 0 when the object or key is absent or null. `path` names
+  // the field in errors ("usage.prompt_tokens").
+  int64_t Get(const Json* object, const char* key, std::string_view path) {
+    if (object == nullptr || !object->is_object()) return 0;
+    auto it = object->find(key);
+    if (it == object->end() || it->is_null()) return 0;
+    const Json& v = *it;
+    if (v.is_number_unsigned()) {
+      if (v.get<uint64_t>() <= static_cast<uint64_t>(Usage::kMaxTokens)) {
+        return static_cast<int64_t>(v.get<uint64_t>());
+      }
+    } else if (v.is_number_integer()) {
+      if (v.get<int64_t>() >= 0 && v.get<int64_t>() <= Usage::kMaxTokens) {
+        return v.get<int64_t>();
+      }
+    } else if (v.is_number_float()) {
+      double d = v.get<double>();
+      if (d >= 0 && d <= static_cast<double>(Usage::kMaxTokens) && std::floor(d) == d) {
+        return static_cast<int64_t>(d);
+      }
+    }
+    Fail(path, Cat("expected a non-negative integer token count (at most ", Usage::kMaxTokens,
+                   "), got ", Shown(v)));
+    return 0;
+  }
+
+  bool Has(const Json* object, const char* key) const {
+    return object != nullptr && object->is_object() && object->contains(key) &&
+           !(*object)[key].is_null();
+  }
+
+  void Fail(std::string_view field, std::string_view message) {
+    if (status_.ok()) {
+      status_ = absl::InvalidArgumentError(Cat(provider_, " response: ", field, ": ", message));
+    }
+  }
+
+  const absl::Status& status() const { return status_; }
+
+ private:
+  std::string provider_;
+  absl::Status status_;
+};
+
+// object[key] when it is a JSON object, else nullptr.
+const Json* Child(const Json* object, const char* key) {
+  if (object == nullptr || !object->is_object()) return nullptr;
+  auto it = object->find(key);
+  if (it == object->end() || !it->is_object()) return nullptr;
+  return &*it;
+}
+
+std::string StringField(const Json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || !it->is_string()) return "";
+  return it->get<std::string>();
+}
+
+void AddFinishReason(ParsedResponse& out, const Json* object, const char* key) {
+  if (object == nullptr || !object->is_object()) return;
+  auto it = object->find(key);
+  if (it != object->end() && it->is_string() && !it->get_ref<const std::string&>().empty()) {
+    out.finish_reasons.push_back(it->get<std::string>());
+  }
+}
+
+// A usage member that exists must be an object (or null).
+const Json* UsageObject(CountReader& r, const Json& doc, const char* key) {
+  auto it = doc.find(key);
+  if (it == doc.end() || it->is_null()) return nullptr;
+  if (!it->is_object()) {
+    r.Fail(key, Cat("expected an object, got ", Shown(*it)));
+    return nullptr;
+  }
+  return &*it;
+}
+
+// --- OpenAI shape (also groq, deepseek, xai, mistral) -----------------------------------
+
+void ParseOpenAI(CountReader& r, const Json& doc, ParsedResponse& out) {
+  out.model = StringField(doc, "model");
+  out.response_id = StringField(doc, "id");
+  if (auto it = doc.find("choices"); it != doc.end() && it->is_array()) {
+    for (const Json& choice : *it) AddFinishReason(out, &choice, "finish_reason");
+  }
+  if (StringField(doc, "object") == "response") {  // Responses API
+    const Json* incomplete = Child(&doc, "incomplete_details");
+    if (incomplete != nullptr && incomplete->contains("reason")) {
+      AddFinishReason(out, incomplete, "reason");
+    } else {
+      AddFinishReason(out, &doc, "status");
+    }
+  }
+  const Json* usage = UsageObject(r, doc, "usage");
+  if (usage == nullptr) return;
+  out.has_usage = true;
+  if (r.Has(usage, "input_tokens") || r.Has(usage, "output_tokens")) {
+    // Responses API: input_tokens holds the cached ones, output_tokens the reasoning ones.
+    out.usage =
+        NormalizeOpenAIUsage(r.Get(usage, "input_tokens", "usage.input_tokens"),
+                             r.Get(usage, "output_tokens", "usage.output_tokens"),
+                             r.Get(Child(usage, "input_tokens_details"), "cached_tokens",
+                                   "usage.input_tokens_details.cached_tokens"),
+                             r.Get(Child(usage, "output_tokens_details"), "reasoning_tokens",
+                                   "usage.output_tokens_details.reasoning_tokens"));
+    return;
+  }
+  int64_t prompt = r.Get(usage, "prompt_tokens", "usage.prompt_tokens");
+  int64_t completion = r.Get(usage, "completion_tokens", "usage.completion_tokens");
+  int64_t cached = r.Get(Child(usage, "prompt_tokens_details"), "cached_tokens",
+                         "usage.prompt_tokens_details.cached_tokens");
+  if (cached == 0) {
+    // DeepSeek: prompt_tokens = prompt_cache_hit_tokens + prompt_cache_miss_tokens.
+    cached = r.Get(usage, "prompt_cache_hit_tokens", "usage.prompt_cache_hit_tokens");
+  }
+  int64_t reasoning = r.Get(Child(usage, "completion_tokens_details"), "reasoning_tokens",
+                            "usage.completion_tokens_details.reasoning_tokens");
+  if (reasoning > 0) {
+    // OpenAI counts reasoning inside completion_tokens; xAI does not (its total_tokens is
+    // prompt + completion + reasoning). Trust total_tokens when given.
+    bool excluded = out.provider == "xai";
+    if (r.Has(usage, "total_tokens")) {
+      int64_t total = r.Get(usage, "total_tokens", "usage.total_tokens");
+      if (total == SatAdd(SatAdd(prompt, completion), reasoning)) excluded = true;
+      if (total == SatAdd(prompt, completion)) excluded = false;
+    }
+    if (excluded) completion = SatAdd(completion, reasoning);
+  }
+  out.usage = NormalizeOpenAIUsage(prompt, completion, cached, reasoning);
+}
+
+// --- Anthropic Messages shape (also Bedrock InvokeModel with Claude) --------------------
+
+void ParseAnthropic(CountReader& r, const Json& doc, ParsedResponse& out) {
+  out.model = StringField(doc, "model");
+  out.response_id = StringField(doc, "id");
+  AddFinishReason(out, &doc, "stop_reason");
+  const Json* usage = UsageObject(r, doc, "usage");
+  if (usage == nullptr) return;
+  out.has_usage = true;
+  int64_t cache_creation =
+      r.Get(usage, "cache_creation_input_tokens", "usage.cache_creation_input_tokens");
+  if (!r.Has(usage, "cache_creation_input_tokens")) {
+    // Newer bodies may carry only the per-TTL breakdown.
+    const Json* detail = Child(usage, "cache_creation");
+    cache_creation = SatAdd(r.Get(detail, "ephemeral_5m_input_tokens",
+                                  "usage.cache_creation.ephemeral_5m_input_tokens"),
+                            r.Get(detail, "ephemeral_1h_input_tokens",
+                                  "usage.cache_creation.ephemeral_1h_input_tokens"));
+  }
+  out.usage = NormalizeAnthropicUsage(
+      r.Get(usage, "input_tokens", "usage.input_tokens"),
+      r.Get(usage, "output_tokens", "usage.output_tokens"),
+      r.Get(usage, "cache_read_input_tokens", "usage.cache_read_input_tokens"), cache_creation);
+}
+
+// --- Gemini generateContent -------------------------------------------------------------
+
+void ParseGeminiObject(CountReader& r, const Json& doc, ParsedResponse& out) {
+  out.model = StringField(doc, "modelVersion");
+  out.response_id = StringField(doc, "responseId");
+  out.finish_reasons.clear();
+  if (auto it = doc.find("candidates"); it != doc.end() && it->is_array()) {
+    for (const Json& candidate : *it) AddFinishReason(out, &candidate, "finishReason");
+  }
+  const Json* meta = UsageObject(r, doc, "usageMetadata");
+  if (meta == nullptr) return;
+  out.has_usage = true;
+  int64_t prompt =
+      SatAdd(r.Get(meta, "promptTokenCount", "usageMetadata.promptTokenCount"),
+             r.Get(meta, "toolUsePromptTokenCount", "usageMetadata.toolUsePromptTokenCount"));
+  out.usage = NormalizeGeminiUsage(
+      prompt, r.Get(meta, "candidatesTokenCount", "usageMetadata.candidatesTokenCount"),
+      r.Get(meta, "cachedContentTokenCount", "usageMetadata.cachedContentTokenCount"),
+      r.Get(meta, "thoughtsTokenCount", "usageMetadata.thoughtsTokenCount"));
+}
+
+void ParseGemini(CountReader& r, const Json& doc, ParsedResponse& out) {
+  if (!doc.is_array()) {
+    ParseGeminiObject(r, doc, out);
+    return;
+  }
+  // streamGenerateContent without SSE returns an array of chunks; the last usageMetadata
+  // is cumulative.
+  for (const Json& chunk : doc) {
+    if (!chunk.is_object()) {
+      r.Fail("[]", Cat("expected an array of objects, got an element ", Shown(chunk)));
+      return;
+    }
+    ParsedResponse piece;
+    ParseGeminiObject(r, chunk, piece);
+    if (!piece.model.empty()) out.model = piece.model;
+    if (!piece.response_id.empty()) out.response_id = piece.response_id;
+    if (!piece.finish_reasons.empty()) out.finish_reasons = piece.finish_reasons;
+    if (piece.has_usage) {
+      out.usage = piece.usage;
+      out.has_usage = true;
+    }
+  }
+}
+
+// --- AWS Bedrock --------------------------------------------------------------------------
+
+void ParseBedrock(CountReader& r, const Json& doc, ParsedResponse& out) {
+  const Json* usage = Child(&doc, "usage");
+  if (usage != nullptr && (r.Has(usage, "inputTokens") || r.Has(usage, "outputTokens"))) {
+    // Converse (and Nova InvokeModel): inputTokens excludes cache reads and writes.
+    AddFinishReason(out, &doc, "stopReason");
+    out.has_usage = true;
+    int64_t cache_read =
+        r.Has(usage, "cacheReadInputTokens")
+            ? r.Get(usage, "cacheReadInputTokens", "usage.cacheReadInputTokens")
+            : r.Get(usage, "cacheReadInputTokenCount", "usage.cacheReadInputTokenCount");
+    int64_t cache_write =
+        r.Has(usage, "cacheWriteInputTokens")
+            ? r.Get(usage, "cacheWriteInputTokens", "usage.cacheWriteInputTokens")
+            : r.Get(usage, "cacheWriteInputTokenCount", "usage.cacheWriteInputTokenCount");
+    out.usage = NormalizeAnthropicUsage(r.Get(usage, "inputTokens", "usage.inputTokens"),
+                                        r.Get(usage, "outputTokens", "usage.outputTokens"),
+                                        cache_read, cache_write);
+    return;
+  }
+  if (usage != nullptr || StringField(doc, "type") == "message") {
+    ParseAnthropic(r, doc, out);  // InvokeModel with an Anthropic Claude body
+    return;
+  }
+  if (r.Has(&doc, "prompt_token_count") || r.Has(&doc, "generation_token_count")) {
+    // InvokeModel with a Meta Llama body.
+    AddFinishReason(out, &doc, "stop_reason");
+    out.has_usage = true;
+    out.usage =
+        NormalizeOpenAIUsage(r.Get(&doc, "prompt_token_count", "prompt_token_count"),
+                             r.Get(&doc, "generation_token_count", "generation_token_count"), 0, 0);
+    return;
+  }
+  if (r.Has(&doc, "inputTextTokenCount")) {
+    // InvokeModel with an Amazon Titan body (text or embeddings).
+    out.has_usage = true;
+    int64_t output = 0;
+    if (auto it = doc.find("results"); it != doc.end() && it->is_array()) {
+      for (size_t i = 0; i < it->size(); ++i) {
+        const Json& result = (*it)[i];
+        output = SatAdd(output, r.Get(&result, "tokenCount", Cat("results[", i, "].tokenCount")));
+        AddFinishReason(out, &result, "completionReason");
+      }
+    }
+    out.usage = NormalizeOpenAIUsage(r.Get(&doc, "inputTextTokenCount", "inputTextTokenCount"),
+                                     output, 0, 0);
+  }
+}
+
+// --- Cohere -------------------------------------------------------------------------------
+
+void ParseCohere(CountReader& r, const Json& doc, ParsedResponse& out) {
+  out.response_id = StringField(doc, "id");
+  AddFinishReason(out, &doc, "finish_reason");
+  const Json* usage = UsageObject(r, doc, "usage");
+  const Json* units = Child(usage, "billed_units");
+  std::string path = "usage.billed_units";
+  if (units == nullptr) {
+    units = Child(usage, "tokens");
+    path = "usage.tokens";
+  }
+  if (units == nullptr) {
+    units = Child(Child(&doc, "meta"), "billed_units");
+    path = "meta.billed_units";
+  }
+  if (units == nullptr) return;
+  out.has_usage = true;
+  out.usage =
+      NormalizeOpenAIUsage(r.Get(units, "input_tokens", Cat(path, ".input_tokens")),
+                           r.Get(units, "output_tokens", Cat(path, ".output_tokens")), 0, 0);
+}
+
+enum class Shape { kOpenAI, kAnthropic, kGemini, kBedrock, kCohere, kUnknown };
+
+Shape ShapeOf(std::string_view provider, std::string& canonical) {
+  struct Entry {
+    std::string_view name, canonical;
+    Shape shape;
+  };
+  static constexpr Entry kProviders[] = {
+      {"openai", "openai", Shape::kOpenAI},
+      {"groq", "groq", Shape::kOpenAI},
+      {"deepseek", "deepseek", Shape::kOpenAI},
+      {"xai", "xai", Shape::kOpenAI},
+      {"mistral", "mistral", Shape::kOpenAI},
+      {"anthropic", "anthropic", Shape::kAnthropic},
+      {"google", "google", Shape::kGemini},
+      {"gemini", "google", Shape::kGemini},
+      {"aws_bedrock", "aws_bedrock", Shape::kBedrock},
+      {"bedrock", "aws_bedrock", Shape::kBedrock},
+      {"cohere", "cohere", Shape::kCohere},
+  };
+  std::string lower = LowerAscii(provider);
+  for (const Entry& e : kProviders) {
+    if (lower == e.name) {
+      canonical = std::string(e.canonical);
+      return e.shape;
+    }
+  }
+  return Shape::kUnknown;
+}
+
+}  // namespace
+
+absl::StatusOr<ParsedResponse> ParseProviderResponse(std::string_view provider,
+                                                     std::string_view body) {
+  ParsedResponse out;
+  Shape shape = ShapeOf(provider, out.provider);
+  if (shape == Shape::kUnknown) {
+    return absl::InvalidArgumentError(
+        Cat("unknown provider \"", provider,
+            "\" for usage parsing; supported: openai, anthropic, google (gemini), "
+            "aws_bedrock, groq, deepseek, xai, mistral, cohere"));
+  }
+  Json doc = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) {
+    return absl::InvalidArgumentError(
+        Cat(out.provider, " response: malformed JSON (", body.size(), " bytes)"));
+  }
+  if (!doc.is_object() && !(shape == Shape::kGemini && doc.is_array())) {
+    return absl::InvalidArgumentError(
+        Cat(out.provider, " response: expected a JSON object, got ", Shown(doc)));
+  }
+  CountReader reader(out.provider);
+  switch (shape) {
+    case Shape::kOpenAI:
+      ParseOpenAI(reader, doc, out);
+      break;
+    case Shape::kAnthropic:
+      ParseAnthropic(reader, doc, out);
+      break;
+    case Shape::kGemini:
+      ParseGemini(reader, doc, out);
+      break;
+    case Shape::kBedrock:
+      ParseBedrock(reader, doc, out);
+      break;
+    case Shape::kCohere:
+      ParseCohere(reader, doc, out);
+      break;
+    case Shape::kUnknown:
+      break;
+  }
+  if (!reader.status().ok()) return reader.status();
+  if (out.has_usage) {
+    if (absl::Status s = out.usage.Validate(); !s.ok()) {
+      return absl::InvalidArgumentError(
+          Cat(out.provider, " response: inconsistent usage: ", s.message()));
+    }
+  }
+  return out;
+}
+
+Usage NormalizeOpenAIUsage(int64_t prompt_tokens, int64_t completion_tokens, int64_t cached_tokens,
+                           int64_t reasoning_tokens) {
+  Usage u;
+  u.input_tokens = SatAdd(prompt_tokens, 0);
+  u.cache_read_tokens = SatAdd(cached_tokens, 0);
+  u.output_tokens = SatAdd(completion_tokens, 0);
+  u.reasoning_tokens = SatAdd(reasoning_tokens, 0);
+  return u;
+}
+
+Usage NormalizeAnthropicUsage(int64_t input_tokens, int64_t output_tokens,
+                              int64_t cache_read_input_tokens,
+                              int64_t cache_creation_input_tokens) {
+  Usage u;
+  u.input_tokens =
+      SatAdd(SatAdd(input_tokens, cache_read_input_tokens), cache_creation_input_tokens);
+  u.cache_read_tokens = SatAdd(cache_read_input_tokens, 0);
+  u.cache_write_tokens = SatAdd(cache_creation_input_tokens, 0);
+  u.output_tokens = SatAdd(output_tokens, 0);
+  return u;
+}
+
+Usage NormalizeGeminiUsage(int64_t prompt_token_count, int64_t candidates_token_count,
+                           int64_t cached_content_token_count, int64_t thoughts_token_count) {
+  Usage u;
+  u.input_tokens = SatAdd(prompt_token_count, 0);
+  u.cache_read_tokens = SatAdd(cached_content_token_count, 0);
+  u.output_tokens = SatAdd(candidates_token_count, thoughts_token_count);
+  u.reasoning_tokens = SatAdd(thoughts_token_count, 0);
+  return u;
+}
+
+}  // namespace genops

@@ -1,0 +1,156 @@
+// Shared, store-independent parts of the ledger contract: budget periods, UTC windows, scopes.
+#include "src/ledger/ledger.h"
+
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace genops::ledger {
+namespace {
+
+// Debian's Abseil has its own string_view type; bridge std::string_view to it.
+absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+constexpr int64_t kInt64Min = std::numeric_limits<int64_t>::min();
+constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
+constexpr int64_t kNanosPerDay = 86'400 * 1'000'000'000LL;
+
+// a * b + c, saturated to the int64 range (only reachable for instants centuries away).
+int64_t SaturatingMulAdd(int64_t a, int64_t b, int64_t c) {
+  int64_t product = 0;
+  int64_t sum = 0;
+  if (__builtin_mul_overflow(a, b, &product) || __builtin_add_overflow(product, c, &sum)) {
+    return ((a < 0) != (b < 0)) ? kInt64Min : kInt64Max;
+  }
+  return sum;
+}
+
+int64_t FloorDiv(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+int64_t DaysFromCivil(int64_t y, int64_t m, int64_t d) {
+  y -= m <= 2 ? 1 : 0;
+  const int64_t era = FloorDiv(y, 400);
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+struct YearMonth {
+  int64_t year;
+  int64_t month;  // 1..12
+};
+
+// The inverse of DaysFromCivil, keeping only year and month.
+YearMonth YearMonthFromDays(int64_t days) {
+  days += 719468;
+  const int64_t era = FloorDiv(days, 146097);
+  const int64_t doe = days - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  return {year, month};
+}
+
+// Canonical order for printing scopes, so "team=a,customer_id=b" reads the same everywhere.
+constexpr std::array<std::string_view, 6> kDimensionOrder = {
+    "team", "project", "environment", "customer_id", "cost_center", "feature"};
+
+}  // namespace
+
+std::string_view BudgetPeriodName(BudgetPeriod period) {
+  switch (period) {
+    case BudgetPeriod::kDay:
+      return "day";
+    case BudgetPeriod::kWeek:
+      return "week";
+    case BudgetPeriod::kMonth:
+      return "month";
+    case BudgetPeriod::kTotal:
+      return "total";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<BudgetPeriod> ParseBudgetPeriod(std::string_view name) {
+  const std::string lower = absl::AsciiStrToLower(absl::StripAsciiWhitespace(Sv(name)));
+  if (lower == "day" || lower == "daily") return BudgetPeriod::kDay;
+  if (lower == "week" || lower == "weekly") return BudgetPeriod::kWeek;
+  if (lower == "month" || lower == "monthly") return BudgetPeriod::kMonth;
+  if (lower == "total") return BudgetPeriod::kTotal;
+  return absl::InvalidArgumentError(absl::StrCat("unknown budget period '", Sv(name),
+                                                 "': expected one of day, week, month, total"));
+}
+
+BudgetWindow BudgetWindow::Containing(BudgetPeriod period, int64_t unix_nanos) {
+  const int64_t days = FloorDiv(unix_nanos, kNanosPerDay);
+  switch (period) {
+    case BudgetPeriod::kDay:
+      return {SaturatingMulAdd(days, kNanosPerDay, 0),
+              SaturatingMulAdd(days + 1, kNanosPerDay, 0)};
+    case BudgetPeriod::kWeek: {
+      // 1970-01-01 was a Thursday: (days + 3) mod 7 is 0 on Mondays.
+      const int64_t monday = days - (days + 3 - FloorDiv(days + 3, 7) * 7);
+      return {SaturatingMulAdd(monday, kNanosPerDay, 0),
+              SaturatingMulAdd(monday + 7, kNanosPerDay, 0)};
+    }
+    case BudgetPeriod::kMonth: {
+      const YearMonth ym = YearMonthFromDays(days);
+      const int64_t first = DaysFromCivil(ym.year, ym.month, 1);
+      const int64_t next = ym.month == 12 ? DaysFromCivil(ym.year + 1, 1, 1)
+                                          : DaysFromCivil(ym.year, ym.month + 1, 1);
+      return {SaturatingMulAdd(first, kNanosPerDay, 0), SaturatingMulAdd(next, kNanosPerDay, 0)};
+    }
+    case BudgetPeriod::kTotal:
+      return {kInt64Min, kInt64Max};
+  }
+  return {kInt64Min, kInt64Max};
+}
+
+bool ScopeMatches(const Scope& scope, const Attribution& attribution) {
+  for (const auto& [dimension, value] : scope) {
+    const std::optional<std::string_view> actual = attribution.Dimension(dimension);
+    if (!actual.has_value() || *actual != value) return false;
+  }
+  return true;
+}
+
+std::string ScopeToString(const Scope& scope) {
+  if (scope.empty()) return "global";
+  std::string out;
+  auto append = [&out](std::string_view key, std::string_view value) {
+    if (!out.empty()) out.push_back(',');
+    absl::StrAppend(&out, Sv(key), "=", Sv(value));
+  };
+  for (std::string_view dimension : kDimensionOrder) {
+    auto it = scope.find(std::string(dimension));
+    if (it != scope.end()) append(it->first, it->second);
+  }
+  for (const auto& [key, value] : scope) {
+    bool canonical = false;
+    for (std::string_view dimension : kDimensionOrder) canonical |= key == dimension;
+    if (!canonical) append(key, value);
+  }
+  return out;
+}
+
+double BudgetStatus::utilization() const {
+  if (spec.limit.nanos() <= 0) return 0;
+  return static_cast<double>((spent + reserved).nanos()) /
+         static_cast<double>(spec.limit.nanos());
+}
+
+}  // namespace genops::ledger

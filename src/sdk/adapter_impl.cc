@@ -1,0 +1,571 @@
+#include "src/sdk/adapter_impl.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/ascii.h"
+#include "src/core/text.h"
+#include "src/core/cost.h"
+#include "src/ledger/memory_ledger.h"
+#include "src/telemetry/id_generator.h"
+#include "src/telemetry/semconv.h"
+#include "src/telemetry/trace_context.h"
+
+namespace genops {
+namespace {
+
+namespace sc = telemetry::semconv;
+using telemetry::Attribute;
+using telemetry::SpanEvent;
+
+constexpr size_t kOperationLogCapacity = 10000;
+
+// The innermost open operation of each thread, for get_current_governance_context().
+thread_local std::vector<const Operation::State*> tls_open_operations;
+
+void PopOpen(const Operation::State* state) {
+  auto& v = tls_open_operations;
+  auto it = std::find(v.rbegin(), v.rend(), state);
+  if (it != v.rend()) v.erase(std::next(it).base());
+}
+
+// The GenAI semantic-convention operation name for the seed's operation types.
+std::string_view GenAiOperationName(std::string_view operation_type) {
+  if (operation_type == "chat_completion" || operation_type == "chat") return sc::kOperationChat;
+  if (operation_type == "completion" || operation_type == "text_completion") {
+    return sc::kOperationTextCompletion;
+  }
+  if (operation_type == "embedding" || operation_type == "embeddings") {
+    return sc::kOperationEmbeddings;
+  }
+  return operation_type;
+}
+
+std::string RandomOperationId() {
+  telemetry::TraceId id = telemetry::GenerateTraceId();
+  return Cat("op_", id.ToHex());
+}
+
+void Put(std::vector<Attribute>& attrs, std::string_view key, telemetry::AttributeValue value) {
+  attrs.push_back({std::string(key), std::move(value)});
+}
+
+std::string_view PolicyResultValue(DecisionResult r) { return DecisionResultName(r); }
+
+BudgetStatusView ToView(const ledger::BudgetStatus& b) {
+  BudgetStatusView v;
+  v.name = b.spec.name;
+  v.scope = ledger::ScopeToString(b.spec.scope);
+  v.period = std::string(ledger::BudgetPeriodName(b.spec.period));
+  v.limit = b.spec.limit;
+  v.spent = b.spent;
+  v.reserved = b.reserved;
+  v.remaining = b.remaining();
+  v.utilization_percent = b.utilization() * 100.0;
+  v.window_start_unix_nanos = b.window.start_unix_nanos;
+  v.window_end_unix_nanos = b.window.end_unix_nanos;
+  return v;
+}
+
+// The budget with the least room, for the genops.budget.* attributes.
+const ledger::BudgetStatus* Tightest(const std::vector<ledger::BudgetStatus>& budgets) {
+  const ledger::BudgetStatus* best = nullptr;
+  for (const auto& b : budgets) {
+    if (best == nullptr || b.remaining() < best->remaining()) best = &b;
+  }
+  return best;
+}
+
+void AlertEvents(const std::vector<Alert>& alerts, std::vector<SpanEvent>& events) {
+  for (const Alert& a : alerts) {
+    SpanEvent e;
+    e.name = std::string(sc::kEventAlert);
+    e.time_unix_nanos = a.time_unix_nanos;
+    e.attributes.push_back({"genops.alert.kind", std::string(AlertKindName(a.kind))});
+    e.attributes.push_back({"genops.alert.severity", a.severity});
+    e.attributes.push_back({"genops.alert.message", a.message});
+    if (!a.budget_name.empty()) e.attributes.push_back({"genops.budget.name", a.budget_name});
+    if (a.amount.nanos() != 0) e.attributes.push_back({"genops.alert.amount", a.amount.usd()});
+    events.push_back(std::move(e));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<AdapterImpl>> AdapterImpl::Create(const AdapterConfig& config,
+                                                                 AdapterDependencies deps) {
+  const Environment* env = config.env != nullptr ? config.env
+                                                         : Environment::Process();
+  const Clock* clock = config.clock != nullptr ? config.clock : Clock::Real();
+  auto resolved = sdk::ResolveConfig(config, *env);
+  if (!resolved.ok()) return resolved.status();
+
+  std::shared_ptr<AdapterImpl> adapter(new AdapterImpl(*std::move(resolved), clock));
+  const sdk::ResolvedConfig& rc = adapter->config_;
+
+  if (deps.catalog != nullptr) {
+    adapter->catalog_ = std::move(deps.catalog);
+  } else {
+    auto catalog = rc.pricing_overrides.empty()
+                       ? pricing::Catalog::Builtin()
+                       : pricing::Catalog::BuiltinWithOverrides(rc.pricing_overrides);
+    if (!catalog.ok()) {
+      return absl::InvalidArgumentError(
+          Cat(rc.pricing_overrides.empty() ? "pricing catalog" : "pricing_overrides",
+                       ": ", catalog.status().message()));
+    }
+    adapter->catalog_ = *std::move(catalog);
+  }
+  adapter->ledger_ = deps.ledger != nullptr ? std::move(deps.ledger)
+                                            : std::shared_ptr<ledger::Ledger>(
+                                                  ledger::NewMemoryLedger(clock));
+
+  adapter->alerts_ = std::make_shared<AlertDispatcher>();
+  if (rc.log_alerts) adapter->alerts_->AddSink(std::make_shared<LogAlertSink>());
+  if (!rc.alert_webhooks.empty()) {
+    adapter->alerts_->AddSink(std::make_shared<WebhookAlertSink>(rc.alert_webhooks));
+  }
+  for (auto& sink : deps.extra_alert_sinks) adapter->alerts_->AddSink(std::move(sink));
+  adapter->approvals_ = std::make_shared<ApprovalStore>(clock);
+
+  auto governor = Governor::Create(rc.governance, adapter->catalog_, adapter->ledger_,
+                                   adapter->alerts_, adapter->approvals_, clock);
+  if (!governor.ok()) return governor.status();
+  adapter->governor_ = *std::move(governor);
+  if (config.approval_callback) adapter->governor_->set_approval_callback(config.approval_callback);
+
+  const Environment& pipeline_env = *env;
+  auto pipeline =
+      sdk::SpanPipeline::Create(rc, pipeline_env, clock, std::move(deps.extra_exporters));
+  if (!pipeline.ok()) return pipeline.status();
+  adapter->pipeline_ = *std::move(pipeline);
+
+  if (rc.compliance.enable_audit_logging) {
+    auto audit = sdk::AuditLog::Open(rc.compliance.audit_log_path,
+                                     rc.compliance.audit_all_operations,
+                                     rc.compliance.frameworks);
+    if (!audit.ok()) return audit.status();
+    adapter->audit_ = *std::move(audit);
+  }
+  adapter->log_ = std::make_unique<sdk::OperationLog>(
+      kOperationLogCapacity, rc.metrics_retention_days, rc.detailed_metrics);
+  for (auto& p : deps.allowed_providers) {
+    adapter->allowed_providers_.push_back(absl::AsciiStrToLower(p));
+  }
+  return adapter;
+}
+
+AdapterImpl::AdapterImpl(sdk::ResolvedConfig config, const Clock* clock)
+    : config_(std::move(config)), clock_(clock) {}
+
+AdapterImpl::~AdapterImpl() { shutdown(); }
+
+Operation AdapterImpl::track_operation(std::string_view operation_type,
+                                       std::string_view operation_name,
+                                       const TrackOptions& options) {
+  Operation op = try_track_operation(operation_type, operation_name, options);
+  if (!op.allowed()) {
+    Decision decision = op.decision();
+    op.end();  // recorded and exported as refused before the exception leaves
+    throw PolicyViolationError(std::move(decision));
+  }
+  return op;
+}
+
+Operation AdapterImpl::try_track_operation(std::string_view operation_type,
+                                           std::string_view operation_name,
+                                           const TrackOptions& options) noexcept {
+  auto state = std::make_unique<Operation::State>();
+  Operation::State& s = *state;
+  s.adapter = shared_from_this();
+  s.operation_type = std::string(operation_type);
+  s.operation_name = std::string(operation_name);
+  s.start_unix_nanos = clock_->NowUnixNanos();
+  s.start_monotonic_nanos = clock_->MonotonicNanos();
+  s.high_priority = absl::AsciiStrToLower(options.priority) == "high";
+
+  // Trace context: parent operation > W3C traceparent > new root.
+  s.span_id = telemetry::GenerateSpanId();
+  if (options.parent_span != nullptr && options.parent_span->state_ != nullptr) {
+    const Operation::State& parent = *options.parent_span->state_;
+    s.trace_id = parent.trace_id;
+    s.parent_span_id = parent.span_id;
+    s.trace_state = parent.trace_state;
+    s.tree = parent.tree;
+    s.is_root = false;
+    s.remote_parent_sampled = parent.remote_parent_sampled;
+    s.has_remote_parent = parent.has_remote_parent;
+  } else if (!options.traceparent.empty()) {
+    auto ctx = telemetry::ParseTraceparent(options.traceparent);
+    if (ctx.ok()) {
+      s.trace_id = ctx->trace_id;
+      s.parent_span_id = ctx->span_id;
+      s.remote_parent_sampled = ctx->sampled;
+      s.has_remote_parent = true;
+    }
+  }
+  if (!s.trace_id.valid()) s.trace_id = telemetry::GenerateTraceId();
+  if (s.tree == nullptr) {
+    s.tree = std::make_shared<telemetry::OperationSpanBudget>(
+        static_cast<uint32_t>(config_.limits.max_spans_per_operation));
+  } else {
+    s.record_span = s.tree->TryRecordChild();
+  }
+
+  // The governance request.
+  OperationRequest& r = s.request;
+  r.operation_id = RandomOperationId();
+  const Attribution& defaults = config_.governance.defaults;
+  r.attribution = options.attribution.team.empty() && options.attribution.project.empty() &&
+                          options.attribution.customer_id.empty() &&
+                          options.attribution.environment.empty() &&
+                          options.attribution.cost_center.empty() &&
+                          options.attribution.feature.empty() &&
+                          options.attribution.tags.empty() && options.tags.empty()
+                      ? defaults
+                      : defaults.MergedWith(options.attribution);
+  for (const auto& [k, v] : options.tags) r.attribution.tags[k] = v;
+  r.provider = absl::AsciiStrToLower(options.provider);
+  r.model = options.model;
+  r.estimated_input_tokens = std::max<int64_t>(options.estimated_input_tokens, 0);
+  r.max_output_tokens = options.max_output_tokens;
+  if (options.max_cost.has_value()) {
+    auto m = Money::FromUsdDouble(*options.max_cost);
+    if (m.ok() && m->nanos() >= 0) r.max_cost = *m;
+  }
+  if (options.estimated_cost.has_value()) {
+    auto m = Money::FromUsdDouble(*options.estimated_cost);
+    if (m.ok() && m->nanos() >= 0) r.estimated_cost = *m;
+  }
+  r.data_region = absl::AsciiStrToUpper(options.data_region);
+  r.approval_id = options.approval_id;
+  r.high_priority = s.high_priority;
+
+  ApplyProviderAllowlist(s);
+  if (s.admission.decision.result != DecisionResult::kBlocked) {
+    s.admission = governor_->Admit(r);
+  }
+
+  SpanEvent evaluated;
+  evaluated.name = std::string(sc::kEventPolicyEvaluated);
+  evaluated.time_unix_nanos = s.start_unix_nanos;
+  evaluated.attributes = {
+      {std::string(sc::kGenOpsPolicyLevel), std::string(PolicyLevelName(config_.governance.level))},
+      {std::string(sc::kGenOpsPolicyResult),
+       std::string(PolicyResultValue(s.admission.decision.result))},
+      {std::string(sc::kGenOpsPolicyReason),
+       std::string(DecisionReasonName(s.admission.decision.reason))},
+      {"genops.cost.estimate", s.admission.decision.estimate.usd()}};
+  s.events.push_back(std::move(evaluated));
+  if (s.admission.reserved) {
+    SpanEvent reservation;
+    reservation.name = std::string(sc::kEventBudgetReservation);
+    reservation.time_unix_nanos = s.start_unix_nanos;
+    reservation.attributes = {{std::string(sc::kGenOpsAccountingReserved),
+                               s.admission.decision.estimate.usd()}};
+    if (const auto* b = Tightest(s.admission.budgets)) {
+      reservation.attributes.push_back({std::string(sc::kGenOpsBudgetName), b->spec.name});
+      reservation.attributes.push_back(
+          {std::string(sc::kGenOpsBudgetRemaining), b->remaining().usd()});
+    }
+    s.events.push_back(std::move(reservation));
+  }
+  AlertEvents(s.admission.alerts, s.events);
+  alerts_raised_.fetch_add(static_cast<int64_t>(s.admission.alerts.size()),
+                           std::memory_order_relaxed);
+
+  tls_open_operations.push_back(&s);
+  return Operation(std::move(state));
+}
+
+void AdapterImpl::ApplyProviderAllowlist(Operation::State& s) const {
+  if (allowed_providers_.empty() || s.request.provider.empty()) return;
+  if (std::find(allowed_providers_.begin(), allowed_providers_.end(), s.request.provider) !=
+      allowed_providers_.end()) {
+    return;
+  }
+  const PolicyLevel level = config_.governance.level;
+  if (level == PolicyLevel::kEnforced || level == PolicyLevel::kStrict) {
+    Decision& d = s.admission.decision;
+    d.result = DecisionResult::kBlocked;
+    d.reason = DecisionReason::kModelNotAllowed;
+    d.message = Cat("provider \"", s.request.provider,
+                             "\" is not one of the tracked providers (",
+                             Join(allowed_providers_, ", "),
+                             "); add it to multi_provider_cost_tracking's providers");
+  }
+}
+
+std::pair<Money, bool> AdapterImpl::PreviewCost(const Operation::State& s) const noexcept {
+  if (s.cost_override.has_value()) return {*s.cost_override, true};
+  const std::string& model = s.response_model.empty() ? s.request.model : s.response_model;
+  const pricing::ModelPricing* m = catalog_->Find(s.request.provider, model);
+  if (m == nullptr) return {Money(), false};
+  return {pricing::ComputeCost(*m, s.usage).total, true};
+}
+
+OperationRecord AdapterImpl::BuildRecord(const Operation::State& s) const {
+  OperationRecord rec;
+  rec.operation_id = s.request.operation_id;
+  rec.start_unix_nanos = s.start_unix_nanos;
+  rec.duration_nanos = s.duration_nanos;
+  rec.operation_type = s.operation_type;
+  rec.operation_name = s.operation_name;
+  rec.attribution = s.request.attribution;
+  rec.provider = s.request.provider;
+  rec.model = s.response_model.empty() ? s.request.model : s.response_model;
+  rec.usage = s.usage;
+  rec.cost = s.settlement.cost;
+  rec.priced = s.settlement.priced;
+  rec.decision = s.admission.decision.result;
+  rec.reason = s.admission.decision.reason;
+  rec.error = s.error;
+  rec.trace_id = s.trace_id.ToHex();
+  return rec;
+}
+
+void AdapterImpl::Finish(Operation::State& s) noexcept {
+  s.ended = true;
+  PopOpen(&s);
+  s.duration_nanos = clock_->MonotonicNanos() - s.start_monotonic_nanos;
+
+  const bool ran = s.admission.decision.may_proceed();
+  if (ran) {
+    Completion c;
+    c.success = !s.error;
+    c.usage = s.usage;
+    c.response_model = s.response_model;
+    c.cost_override = s.cost_override;
+    s.settlement = governor_->Complete(s.request, s.admission, c);
+    alerts_raised_.fetch_add(static_cast<int64_t>(s.settlement.alerts.size()),
+                             std::memory_order_relaxed);
+  }
+
+  OperationRecord record = BuildRecord(s);
+  if (audit_ != nullptr && audit_->Wants(record)) {
+    audit_->Write(record, config_.governance.level,
+                  s.error ? std::string_view(s.error_message)
+                          : std::string_view(s.admission.decision.message));
+  }
+
+  // Sampling decides export only; the money above is already settled (DESIGN.md §3).
+  // Refused operations count as high priority: they are what an auditor looks for.
+  const bool refused = !ran;
+  if (s.record_span &&
+      pipeline_->ShouldExport(s.trace_id,
+                              s.has_remote_parent ? std::optional<bool>(s.remote_parent_sampled)
+                                                  : std::nullopt,
+                              s.error, s.high_priority || refused)) {
+    pipeline_->Submit(BuildSpan(s, record));
+  } else {
+    pipeline_->CountUnsampled();
+  }
+  log_->Add(std::move(record), clock_->NowUnixNanos());
+  s.adapter.reset();  // the handle may outlive the adapter's users; drop our reference
+}
+
+telemetry::SpanData AdapterImpl::BuildSpan(const Operation::State& s,
+                                           const OperationRecord& rec) const {
+  telemetry::SpanData span;
+  span.trace_id = s.trace_id;
+  span.span_id = s.span_id;
+  span.parent_span_id = s.parent_span_id;
+  span.trace_state = s.trace_state;
+  const std::string_view op_name = GenAiOperationName(s.operation_type);
+  const bool llm_call = !s.request.model.empty() || !rec.model.empty();
+  span.name = llm_call ? Cat(op_name, " ", s.request.model.empty() ? rec.model
+                                                                           : s.request.model)
+                       : Cat(op_name, " ", s.operation_name);
+  span.kind = llm_call ? telemetry::SpanKind::kClient : telemetry::SpanKind::kInternal;
+  span.start_unix_nanos = s.start_unix_nanos;
+  span.end_unix_nanos = s.start_unix_nanos + s.duration_nanos;
+  if (s.error) {
+    span.status_code = telemetry::StatusCode::kError;
+    span.status_message = s.error_message;
+  } else if (!s.admission.decision.may_proceed()) {
+    span.status_code = telemetry::StatusCode::kError;
+    span.status_message = s.admission.decision.message;
+  }
+
+  auto& a = span.attributes;
+  a.reserve(48 + rec.attribution.tags.size() + s.custom_attributes.size());
+  // GenAI semantic conventions (current and the legacy OpenLLMetry keys).
+  if (llm_call) {
+    if (!s.request.provider.empty()) {
+      Put(a, sc::kGenAiProviderName, s.request.provider);
+      Put(a, sc::kGenAiSystem, s.request.provider);
+    }
+    Put(a, sc::kGenAiOperationName, std::string(op_name));
+    Put(a, sc::kLlmRequestType, std::string(op_name));
+    if (!s.request.model.empty()) Put(a, sc::kGenAiRequestModel, s.request.model);
+    if (!s.response_model.empty()) Put(a, sc::kGenAiResponseModel, s.response_model);
+    if (s.request.max_output_tokens) {
+      Put(a, "gen_ai.request.max_tokens", *s.request.max_output_tokens);
+    }
+    if (!s.response_id.empty()) Put(a, "gen_ai.response.id", s.response_id);
+  }
+  if (s.has_usage) {
+    Put(a, sc::kGenAiUsageInputTokens, s.usage.input_tokens);
+    Put(a, sc::kGenAiUsageOutputTokens, s.usage.output_tokens);
+    if (s.usage.cache_read_tokens) {
+      Put(a, sc::kGenAiUsageCacheReadInputTokens, s.usage.cache_read_tokens);
+    }
+    if (s.usage.cache_write_tokens) {
+      Put(a, sc::kGenAiUsageCacheCreationInputTokens, s.usage.cache_write_tokens);
+    }
+    if (s.usage.reasoning_tokens) {
+      Put(a, sc::kGenAiUsageReasoningOutputTokens, s.usage.reasoning_tokens);
+    }
+    Put(a, sc::kLlmUsageTotalTokens, s.usage.total_tokens());
+  }
+  if (!s.finish_reasons.empty()) Put(a, sc::kGenAiResponseFinishReasons, s.finish_reasons);
+
+  // Governance.
+  const Attribution& at = rec.attribution;
+  Put(a, sc::kGenOpsTeam, at.team);
+  Put(a, sc::kGenOpsProject, at.project);
+  Put(a, sc::kGenOpsEnvironment, at.environment);
+  if (!at.customer_id.empty()) Put(a, sc::kGenOpsCustomerId, at.customer_id);
+  if (!at.cost_center.empty()) Put(a, sc::kGenOpsCostCenter, at.cost_center);
+  if (!at.feature.empty()) Put(a, sc::kGenOpsFeature, at.feature);
+  for (const auto& [k, v] : at.tags) Put(a, Cat(sc::kGenOpsTagPrefix, k), v);
+  Put(a, sc::kGenOpsOperationId, s.request.operation_id);
+  Put(a, sc::kGenOpsOperationType, s.operation_type);
+  Put(a, sc::kGenOpsOperationName, s.operation_name);
+  Put(a, sc::kGenOpsCostTotal, rec.cost.usd());
+  Put(a, "genops.cost.total_nanos", rec.cost.nanos());
+  Put(a, sc::kGenOpsCostCurrency, std::string("USD"));
+  if (!rec.provider.empty()) Put(a, sc::kGenOpsCostProvider, rec.provider);
+  if (!rec.model.empty()) Put(a, sc::kGenOpsCostModel, rec.model);
+  Put(a, sc::kGenOpsCostPriced, rec.priced);
+  Put(a, sc::kGenOpsTokensInput, s.usage.input_tokens);
+  Put(a, sc::kGenOpsTokensOutput, s.usage.output_tokens);
+  Put(a, sc::kGenOpsTokensTotal, s.usage.total_tokens());
+  const Decision& d = s.admission.decision;
+  Put(a, sc::kGenOpsPolicyLevel, std::string(PolicyLevelName(config_.governance.level)));
+  Put(a, sc::kGenOpsPolicyResult, std::string(PolicyResultValue(d.result)));
+  if (d.reason != DecisionReason::kNone) {
+    Put(a, sc::kGenOpsPolicyReason, std::string(DecisionReasonName(d.reason)));
+  }
+  if (!d.approval_id.empty()) Put(a, "genops.approval.id", d.approval_id);
+  const auto& budgets = s.settlement.budgets.empty() ? s.admission.budgets : s.settlement.budgets;
+  if (const auto* b = Tightest(budgets)) {
+    Put(a, sc::kGenOpsBudgetName, b->spec.name);
+    Put(a, sc::kGenOpsBudgetLimit, b->spec.limit.usd());
+    Put(a, sc::kGenOpsBudgetConsumed, (b->spent + b->reserved).usd());
+    Put(a, sc::kGenOpsBudgetRemaining, b->remaining().usd());
+    Put(a, sc::kGenOpsBudgetUtilizationPercent, b->utilization() * 100.0);
+  }
+  Put(a, sc::kGenOpsAccountingReserved, s.admission.reserved ? d.estimate.usd() : 0.0);
+  Put(a, sc::kGenOpsAccountingActual, rec.cost.usd());
+  if (!config_.compliance.frameworks.empty()) {
+    Put(a, sc::kGenOpsComplianceFrameworks, config_.compliance.frameworks);
+  }
+  if (s.high_priority) Put(a, sc::kGenOpsSamplingPriority, std::string(sc::kSamplingPriorityHigh));
+  for (const auto& attr : s.custom_attributes) a.push_back(attr);
+
+  if (s.is_root) s.tree->AnnotateRoot(span);
+  span.events = s.events;
+  if (s.admission.decision.may_proceed()) {
+    SpanEvent reconciliation;
+    reconciliation.name = std::string(sc::kEventBudgetReconciliation);
+    reconciliation.time_unix_nanos = span.end_unix_nanos;
+    reconciliation.attributes = {
+        {std::string(sc::kGenOpsAccountingReserved),
+         s.admission.reserved ? d.estimate.usd() : 0.0},
+        {std::string(sc::kGenOpsAccountingActual), rec.cost.usd()},
+        {"genops.accounting.ledger_ok", s.settlement.ledger_status.ok()}};
+    span.events.push_back(std::move(reconciliation));
+  }
+  AlertEvents(s.settlement.alerts, span.events);
+  return span;
+}
+
+AdapterMetrics AdapterImpl::get_metrics() const {
+  AdapterMetrics m;
+  const GovernorMetrics g = governor_->metrics();
+  const int64_t now = clock_->NowUnixNanos();
+  m.operation_count = g.operations;
+  m.allowed = g.allowed;
+  m.warned = g.warned;
+  m.blocked = g.blocked;
+  m.approval_required = g.approval_required;
+  m.unpriced_operations = g.unpriced;
+  m.in_flight = g.in_flight;
+  m.pending_settlements = g.pending_settlements;
+  m.total_cost = g.total_cost;
+  m.governance_enabled = config_.governance.enable_governance;
+  m.policy = config_.governance.level;
+  m.daily_usage = log_->SpentOnDay(now);
+  if (config_.governance.daily_budget_limit.has_value()) {
+    auto budgets = ledger_->ListBudgets(now);
+    if (budgets.ok()) {
+      for (const auto& b : *budgets) {
+        if (b.spec.name == "daily") m.budget_remaining = b.remaining();
+      }
+    }
+  }
+  const sdk::PipelineStats p = pipeline_->stats();
+  m.spans_exported = p.exported;
+  m.spans_dropped = p.dropped;
+  m.spans_unsampled = p.unsampled;
+  m.alerts_raised = alerts_raised_.load(std::memory_order_relaxed);
+  if (config_.detailed_metrics) {
+    m.by_provider = log_->ByProvider();
+    m.by_model = log_->ByModel();
+    m.by_team = log_->ByTeam();
+  }
+  return m;
+}
+
+std::vector<BudgetStatusView> AdapterImpl::get_budget_status() const {
+  std::vector<BudgetStatusView> out;
+  auto budgets = ledger_->ListBudgets(clock_->NowUnixNanos());
+  if (!budgets.ok()) return out;
+  for (const auto& b : *budgets) out.push_back(ToView(b));
+  return out;
+}
+
+OperationsSummary AdapterImpl::get_recent_operations_summary(size_t limit) const {
+  OperationsSummary s;
+  const int64_t now = clock_->NowUnixNanos();
+  s.operations = log_->Recent(limit, now);
+  s.totals = log_->RetainedTotals(now);
+  s.by_provider = log_->ByProvider();
+  return s;
+}
+
+GovernanceContext AdapterImpl::get_current_governance_context() const {
+  GovernanceContext c;
+  c.attribution = config_.governance.defaults;
+  c.policy = config_.governance.level;
+  c.governance_enabled = config_.governance.enable_governance;
+  c.compliance_frameworks = config_.compliance.frameworks;
+  for (auto it = tls_open_operations.rbegin(); it != tls_open_operations.rend(); ++it) {
+    if ((*it)->adapter.get() == this) {
+      c.current_operation_id = (*it)->request.operation_id;
+      c.current_trace_id = (*it)->trace_id.ToHex();
+      c.attribution = (*it)->request.attribution;
+      break;
+    }
+  }
+  return c;
+}
+
+absl::Status AdapterImpl::approve(std::string_view approval_id) {
+  return approvals_->Approve(approval_id);
+}
+absl::Status AdapterImpl::deny(std::string_view approval_id) {
+  return approvals_->Deny(approval_id);
+}
+
+bool AdapterImpl::flush(int timeout_ms) noexcept {
+  return pipeline_->Flush(std::chrono::milliseconds(timeout_ms));
+}
+
+void AdapterImpl::shutdown() noexcept {
+  if (shut_down_.exchange(true)) return;
+  if (pipeline_ != nullptr) pipeline_->Shutdown(config_.export_settings.export_timeout);
+}
+
+}  // namespace genops

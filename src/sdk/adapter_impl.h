@@ -1,0 +1,91 @@
+// AdapterImpl: the Adapter behind instrument_traceloop().
+//
+// Wires the governor (policy, reservation, settlement, alerts), the pricing catalog, the
+// operation log, the audit trail and the span pipeline. track_operation() admits before it
+// returns; Finish() settles, records and exports when the Operation ends.
+//
+// Thread safety: thread-safe. Each Operation is confined to one thread at a time.
+#ifndef GENOPS_SDK_ADAPTER_IMPL_H_
+#define GENOPS_SDK_ADAPTER_IMPL_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "genops/adapter.h"
+#include "src/core/alerts.h"
+#include "src/core/approvals.h"
+#include "src/core/catalog.h"
+#include "src/core/governor.h"
+#include "src/ledger/ledger.h"
+#include "src/sdk/audit_log.h"
+#include "src/sdk/operation_log.h"
+#include "src/sdk/operation_state.h"
+#include "src/sdk/resolved_config.h"
+#include "src/sdk/span_pipeline.h"
+
+namespace genops {
+
+// Pieces a caller may inject (tests, the gateway later); null members are built from config.
+struct AdapterDependencies {
+  std::shared_ptr<const pricing::Catalog> catalog;
+  std::shared_ptr<ledger::Ledger> ledger;
+  std::vector<std::unique_ptr<exporter::SpanExporter>> extra_exporters;
+  std::vector<std::shared_ptr<AlertSink>> extra_alert_sinks;
+  // Providers an operation may use (multi_provider_cost_tracking); empty = any.
+  std::vector<std::string> allowed_providers;
+};
+
+class AdapterImpl final : public Adapter, public std::enable_shared_from_this<AdapterImpl> {
+ public:
+  static absl::StatusOr<std::shared_ptr<AdapterImpl>> Create(const AdapterConfig& config,
+                                                             AdapterDependencies deps = {});
+  ~AdapterImpl() override;
+
+  Operation track_operation(std::string_view operation_type, std::string_view operation_name,
+                            const TrackOptions& options) override;
+  Operation try_track_operation(std::string_view operation_type,
+                                std::string_view operation_name,
+                                const TrackOptions& options) noexcept override;
+  AdapterMetrics get_metrics() const override;
+  std::vector<BudgetStatusView> get_budget_status() const override;
+  OperationsSummary get_recent_operations_summary(size_t limit) const override;
+  GovernanceContext get_current_governance_context() const override;
+  absl::Status approve(std::string_view approval_id) override;
+  absl::Status deny(std::string_view approval_id) override;
+  bool flush(int timeout_ms) noexcept override;
+  void shutdown() noexcept override;
+
+  // Called by Operation.
+  void Finish(Operation::State& state) noexcept;
+  std::pair<Money, bool> PreviewCost(const Operation::State& state) const noexcept;
+  const Clock& clock() const noexcept { return *clock_; }
+
+  const sdk::ResolvedConfig& resolved() const { return config_; }
+
+ private:
+  AdapterImpl(sdk::ResolvedConfig config, const Clock* clock);
+  void ApplyProviderAllowlist(Operation::State& state) const;
+  telemetry::SpanData BuildSpan(const Operation::State& state, const OperationRecord& record) const;
+  OperationRecord BuildRecord(const Operation::State& state) const;
+
+  sdk::ResolvedConfig config_;
+  const Clock* clock_;
+  std::shared_ptr<const pricing::Catalog> catalog_;
+  std::shared_ptr<ledger::Ledger> ledger_;
+  std::shared_ptr<AlertDispatcher> alerts_;
+  std::shared_ptr<ApprovalStore> approvals_;
+  std::unique_ptr<Governor> governor_;
+  std::unique_ptr<sdk::SpanPipeline> pipeline_;
+  std::unique_ptr<sdk::AuditLog> audit_;
+  std::unique_ptr<sdk::OperationLog> log_;
+  std::vector<std::string> allowed_providers_;
+  std::atomic<int64_t> alerts_raised_{0};
+  std::atomic<bool> shut_down_{false};
+};
+
+}  // namespace genops
+
+#endif  // GENOPS_SDK_ADAPTER_IMPL_H_

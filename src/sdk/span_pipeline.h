@@ -1,0 +1,67 @@
+// SpanPipeline: sampler, span limits, processor and exporters, built from the resolved
+// configuration (the seed's sampling, batching, limits and HA knobs).
+//
+// The adapter asks ShouldExport() *before* building a span, so an unsampled operation costs
+// no span construction; money never depends on the answer (DESIGN.md §3).
+//
+// Thread safety: thread-safe.
+#ifndef GENOPS_SDK_SPAN_PIPELINE_H_
+#define GENOPS_SDK_SPAN_PIPELINE_H_
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "genops/clock.h"
+#include "src/core/environment.h"
+#include "src/export/otlp_options.h"
+#include "src/export/span_exporter.h"
+#include "src/sdk/resolved_config.h"
+#include "src/telemetry/span_data.h"
+
+namespace genops::sdk {
+
+struct PipelineStats {
+  int64_t submitted = 0;
+  int64_t unsampled = 0;
+  int64_t exported = 0;
+  int64_t dropped = 0;  // queue full or failed exports
+};
+
+class SpanPipeline {
+ public:
+  virtual ~SpanPipeline() = default;
+
+  // Builds exporters named in settings.export_settings.exporters. `extra` exporters (tests,
+  // embedding) are added as given.
+  static absl::StatusOr<std::unique_ptr<SpanPipeline>> Create(
+      const ResolvedConfig& settings, const Environment& env, const Clock* clock,
+      std::vector<std::unique_ptr<exporter::SpanExporter>> extra = {});
+
+  // Whether a span of this trace should be exported. Errors and high-priority operations
+  // follow error_sampling_rate / priority_sampling.
+  // `inherited_sampled` is the sampled flag of a trace continued from outside the process
+  // (W3C traceparent), nullopt for a trace that started here.
+  virtual bool ShouldExport(const telemetry::TraceId& trace_id,
+                            std::optional<bool> inherited_sampled, bool is_error,
+                            bool high_priority) noexcept = 0;
+  // Applies limits and hands the span to the processor. Never blocks on I/O.
+  virtual void Submit(telemetry::SpanData&& span) noexcept = 0;
+  virtual void CountUnsampled() noexcept = 0;
+  virtual bool Flush(std::chrono::milliseconds timeout) noexcept = 0;
+  virtual void Shutdown(std::chrono::milliseconds timeout) noexcept = 0;
+  virtual PipelineStats stats() const noexcept = 0;
+  virtual const telemetry::ResourceInfo& resource() const noexcept = 0;
+};
+
+// The OTLP exporter options of a resolved configuration: explicit settings over the
+// OTEL_EXPORTER_OTLP_* / TRACELOOP_* environment over defaults. TRACELOOP_* is ignored when
+// the configuration turns the Traceloop platform off.
+absl::StatusOr<exporter::OtlpExporterOptions> OtlpOptionsFor(const ResolvedConfig& settings,
+                                                             const Environment& env);
+
+}  // namespace genops::sdk
+
+#endif  // GENOPS_SDK_SPAN_PIPELINE_H_

@@ -1,0 +1,282 @@
+#include "src/telemetry/batch_span_processor.h"
+
+#include <algorithm>
+#include <span>
+#include <system_error>
+#include <utility>
+
+#include "absl/time/time.h"
+#include "fmt/format.h"
+
+namespace genops::telemetry {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+absl::Duration Until(SteadyClock::time_point deadline) {
+  return absl::FromChrono(deadline - SteadyClock::now());
+}
+
+bool IsPowerOfTwo(uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
+
+}  // namespace
+
+absl::Status ValidateBatchSpanProcessorOptions(const BatchSpanProcessorOptions& options) {
+  if (options.span_processor_queue_size == 0) {
+    return absl::InvalidArgumentError(
+        "span_processor_queue_size must be at least 1 (default 2048)");
+  }
+  if (options.export_batch_size == 0) {
+    return absl::InvalidArgumentError("export_batch_size must be at least 1 (default 512)");
+  }
+  if (options.export_batch_size > options.span_processor_queue_size) {
+    return absl::InvalidArgumentError(fmt::format(
+        "export_batch_size ({}) must not exceed span_processor_queue_size ({}): a batch could "
+        "never fill; lower export_batch_size or raise span_processor_queue_size",
+        options.export_batch_size, options.span_processor_queue_size));
+  }
+  if (options.batch_timeout.count() <= 0) {
+    return absl::InvalidArgumentError("batch_timeout must be a positive number of milliseconds "
+                                      "(default 5000)");
+  }
+  if (options.export_timeout.count() <= 0) {
+    return absl::InvalidArgumentError("export_timeout must be a positive number of milliseconds "
+                                      "(default 30000)");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<BatchSpanProcessor>> BatchSpanProcessor::Create(
+    std::unique_ptr<exporter::SpanExporter> exporter, const BatchSpanProcessorOptions& options) {
+  if (exporter == nullptr) {
+    return absl::InvalidArgumentError("BatchSpanProcessor needs an exporter, got null");
+  }
+  if (absl::Status status = ValidateBatchSpanProcessorOptions(options); !status.ok()) {
+    return status;
+  }
+  std::unique_ptr<BatchSpanProcessor> processor(
+      new BatchSpanProcessor(std::move(exporter), options));
+  try {
+    processor->worker_ = std::thread(&BatchSpanProcessor::WorkerLoop, processor.get());
+  } catch (const std::system_error& error) {
+    // The destructor must not wait for a worker that never started.
+    absl::MutexLock lock(&processor->mu_);
+    processor->worker_exited_ = true;
+    processor->shutdown_requested_.store(true);
+    return absl::ResourceExhaustedError(
+        fmt::format("cannot start the span export thread: {}", error.what()));
+  }
+  return processor;
+}
+
+BatchSpanProcessor::BatchSpanProcessor(std::unique_ptr<exporter::SpanExporter> exporter,
+                                       const BatchSpanProcessorOptions& options)
+    : options_(options),
+      capacity_(options.span_processor_queue_size),
+      index_mask_(IsPowerOfTwo(capacity_) ? capacity_ - 1 : 0),
+      exporter_(std::move(exporter)),
+      slots_(new Slot[options.span_processor_queue_size]) {
+  for (uint64_t i = 0; i < capacity_; ++i) {
+    slots_[i].sequence.store(i, std::memory_order_relaxed);
+  }
+  batch_.reserve(options.export_batch_size);
+}
+
+BatchSpanProcessor::~BatchSpanProcessor() {
+  if (!shutdown_requested_.load(std::memory_order_acquire)) Shutdown(options_.export_timeout);
+  if (worker_.joinable()) worker_.join();
+  // Spans that slipped in while Shutdown was draining: accepted, never exported. Count them.
+  const uint64_t leftover = enqueue_position_.load(std::memory_order_acquire) -
+                            dequeue_position_.load(std::memory_order_acquire);
+  dropped_after_shutdown_.fetch_add(leftover, std::memory_order_relaxed);
+}
+
+void BatchSpanProcessor::OnEnd(SpanData&& span) noexcept {
+  if (!span.sampled) {
+    not_sampled_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (shutdown_requested_.load(std::memory_order_acquire)) {
+    dropped_after_shutdown_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  uint64_t position = enqueue_position_.load(std::memory_order_relaxed);
+  Slot* slot = nullptr;
+  for (;;) {
+    slot = &slots_[SlotIndex(position)];
+    const uint64_t sequence = slot->sequence.load(std::memory_order_acquire);
+    const auto lag = static_cast<int64_t>(sequence - position);
+    if (lag == 0) {
+      if (enqueue_position_.compare_exchange_weak(position, position + 1,
+                                                  std::memory_order_relaxed)) {
+        break;
+      }
+      // `position` was reloaded by the failed exchange; retry with it.
+    } else if (lag < 0) {
+      // The slot still holds the span from one lap ago: the ring is full.
+      dropped_queue_full_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    } else {
+      position = enqueue_position_.load(std::memory_order_relaxed);  // another producer won
+    }
+  }
+  slot->span = std::move(span);
+  slot->sequence.store(position + 1, std::memory_order_release);
+
+  const uint64_t waiting = position + 1 - dequeue_position_.load(std::memory_order_relaxed);
+  if (waiting >= options_.export_batch_size &&
+      !wakeup_pending_.load(std::memory_order_relaxed) &&
+      !wakeup_pending_.exchange(true, std::memory_order_acq_rel)) {
+    WakeWorker();
+  }
+}
+
+void BatchSpanProcessor::WakeWorker() noexcept {
+  // Taking the mutex orders this wake-up after the worker's predicate check, so it cannot be
+  // lost between the check and the wait.
+  absl::MutexLock lock(&mu_);
+  worker_cv_.Signal();
+}
+
+bool BatchSpanProcessor::ForceFlush(std::chrono::milliseconds timeout) noexcept {
+  if (shutdown_requested_.load(std::memory_order_acquire)) return false;
+  const SteadyClock::time_point deadline = SteadyClock::now() + timeout;
+  absl::MutexLock lock(&mu_);
+  if (stop_requested_ || worker_exited_) return false;
+  const uint64_t generation = ++flush_requested_;
+  worker_cv_.Signal();
+  while (flush_completed_ < generation && !worker_exited_) {
+    if (SteadyClock::now() >= deadline) return false;
+    done_cv_.WaitWithTimeout(&mu_, Until(deadline));
+  }
+  return flush_completed_ >= generation;
+}
+
+bool BatchSpanProcessor::Shutdown(std::chrono::milliseconds timeout) noexcept {
+  if (shutdown_requested_.exchange(true, std::memory_order_acq_rel)) return false;
+  const SteadyClock::time_point deadline = SteadyClock::now() + timeout;
+  absl::MutexLock lock(&mu_);
+  stop_requested_ = true;
+  worker_cv_.Signal();
+  while (!worker_exited_) {
+    if (SteadyClock::now() >= deadline) return false;
+    done_cv_.WaitWithTimeout(&mu_, Until(deadline));
+  }
+  return exporter_shutdown_ok_;
+}
+
+SpanProcessorStats BatchSpanProcessor::stats() const noexcept {
+  SpanProcessorStats stats;
+  stats.enqueued = enqueue_position_.load(std::memory_order_relaxed);
+  stats.exported = exported_.load(std::memory_order_relaxed);
+  stats.dropped_queue_full = dropped_queue_full_.load(std::memory_order_relaxed);
+  stats.dropped_after_shutdown = dropped_after_shutdown_.load(std::memory_order_relaxed);
+  stats.export_failures = export_failures_.load(std::memory_order_relaxed);
+  stats.failed_spans = failed_spans_.load(std::memory_order_relaxed);
+  stats.not_sampled = not_sampled_.load(std::memory_order_relaxed);
+  return stats;
+}
+
+void BatchSpanProcessor::WorkerLoop() noexcept {
+  SteadyClock::time_point next_timed_export = SteadyClock::now() + options_.batch_timeout;
+  for (;;) {
+    bool stop = false;
+    bool flush = false;
+    bool timed_out = false;
+    uint64_t flush_generation = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      while (!stop_requested_ && flush_requested_ == flush_completed_ &&
+             !wakeup_pending_.load(std::memory_order_acquire)) {
+        if (SteadyClock::now() >= next_timed_export) {
+          timed_out = true;
+          break;
+        }
+        worker_cv_.WaitWithTimeout(&mu_, Until(next_timed_export));
+      }
+      stop = stop_requested_;
+      flush = flush_requested_ != flush_completed_;
+      flush_generation = flush_requested_;
+      // Cleared before draining, so a producer that fills another batch meanwhile wakes us again.
+      wakeup_pending_.store(false, std::memory_order_release);
+    }
+
+    if (stop || flush || timed_out) {
+      // Everything whose OnEnd returned before the request (or before the timer fired).
+      ExportUntil(enqueue_position_.load(std::memory_order_acquire));
+      if (timed_out) next_timed_export = SteadyClock::now() + options_.batch_timeout;
+    } else {
+      ExportFullBatches();
+    }
+
+    if (stop) {
+      const bool shutdown_ok = exporter_->Shutdown(options_.export_timeout);
+      absl::MutexLock lock(&mu_);
+      exporter_shutdown_ok_ = shutdown_ok;
+      worker_exited_ = true;
+      flush_completed_ = flush_requested_;  // Shutdown drained everything a flush asked for
+      done_cv_.SignalAll();
+      return;
+    }
+    if (flush) {
+      exporter_->ForceFlush(options_.export_timeout);
+      absl::MutexLock lock(&mu_);
+      flush_completed_ = flush_generation;
+      done_cv_.SignalAll();
+    }
+  }
+}
+
+size_t BatchSpanProcessor::TakeBatch(size_t max_spans, uint64_t limit) noexcept {
+  uint64_t position = dequeue_position_.load(std::memory_order_relaxed);
+  size_t taken = 0;
+  while (taken < max_spans && position < limit) {
+    Slot& slot = slots_[SlotIndex(position)];
+    if (slot.sequence.load(std::memory_order_acquire) != position + 1) break;  // not published
+    batch_.push_back(std::move(slot.span));  // within reserved capacity: no allocation
+    slot.sequence.store(position + capacity_, std::memory_order_release);
+    ++position;
+    ++taken;
+  }
+  dequeue_position_.store(position, std::memory_order_release);
+  return taken;
+}
+
+void BatchSpanProcessor::ExportBatch() noexcept {
+  if (batch_.empty()) return;
+  const exporter::ExportResult result =
+      exporter_->Export(std::span<const SpanData>(batch_.data(), batch_.size()));
+  if (result == exporter::ExportResult::kSuccess) {
+    exported_.fetch_add(batch_.size(), std::memory_order_relaxed);
+  } else {
+    export_failures_.fetch_add(1, std::memory_order_relaxed);
+    failed_spans_.fetch_add(batch_.size(), std::memory_order_relaxed);
+  }
+  batch_.clear();  // frees the spans' memory here, on the worker, not on the caller's thread
+}
+
+void BatchSpanProcessor::ExportUntil(uint64_t target) noexcept {
+  for (;;) {
+    const uint64_t position = dequeue_position_.load(std::memory_order_relaxed);
+    if (position >= target) return;
+    const size_t want =
+        static_cast<size_t>(std::min<uint64_t>(options_.export_batch_size, target - position));
+    if (TakeBatch(want, target) == 0) {
+      // A producer claimed this slot and is still moving its span in: a matter of nanoseconds.
+      std::this_thread::yield();
+      continue;
+    }
+    ExportBatch();
+  }
+}
+
+void BatchSpanProcessor::ExportFullBatches() noexcept {
+  // Whole batches among the spans claimed so far; ExportUntil waits for any still being
+  // published, so a wake-up is never wasted on a slot a producer is filling right now.
+  const uint64_t start = dequeue_position_.load(std::memory_order_relaxed);
+  const uint64_t claimed = enqueue_position_.load(std::memory_order_acquire) - start;
+  const uint64_t whole = claimed - claimed % options_.export_batch_size;
+  if (whole > 0) ExportUntil(start + whole);
+}
+
+}  // namespace genops::telemetry

@@ -1,0 +1,159 @@
+// BatchSpanProcessor: hands finished spans to one background thread that exports them in
+// batches, so the thread that ended a span never waits for the network.
+//
+// How it works: OnEnd moves the span into a bounded ring of preallocated slots (a Vyukov-style
+// multi-producer ring: one compare-and-swap to claim a slot, one release store to publish it;
+// no lock and no allocation on the caller's thread). One worker thread exports a batch when
+// `export_batch_size` spans are waiting, when `batch_timeout` has passed since the last timed
+// export, on ForceFlush, and on Shutdown. When the ring is full, OnEnd drops the span and counts
+// it (dropped_queue_full): the application is never blocked and never loses data silently.
+// Money is unaffected by any of this; the ledger is charged before a span is ever built.
+//
+// Why lock-free rather than mutex + deque: OnEnd runs on the SDK and gateway hot paths from many
+// threads. bench/batch_processor_benchmark.cc compares this ring with a mutex-guarded ring; see
+// the numbers recorded at the top of that file.
+//
+// Timing: batch_timeout is a real-time wait of the worker on a condition variable (it affects
+// only WHEN spans are exported, never what is exported or charged), so it does not read the
+// injectable Clock. Tests use a short batch_timeout and wait on conditions.
+//
+// Example:
+//   absl::StatusOr<std::unique_ptr<BatchSpanProcessor>> processor =
+//       BatchSpanProcessor::Create(std::move(exporter), {.export_batch_size = 512});
+//   if (!processor.ok()) return processor.status();
+//   (*processor)->OnEnd(std::move(span));
+//   ...
+//   (*processor)->Shutdown(std::chrono::seconds(5));   // exports what is left
+//
+// Thread safety: thread-safe. See SpanProcessor for each method's rules.
+#ifndef GENOPS_TELEMETRY_BATCH_SPAN_PROCESSOR_H_
+#define GENOPS_TELEMETRY_BATCH_SPAN_PROCESSOR_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "src/export/span_exporter.h"
+#include "src/telemetry/span_processor.h"
+
+namespace genops::telemetry {
+
+// BatchSpanProcessorOptions
+//
+// Field names are the seed's configuration keys.
+struct BatchSpanProcessorOptions {
+  // Capacity of the ring. Spans that arrive while it is full are dropped and counted.
+  size_t span_processor_queue_size = 2048;
+  // Most spans per Export() call; reaching it wakes the worker early. At most the queue size.
+  size_t export_batch_size = 512;
+  // The scheduled delay: spans never wait longer than this (plus an export) to be exported.
+  std::chrono::milliseconds batch_timeout{5000};
+  // Passed to the exporter's ForceFlush and Shutdown. Export() itself is bounded by the
+  // exporter's own timeout, as the SpanExporter contract requires.
+  std::chrono::milliseconds export_timeout{30000};
+};
+
+// OK, or InvalidArgument naming the offending field: a zero queue size, batch size or timeout,
+// or export_batch_size > span_processor_queue_size.
+absl::Status ValidateBatchSpanProcessorOptions(const BatchSpanProcessorOptions& options);
+
+class BatchSpanProcessor final : public SpanProcessor {
+ public:
+  // Starts the worker thread. InvalidArgument for a null exporter or invalid options;
+  // ResourceExhausted when the thread cannot be started.
+  static absl::StatusOr<std::unique_ptr<BatchSpanProcessor>> Create(
+      std::unique_ptr<exporter::SpanExporter> exporter, const BatchSpanProcessorOptions& options);
+
+  // Calls Shutdown (bounded by export_timeout) if nobody did, then joins the worker. Spans whose
+  // OnEnd raced with Shutdown and were never exported are counted in dropped_after_shutdown.
+  ~BatchSpanProcessor() override;
+
+  BatchSpanProcessor(const BatchSpanProcessor&) = delete;
+  BatchSpanProcessor& operator=(const BatchSpanProcessor&) = delete;
+
+  // Lock-free and allocation-free on the caller's thread: moves the span into a preallocated
+  // slot, or drops it (counted) when the ring is full. Occasionally (once per
+  // export_batch_size spans) takes the worker's mutex for a moment to wake it.
+  void OnEnd(SpanData&& span) noexcept override;
+  bool ForceFlush(std::chrono::milliseconds timeout) noexcept override;
+  bool Shutdown(std::chrono::milliseconds timeout) noexcept override;
+  SpanProcessorStats stats() const noexcept override;
+
+  const BatchSpanProcessorOptions& options() const { return options_; }
+
+ private:
+  struct Slot {
+    // Vyukov's sequence number: == position when free for the producer claiming `position`,
+    // == position + 1 once that producer has published its span.
+    std::atomic<uint64_t> sequence{0};
+    SpanData span;
+  };
+
+  BatchSpanProcessor(std::unique_ptr<exporter::SpanExporter> exporter,
+                     const BatchSpanProcessorOptions& options);
+
+  size_t SlotIndex(uint64_t position) const {
+    return static_cast<size_t>(index_mask_ != 0 ? (position & index_mask_)
+                                                : (position % capacity_));
+  }
+  void WakeWorker() noexcept;
+  void WorkerLoop() noexcept;
+  // Worker only: moves up to `max_spans` published spans with positions < `limit` into batch_.
+  size_t TakeBatch(size_t max_spans, uint64_t limit) noexcept;
+  // Worker only: exports batch_ and clears it.
+  void ExportBatch() noexcept;
+  // Worker only: exports every span whose position is below `target`, waiting for slots whose
+  // producers have claimed but not yet published them.
+  void ExportUntil(uint64_t target) noexcept;
+  // Worker only: exports the whole batches among the spans claimed so far.
+  void ExportFullBatches() noexcept;
+
+  const BatchSpanProcessorOptions options_;
+  const uint64_t capacity_;
+  const uint64_t index_mask_;  // capacity_ - 1 when capacity_ is a power of two, else 0
+
+  // Touched by the worker only (and by the destructor after the worker has exited).
+  const std::unique_ptr<exporter::SpanExporter> exporter_;
+  const std::unique_ptr<Slot[]> slots_;
+  std::vector<SpanData> batch_;  // capacity export_batch_size, reused
+
+  // Producers' side. enqueue_position_ doubles as the `enqueued` counter: every successful claim
+  // is one accepted span.
+  alignas(64) std::atomic<uint64_t> enqueue_position_{0};
+  // Written by the worker only; read by producers to estimate the queue length.
+  alignas(64) std::atomic<uint64_t> dequeue_position_{0};
+  // Set by the producer that first sees a full batch waiting; cleared by the worker when it wakes.
+  alignas(64) std::atomic<bool> wakeup_pending_{false};
+  std::atomic<bool> shutdown_requested_{false};
+
+  std::atomic<uint64_t> exported_{0};
+  std::atomic<uint64_t> dropped_queue_full_{0};
+  std::atomic<uint64_t> dropped_after_shutdown_{0};
+  std::atomic<uint64_t> export_failures_{0};
+  std::atomic<uint64_t> failed_spans_{0};
+  std::atomic<uint64_t> not_sampled_{0};
+
+  // Coordination between the worker and ForceFlush/Shutdown callers.
+  absl::Mutex mu_;
+  absl::CondVar worker_cv_;  // the worker waits here
+  absl::CondVar done_cv_;    // ForceFlush / Shutdown callers wait here
+  uint64_t flush_requested_ ABSL_GUARDED_BY(mu_) = 0;  // generation asked for
+  uint64_t flush_completed_ ABSL_GUARDED_BY(mu_) = 0;  // generation done
+  bool stop_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool worker_exited_ ABSL_GUARDED_BY(mu_) = false;
+  bool exporter_shutdown_ok_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::thread worker_;
+};
+
+}  // namespace genops::telemetry
+
+#endif  // GENOPS_TELEMETRY_BATCH_SPAN_PROCESSOR_H_

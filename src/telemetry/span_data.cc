@@ -1,0 +1,70 @@
+#include "src/telemetry/span_data.h"
+
+#include <algorithm>
+#include <cstddef>
+
+namespace genops::telemetry {
+namespace {
+
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+template <size_t N>
+bool AnyNonZero(const std::array<uint8_t, N>& bytes) {
+  return std::any_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b != 0; });
+}
+
+template <size_t N>
+std::string BytesToHex(const std::array<uint8_t, N>& bytes) {
+  std::string out(2 * N, '0');
+  for (size_t i = 0; i < N; ++i) {
+    out[2 * i] = kHexDigits[bytes[i] >> 4];
+    out[2 * i + 1] = kHexDigits[bytes[i] & 0x0f];
+  }
+  return out;
+}
+
+// Accepts either case: OTLP/JSON defines ids as case-insensitive hex. Callers with a stricter
+// grammar (W3C traceparent forbids uppercase) check the case themselves before calling.
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+template <size_t N>
+bool HexToBytes(std::string_view hex, std::array<uint8_t, N>* out) {
+  if (hex.size() != 2 * N) return false;
+  std::array<uint8_t, N> bytes{};
+  for (size_t i = 0; i < N; ++i) {
+    const int hi = HexValue(hex[2 * i]);
+    const int lo = HexValue(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    bytes[i] = static_cast<uint8_t>((hi << 4) | lo);
+  }
+  *out = bytes;
+  return true;
+}
+
+}  // namespace
+
+bool TraceId::valid() const { return AnyNonZero(bytes); }
+std::string TraceId::ToHex() const { return BytesToHex(bytes); }
+bool TraceId::FromHex(std::string_view hex, TraceId* out) {
+  return out != nullptr && HexToBytes(hex, &out->bytes);
+}
+
+bool SpanId::valid() const { return AnyNonZero(bytes); }
+std::string SpanId::ToHex() const { return BytesToHex(bytes); }
+bool SpanId::FromHex(std::string_view hex, SpanId* out) {
+  return out != nullptr && HexToBytes(hex, &out->bytes);
+}
+
+const AttributeValue* SpanData::FindAttribute(std::string_view key) const {
+  for (const Attribute& attribute : attributes) {
+    if (attribute.key == key) return &attribute.value;
+  }
+  return nullptr;
+}
+
+}  // namespace genops::telemetry

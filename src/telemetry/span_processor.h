@@ -1,0 +1,83 @@
+// SpanProcessor: what happens to a span once it has ended.
+//
+// The SDK, the gateway and the OTLP receiver hand every finished span to one processor. The
+// processor decides how it reaches the exporters: synchronously (SimpleSpanProcessor, for
+// enable_async_export=false and for tests), through a bounded queue and a background thread
+// (BatchSpanProcessor, the default), or to several pipelines at once (CompositeSpanProcessor).
+//
+// The contract mirrors opentelemetry-cpp's SpanProcessor, with GenOps additions: counters for
+// everything that did not reach a backend (drops are counted, never silent), and unsampled spans
+// are skipped here rather than upstream, so callers can hand over every finished span.
+//
+// Thread safety: every implementation is thread-safe; see each method for its rules.
+#ifndef GENOPS_TELEMETRY_SPAN_PROCESSOR_H_
+#define GENOPS_TELEMETRY_SPAN_PROCESSOR_H_
+
+#include <chrono>
+#include <cstdint>
+
+#include "src/telemetry/span_data.h"
+
+namespace genops::telemetry {
+
+// What a processor did with the spans it was given. Monotonic counters since construction.
+struct SpanProcessorStats {
+  uint64_t enqueued = 0;            // accepted for export (sampled, before Shutdown, room left)
+  uint64_t exported = 0;            // in batches the exporter reported as kSuccess
+  uint64_t dropped_queue_full = 0;  // refused because the queue was full
+  uint64_t dropped_after_shutdown = 0;  // given to OnEnd after (or racing with) Shutdown
+  uint64_t export_failures = 0;     // Export() calls that returned kFailure
+  uint64_t failed_spans = 0;        // spans in those failed batches (lost: no retry here)
+  uint64_t not_sampled = 0;         // skipped because SpanData::sampled was false
+
+  SpanProcessorStats& operator+=(const SpanProcessorStats& other);
+};
+
+inline SpanProcessorStats& SpanProcessorStats::operator+=(const SpanProcessorStats& other) {
+  enqueued += other.enqueued;
+  exported += other.exported;
+  dropped_queue_full += other.dropped_queue_full;
+  dropped_after_shutdown += other.dropped_after_shutdown;
+  export_failures += other.export_failures;
+  failed_spans += other.failed_spans;
+  not_sampled += other.not_sampled;
+  return *this;
+}
+
+// SpanProcessor
+class SpanProcessor {
+ public:
+  virtual ~SpanProcessor() = default;
+
+  // Takes ownership of a finished span. Spans with `sampled == false` are counted
+  // (not_sampled) and discarded.
+  //
+  // Concurrency: may be called from any number of threads at once, concurrently with
+  // ForceFlush and Shutdown. Never blocks on export I/O in the asynchronous processors (it may
+  // in SimpleSpanProcessor, which is synchronous by definition). Never throws.
+  // After Shutdown: the span is discarded and counted in dropped_after_shutdown.
+  virtual void OnEnd(SpanData&& span) noexcept = 0;
+
+  // Exports every span whose OnEnd returned before this call started, then flushes the
+  // exporter. Blocks up to `timeout`; returns true when all of that completed in time.
+  //
+  // Concurrency: may be called from any thread, concurrently with OnEnd and with other
+  // ForceFlush calls. After Shutdown: returns false immediately.
+  virtual bool ForceFlush(std::chrono::milliseconds timeout) noexcept = 0;
+
+  // Exports everything still queued, shuts the exporter down and releases the processor's
+  // thread(s). Blocks up to `timeout`; returns true when all of that completed in time.
+  //
+  // Concurrency: may be called from any thread, concurrently with OnEnd and ForceFlush. Only
+  // the first call does the work; later calls return false immediately. The destructor calls
+  // Shutdown if nobody did.
+  virtual bool Shutdown(std::chrono::milliseconds timeout) noexcept = 0;
+
+  // A snapshot of the counters (each read atomically; the set is not one atomic snapshot).
+  // Concurrency: any thread, any time, also after Shutdown.
+  virtual SpanProcessorStats stats() const noexcept = 0;
+};
+
+}  // namespace genops::telemetry
+
+#endif  // GENOPS_TELEMETRY_SPAN_PROCESSOR_H_

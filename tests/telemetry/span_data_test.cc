@@ -1,0 +1,114 @@
+#include "src/telemetry/span_data.h"
+
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "src/telemetry/id_generator.h"
+
+namespace genops::telemetry {
+namespace {
+
+TEST(TraceIdTest, HexRoundTripAndValidity) {
+  TraceId id;
+  EXPECT_FALSE(id.valid());
+  EXPECT_EQ(id.ToHex(), std::string(32, '0'));
+  ASSERT_TRUE(TraceId::FromHex("4bf92f3577b34da6a3ce929d0e0e4736", &id));
+  EXPECT_TRUE(id.valid());
+  EXPECT_EQ(id.bytes[0], 0x4b);
+  EXPECT_EQ(id.bytes[15], 0x36);
+  EXPECT_EQ(id.ToHex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+}
+
+TEST(TraceIdTest, FromHexAcceptsUppercaseAsOtlpJsonDoes) {
+  TraceId id;
+  ASSERT_TRUE(TraceId::FromHex("4BF92F3577B34DA6A3CE929D0E0E4736", &id));
+  EXPECT_EQ(id.ToHex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+}
+
+TEST(TraceIdTest, FromHexRejectsBadInputAndLeavesOutputUntouched) {
+  TraceId id;
+  ASSERT_TRUE(TraceId::FromHex("0123456789abcdef0123456789abcdef", &id));
+  const TraceId before = id;
+  EXPECT_FALSE(TraceId::FromHex("0123456789abcdef0123456789abcde", &id));    // 31 chars
+  EXPECT_FALSE(TraceId::FromHex("0123456789abcdef0123456789abcdef0", &id));  // 33 chars
+  EXPECT_FALSE(TraceId::FromHex("0123456789abcdef0123456789abcdeg", &id));   // 'g'
+  EXPECT_FALSE(TraceId::FromHex("", &id));
+  EXPECT_FALSE(TraceId::FromHex("0123456789abcdef0123456789abcdef", nullptr));
+  EXPECT_EQ(id, before);
+}
+
+TEST(SpanIdTest, HexRoundTripAndValidity) {
+  SpanId id;
+  EXPECT_FALSE(id.valid());
+  ASSERT_TRUE(SpanId::FromHex("00f067aa0ba902b7", &id));
+  EXPECT_TRUE(id.valid());
+  EXPECT_EQ(id.ToHex(), "00f067aa0ba902b7");
+  EXPECT_FALSE(SpanId::FromHex("00f067aa0ba902b", &id));
+  EXPECT_FALSE(SpanId::FromHex("00f067aa0ba902b7 ", &id));
+}
+
+TEST(SpanDataTest, FindAttributeReturnsFirstMatchOrNull) {
+  SpanData span;
+  span.attributes.push_back({"a", int64_t{1}});
+  span.attributes.push_back({"b", std::string("x")});
+  span.attributes.push_back({"a", int64_t{2}});
+  const AttributeValue* a = span.FindAttribute("a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(std::get<int64_t>(*a), 1);
+  ASSERT_NE(span.FindAttribute("b"), nullptr);
+  EXPECT_EQ(std::get<std::string>(*span.FindAttribute("b")), "x");
+  EXPECT_EQ(span.FindAttribute("c"), nullptr);
+}
+
+TEST(IdGeneratorTest, IdsAreValidAndDistinct) {
+  std::set<std::string> traces;
+  std::set<std::string> spans;
+  for (int i = 0; i < 10000; ++i) {
+    const TraceId trace = GenerateTraceId();
+    const SpanId span = GenerateSpanId();
+    ASSERT_TRUE(trace.valid());
+    ASSERT_TRUE(span.valid());
+    traces.insert(trace.ToHex());
+    spans.insert(span.ToHex());
+  }
+  EXPECT_EQ(traces.size(), 10000u);
+  EXPECT_EQ(spans.size(), 10000u);
+}
+
+TEST(IdGeneratorTest, ThreadsDoNotShareAStream) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 5000;
+  std::vector<std::vector<std::string>> ids(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&ids, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        ids[t].push_back(IdGenerator::Random().GenerateTraceId().ToHex());
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  std::set<std::string> all;
+  for (const auto& list : ids) all.insert(list.begin(), list.end());
+  EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kPerThread));
+}
+
+TEST(IdGeneratorTest, BitsLookUniform) {
+  // Every bit of the trace id (in particular the rightmost 56 the ratio sampler reads) should be
+  // set about half the time. 20k ids: a fair bit is within 50% +- 2% with overwhelming odds.
+  constexpr int kIds = 20000;
+  std::vector<int> ones(128, 0);
+  for (int i = 0; i < kIds; ++i) {
+    const TraceId id = GenerateTraceId();
+    for (int bit = 0; bit < 128; ++bit) ones[bit] += (id.bytes[bit / 8] >> (bit % 8)) & 1;
+  }
+  for (int bit = 0; bit < 128; ++bit) {
+    EXPECT_NEAR(ones[bit] / static_cast<double>(kIds), 0.5, 0.02) << "bit " << bit;
+  }
+}
+
+}  // namespace
+}  // namespace genops::telemetry

@@ -1,0 +1,454 @@
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "src/export/span_exporter.h"
+#include "src/telemetry/batch_span_processor.h"
+#include "src/telemetry/composite_span_processor.h"
+#include "src/telemetry/simple_span_processor.h"
+#include "src/telemetry/span_processor.h"
+
+namespace genops::telemetry {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr absl::Duration kWait = absl::Seconds(20);  // generous: only hit when a test fails
+constexpr milliseconds kLongDelay = std::chrono::hours(1);
+
+// What a RecordingExporter saw. Shared with the test, because the processor owns the exporter.
+struct Recording {
+  absl::Mutex mu;
+  std::vector<std::string> names ABSL_GUARDED_BY(mu);
+  std::vector<size_t> batch_sizes ABSL_GUARDED_BY(mu);
+  int force_flushes ABSL_GUARDED_BY(mu) = 0;
+  int shutdowns ABSL_GUARDED_BY(mu) = 0;
+  int exports_in_progress ABSL_GUARDED_BY(mu) = 0;
+  bool fail ABSL_GUARDED_BY(mu) = false;
+  bool gate_open ABSL_GUARDED_BY(mu) = true;  // Export blocks while false
+
+  size_t span_count() {
+    absl::MutexLock lock(&mu);
+    return names.size();
+  }
+  // Waits (on a condition, not a sleep) until at least `n` spans were exported.
+  bool WaitForSpans(size_t n) {
+    absl::MutexLock lock(&mu);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return names.size() >= n; };
+    return mu.AwaitWithTimeout(absl::Condition(&enough), kWait);
+  }
+  bool WaitForExportInProgress() {
+    absl::MutexLock lock(&mu);
+    auto busy = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return exports_in_progress > 0; };
+    return mu.AwaitWithTimeout(absl::Condition(&busy), kWait);
+  }
+  void SetGate(bool open) {
+    absl::MutexLock lock(&mu);
+    gate_open = open;
+  }
+};
+
+class RecordingExporter final : public exporter::SpanExporter {
+ public:
+  explicit RecordingExporter(std::shared_ptr<Recording> recording)
+      : recording_(std::move(recording)) {}
+
+  exporter::ExportResult Export(std::span<const SpanData> spans) noexcept override {
+    absl::MutexLock lock(&recording_->mu);
+    if (shut_down_) return exporter::ExportResult::kFailure;
+    ++recording_->exports_in_progress;
+    recording_->mu.Await(absl::Condition(&recording_->gate_open));
+    --recording_->exports_in_progress;
+    if (recording_->fail) return exporter::ExportResult::kFailure;
+    recording_->batch_sizes.push_back(spans.size());
+    for (const SpanData& span : spans) recording_->names.push_back(span.name);
+    return exporter::ExportResult::kSuccess;
+  }
+  bool ForceFlush(milliseconds /*timeout*/) noexcept override {
+    absl::MutexLock lock(&recording_->mu);
+    ++recording_->force_flushes;
+    return true;
+  }
+  bool Shutdown(milliseconds /*timeout*/) noexcept override {
+    absl::MutexLock lock(&recording_->mu);
+    ++recording_->shutdowns;
+    shut_down_ = true;
+    return true;
+  }
+  std::string_view name() const noexcept override { return "recording"; }
+
+ private:
+  std::shared_ptr<Recording> recording_;
+  bool shut_down_ = false;  // guarded by recording_->mu
+};
+
+SpanData NamedSpan(std::string name, bool sampled = true) {
+  SpanData span;
+  span.name = std::move(name);
+  span.sampled = sampled;
+  span.attributes.push_back({"genops.team", std::string("platform")});
+  return span;
+}
+
+std::unique_ptr<BatchSpanProcessor> MakeBatch(std::shared_ptr<Recording> recording,
+                                              BatchSpanProcessorOptions options) {
+  auto processor =
+      BatchSpanProcessor::Create(std::make_unique<RecordingExporter>(std::move(recording)), options);
+  EXPECT_TRUE(processor.ok()) << processor.status();
+  return processor.ok() ? *std::move(processor) : nullptr;
+}
+
+// --- BatchSpanProcessor ------------------------------------------------------------------------
+
+TEST(BatchSpanProcessorTest, ExportsWhenABatchFills) {
+  auto recording = std::make_shared<Recording>();
+  auto processor = MakeBatch(recording, {.span_processor_queue_size = 100,
+                                         .export_batch_size = 10,
+                                         .batch_timeout = kLongDelay});
+  ASSERT_NE(processor, nullptr);
+  for (int i = 0; i < 10; ++i) processor->OnEnd(NamedSpan("s" + std::to_string(i)));
+  ASSERT_TRUE(recording->WaitForSpans(10));  // no flush, no timer: the full batch did it
+
+  for (int i = 10; i < 35; ++i) processor->OnEnd(NamedSpan("s" + std::to_string(i)));
+  ASSERT_TRUE(recording->WaitForSpans(30));
+  {
+    absl::MutexLock lock(&recording->mu);
+    for (size_t size : recording->batch_sizes) EXPECT_EQ(size, 10u);  // only whole batches
+    for (size_t i = 0; i < recording->names.size(); ++i) {
+      EXPECT_EQ(recording->names[i], "s" + std::to_string(i));  // FIFO
+    }
+    EXPECT_EQ(recording->force_flushes, 0);
+  }
+  EXPECT_TRUE(processor->Shutdown(milliseconds(10000)));
+  EXPECT_EQ(recording->span_count(), 35u);
+  const SpanProcessorStats stats = processor->stats();
+  EXPECT_EQ(stats.enqueued, 35u);
+  EXPECT_EQ(stats.exported, 35u);
+}
+
+TEST(BatchSpanProcessorTest, ExportsAPartialBatchWhenTheDelayPasses) {
+  auto recording = std::make_shared<Recording>();
+  auto processor = MakeBatch(recording, {.export_batch_size = 100,
+                                         .batch_timeout = milliseconds(30)});
+  ASSERT_NE(processor, nullptr);
+  for (int i = 0; i < 3; ++i) processor->OnEnd(NamedSpan("late" + std::to_string(i)));
+  ASSERT_TRUE(recording->WaitForSpans(3));  // no flush, batch far from full: the timer did it
+  absl::MutexLock lock(&recording->mu);
+  EXPECT_EQ(recording->force_flushes, 0);
+  EXPECT_EQ(recording->names.front(), "late0");
+}
+
+TEST(BatchSpanProcessorTest, ForceFlushExportsEverythingAndFlushesTheExporter) {
+  auto recording = std::make_shared<Recording>();
+  auto processor = MakeBatch(recording, {.batch_timeout = kLongDelay});
+  ASSERT_NE(processor, nullptr);
+  for (int i = 0; i < 7; ++i) processor->OnEnd(NamedSpan("f"));
+  EXPECT_TRUE(processor->ForceFlush(milliseconds(10000)));
+  EXPECT_EQ(recording->span_count(), 7u);  // returned only after the export
+  {
+    absl::MutexLock lock(&recording->mu);
+    EXPECT_EQ(recording->force_flushes, 1);
+  }
+  EXPECT_TRUE(processor->ForceFlush(milliseconds(10000)));  // nothing queued: still fine
+}
+
+TEST(BatchSpanProcessorTest, ShutdownExportsEverythingThenRefuses) {
+  auto recording = std::make_shared<Recording>();
+  auto processor = MakeBatch(recording, {.export_batch_size = 512, .batch_timeout = kLongDelay});
+  ASSERT_NE(processor, nullptr);
+  for (int i = 0; i < 1000; ++i) processor->OnEnd(NamedSpan("x"));
+  EXPECT_TRUE(processor->Shutdown(milliseconds(10000)));
+  EXPECT_EQ(recording->span_count(), 1000u);
+  {
+    absl::MutexLock lock(&recording->mu);
+    EXPECT_EQ(recording->shutdowns, 1);
+    for (size_t size : recording->batch_sizes) EXPECT_LE(size, 512u);
+  }
+  processor->OnEnd(NamedSpan("too late"));
+  EXPECT_FALSE(processor->ForceFlush(milliseconds(100)));
+  EXPECT_FALSE(processor->Shutdown(milliseconds(100)));  // only the first call does the work
+  const SpanProcessorStats stats = processor->stats();
+  EXPECT_EQ(stats.exported, 1000u);
+  EXPECT_EQ(stats.dropped_after_shutdown, 1u);
+  EXPECT_EQ(recording->span_count(), 1000u);
+}
+
+TEST(BatchSpanProcessorTest, DestructorShutsDownAndExportsWhatIsQueued) {
+  auto recording = std::make_shared<Recording>();
+  {
+    auto processor = MakeBatch(recording, {.batch_timeout = kLongDelay});
+    ASSERT_NE(processor, nullptr);
+    for (int i = 0; i < 5; ++i) processor->OnEnd(NamedSpan("d"));
+  }
+  EXPECT_EQ(recording->span_count(), 5u);
+  absl::MutexLock lock(&recording->mu);
+  EXPECT_EQ(recording->shutdowns, 1);
+}
+
+TEST(BatchSpanProcessorTest, QueueFullDropsAreCountedAndNeverBlock) {
+  auto recording = std::make_shared<Recording>();
+  recording->SetGate(false);  // the exporter hangs, like a dead backend
+  auto processor = MakeBatch(recording, {.span_processor_queue_size = 10,
+                                         .export_batch_size = 5,
+                                         .batch_timeout = kLongDelay});
+  ASSERT_NE(processor, nullptr);
+  for (int i = 0; i < 5; ++i) processor->OnEnd(NamedSpan("first"));
+  // The worker has taken those 5 out of the ring and is stuck in Export.
+  ASSERT_TRUE(recording->WaitForExportInProgress());
+  for (int i = 0; i < 20; ++i) processor->OnEnd(NamedSpan("more"));  // returns: never blocks
+  SpanProcessorStats stats = processor->stats();
+  EXPECT_EQ(stats.enqueued, 15u);
+  EXPECT_EQ(stats.dropped_queue_full, 10u);
+  EXPECT_EQ(stats.exported, 0u);
+
+  recording->SetGate(true);
+  EXPECT_TRUE(processor->Shutdown(milliseconds(10000)));
+  stats = processor->stats();
+  EXPECT_EQ(stats.exported, 15u);
+  EXPECT_EQ(stats.dropped_queue_full, 10u);
+  EXPECT_EQ(recording->span_count(), 15u);
+}
+
+TEST(BatchSpanProcessorTest, ConcurrentProducersLoseNothingWithARoomyQueue) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 10000;
+  auto recording = std::make_shared<Recording>();
+  auto processor = MakeBatch(recording, {.span_processor_queue_size = kThreads * kPerThread,
+                                         .export_batch_size = 512,
+                                         .batch_timeout = milliseconds(5)});
+  ASSERT_NE(processor, nullptr);
+  std::vector<std::thread> producers;
+  for (int t = 0; t < kThreads; ++t) {
+    producers.emplace_back([&processor, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        processor->OnEnd(NamedSpan(std::to_string(t) + ":" + std::to_string(i)));
+      }
+    });
+  }
+  for (std::thread& producer : producers) producer.join();
+  EXPECT_TRUE(processor->Shutdown(milliseconds(30000)));
+
+  const SpanProcessorStats stats = processor->stats();
+  EXPECT_EQ(stats.enqueued, static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(stats.exported, static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(stats.dropped_queue_full, 0u);
+  absl::MutexLock lock(&recording->mu);
+  ASSERT_EQ(recording->names.size(), static_cast<size_t>(kThreads * kPerThread));
+  const std::set<std::string> unique(recording->names.begin(), recording->names.end());
+  EXPECT_EQ(unique.size(), static_cast<size_t>(kThreads * kPerThread));  // no duplicates
+  // Per producer, spans come out in the order they went in.
+  std::vector<int> next(kThreads, 0);
+  for (const std::string& name : recording->names) {
+    const int t = std::stoi(name.substr(0, name.find(':')));
+    const int i = std::stoi(name.substr(name.find(':') + 1));
+    ASSERT_EQ(i, next[t]) << name;
+    ++next[t];
+  }
+}
+
+TEST(BatchSpanProcessorTest, ConcurrentProducersWithASmallQueueAccountForEverySpan) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 10000;
+  auto recording = std::make_shared<Recording>();
+  auto processor = MakeBatch(recording, {.span_processor_queue_size = 256,
+                                         .export_batch_size = 64,
+                                         .batch_timeout = milliseconds(5)});
+  ASSERT_NE(processor, nullptr);
+  std::vector<std::thread> producers;
+  for (int t = 0; t < kThreads; ++t) {
+    producers.emplace_back([&processor] {
+      for (int i = 0; i < kPerThread; ++i) processor->OnEnd(NamedSpan("s"));
+    });
+  }
+  for (std::thread& producer : producers) producer.join();
+  EXPECT_TRUE(processor->Shutdown(milliseconds(30000)));
+  const SpanProcessorStats stats = processor->stats();
+  EXPECT_EQ(stats.enqueued + stats.dropped_queue_full, static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(stats.exported, stats.enqueued);
+  EXPECT_EQ(recording->span_count(), stats.exported);
+}
+
+TEST(BatchSpanProcessorTest, ConcurrentFlushesAndProducers) {
+  auto recording = std::make_shared<Recording>();
+  auto processor = MakeBatch(recording, {.span_processor_queue_size = 100000,
+                                         .export_batch_size = 100,
+                                         .batch_timeout = kLongDelay});
+  ASSERT_NE(processor, nullptr);
+  std::atomic<bool> flush_failed{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 5000; ++i) {
+        processor->OnEnd(NamedSpan("c"));
+        if (i % 1000 == 999 && !processor->ForceFlush(milliseconds(20000))) flush_failed = true;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_FALSE(flush_failed.load());
+  EXPECT_TRUE(processor->ForceFlush(milliseconds(20000)));
+  EXPECT_EQ(recording->span_count(), 10000u);  // everything ended before the flush is out
+}
+
+TEST(BatchSpanProcessorTest, UnsampledSpansAreCountedNotExported) {
+  auto recording = std::make_shared<Recording>();
+  auto processor = MakeBatch(recording, {.batch_timeout = kLongDelay});
+  ASSERT_NE(processor, nullptr);
+  processor->OnEnd(NamedSpan("kept"));
+  processor->OnEnd(NamedSpan("skipped", /*sampled=*/false));
+  EXPECT_TRUE(processor->ForceFlush(milliseconds(10000)));
+  EXPECT_EQ(recording->span_count(), 1u);
+  EXPECT_EQ(processor->stats().not_sampled, 1u);
+  EXPECT_EQ(processor->stats().enqueued, 1u);
+}
+
+TEST(BatchSpanProcessorTest, ExportFailuresAreCounted) {
+  auto recording = std::make_shared<Recording>();
+  {
+    absl::MutexLock lock(&recording->mu);
+    recording->fail = true;
+  }
+  auto processor = MakeBatch(recording, {.export_batch_size = 4, .batch_timeout = kLongDelay});
+  ASSERT_NE(processor, nullptr);
+  for (int i = 0; i < 10; ++i) processor->OnEnd(NamedSpan("f"));
+  EXPECT_TRUE(processor->ForceFlush(milliseconds(10000)));
+  const SpanProcessorStats stats = processor->stats();
+  EXPECT_EQ(stats.exported, 0u);
+  EXPECT_EQ(stats.failed_spans, 10u);
+  EXPECT_GE(stats.export_failures, 3u);  // at least ceil(10 / 4) batches
+}
+
+TEST(BatchSpanProcessorTest, CreateValidatesItsInputs) {
+  auto null_exporter = BatchSpanProcessor::Create(nullptr, {});
+  ASSERT_FALSE(null_exporter.ok());
+  EXPECT_NE(null_exporter.status().message().find("exporter"), std::string::npos);
+
+  const std::pair<BatchSpanProcessorOptions, const char*> cases[] = {
+      {{.span_processor_queue_size = 0}, "span_processor_queue_size"},
+      {{.export_batch_size = 0}, "export_batch_size"},
+      {{.span_processor_queue_size = 100, .export_batch_size = 200}, "export_batch_size (200)"},
+      {{.batch_timeout = milliseconds(0)}, "batch_timeout"},
+      {{.export_timeout = milliseconds(-1)}, "export_timeout"},
+  };
+  for (const auto& [options, field] : cases) {
+    auto processor = BatchSpanProcessor::Create(
+        std::make_unique<RecordingExporter>(std::make_shared<Recording>()), options);
+    ASSERT_FALSE(processor.ok()) << field;
+    EXPECT_EQ(processor.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(processor.status().message().find(field), std::string::npos)
+        << processor.status();
+  }
+}
+
+TEST(BatchSpanProcessorTest, DefaultsMatchTheSeed) {
+  const BatchSpanProcessorOptions options;
+  EXPECT_EQ(options.span_processor_queue_size, 2048u);
+  EXPECT_EQ(options.export_batch_size, 512u);
+  EXPECT_EQ(options.batch_timeout, milliseconds(5000));
+  EXPECT_TRUE(ValidateBatchSpanProcessorOptions(options).ok());
+}
+
+// --- SimpleSpanProcessor -------------------------------------------------------------------
+
+TEST(SimpleSpanProcessorTest, ExportsBeforeOnEndReturns) {
+  auto recording = std::make_shared<Recording>();
+  SimpleSpanProcessor processor(std::make_unique<RecordingExporter>(recording));
+  processor.OnEnd(NamedSpan("now"));
+  EXPECT_EQ(recording->span_count(), 1u);
+  processor.OnEnd(NamedSpan("unsampled", false));
+  EXPECT_EQ(recording->span_count(), 1u);
+  EXPECT_TRUE(processor.ForceFlush(milliseconds(1000)));
+  EXPECT_TRUE(processor.Shutdown(milliseconds(1000)));
+  processor.OnEnd(NamedSpan("after"));
+  EXPECT_FALSE(processor.ForceFlush(milliseconds(1000)));
+  EXPECT_FALSE(processor.Shutdown(milliseconds(1000)));
+  const SpanProcessorStats stats = processor.stats();
+  EXPECT_EQ(stats.exported, 1u);
+  EXPECT_EQ(stats.not_sampled, 1u);
+  EXPECT_EQ(stats.dropped_after_shutdown, 1u);
+  absl::MutexLock lock(&recording->mu);
+  EXPECT_EQ(recording->shutdowns, 1);
+}
+
+TEST(SimpleSpanProcessorTest, CountsFailuresAndToleratesANullExporter) {
+  auto recording = std::make_shared<Recording>();
+  {
+    absl::MutexLock lock(&recording->mu);
+    recording->fail = true;
+  }
+  SimpleSpanProcessor failing(std::make_unique<RecordingExporter>(recording));
+  failing.OnEnd(NamedSpan("x"));
+  EXPECT_EQ(failing.stats().export_failures, 1u);
+  EXPECT_EQ(failing.stats().exported, 0u);
+
+  SimpleSpanProcessor null_exporter(nullptr);
+  null_exporter.OnEnd(NamedSpan("x"));
+  EXPECT_EQ(null_exporter.stats().export_failures, 1u);
+  EXPECT_FALSE(null_exporter.ForceFlush(milliseconds(10)));
+}
+
+TEST(SimpleSpanProcessorTest, SerialisesConcurrentExports) {
+  auto recording = std::make_shared<Recording>();
+  SimpleSpanProcessor processor(std::make_unique<RecordingExporter>(recording));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&processor] {
+      for (int i = 0; i < 1000; ++i) processor.OnEnd(NamedSpan("c"));
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(recording->span_count(), 4000u);
+  EXPECT_EQ(processor.stats().exported, 4000u);
+}
+
+// --- CompositeSpanProcessor -------------------------------------------------------------------
+
+TEST(CompositeSpanProcessorTest, FansOutToEveryChild) {
+  auto first = std::make_shared<Recording>();
+  auto second = std::make_shared<Recording>();
+  std::vector<std::unique_ptr<SpanProcessor>> children;
+  children.push_back(std::make_unique<SimpleSpanProcessor>(std::make_unique<RecordingExporter>(first)));
+  children.push_back(nullptr);  // ignored
+  children.push_back(MakeBatch(second, {.batch_timeout = kLongDelay}));
+  CompositeSpanProcessor processor(std::move(children));
+  ASSERT_EQ(processor.size(), 2u);
+
+  processor.OnEnd(NamedSpan("a"));
+  processor.OnEnd(NamedSpan("b"));
+  processor.OnEnd(NamedSpan("hidden", false));
+  EXPECT_TRUE(processor.ForceFlush(milliseconds(10000)));
+  {
+    absl::MutexLock lock1(&first->mu);
+    absl::MutexLock lock2(&second->mu);
+    EXPECT_EQ(first->names, (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(second->names, (std::vector<std::string>{"a", "b"}));
+  }
+  const SpanProcessorStats stats = processor.stats();
+  EXPECT_EQ(stats.exported, 4u);
+  EXPECT_EQ(stats.not_sampled, 2u);
+  EXPECT_EQ(processor.child(0)->stats().not_sampled, 1u);
+
+  EXPECT_TRUE(processor.Shutdown(milliseconds(10000)));
+  absl::MutexLock lock1(&first->mu);
+  absl::MutexLock lock2(&second->mu);
+  EXPECT_EQ(first->shutdowns, 1);
+  EXPECT_EQ(second->shutdowns, 1);
+}
+
+TEST(CompositeSpanProcessorTest, EmptyCompositeIsHarmless) {
+  CompositeSpanProcessor processor({});
+  processor.OnEnd(NamedSpan("nowhere"));
+  EXPECT_TRUE(processor.ForceFlush(milliseconds(10)));
+  EXPECT_TRUE(processor.Shutdown(milliseconds(10)));
+  EXPECT_EQ(processor.stats().exported, 0u);
+}
+
+}  // namespace
+}  // namespace genops::telemetry
