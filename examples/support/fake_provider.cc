@@ -297,9 +297,9 @@ genops::Usage FakeProvider::ExpectedUsage(const ChatRequest& request, ProviderAp
   }
   genops::Usage usage;
   usage.input_tokens = PromptTokens(request.messages);
-  int64_t max_tokens = request.max_tokens.value_or(kMaxCompletionTokens);
-  if (api == ProviderApi::kAnthropic && !request.max_tokens.has_value()) max_tokens = 1024;
-  usage.output_tokens = std::min(max_tokens, kMaxCompletionTokens);
+  // (Anthropic requests without max_tokens are sent with 1024, which the cap makes 50 too.)
+  usage.output_tokens =
+      std::min(request.max_tokens.value_or(kMaxCompletionTokens), kMaxCompletionTokens);
   usage.cache_read_tokens = std::min(cache_read_setting, usage.input_tokens);
   if (api == ProviderApi::kAnthropic) {
     usage.cache_write_tokens =

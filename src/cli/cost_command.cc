@@ -146,6 +146,8 @@ int RunCost(const CostOptions& o) {
   text += Cat("\n\n");
   std::vector<std::vector<std::string>> cells = {{"component", "tokens", "price/1M", "cost"}};
   for (const Row& r : rows) {
+    // Cache rows only matter when the call used the cache.
+    if ((r.component == "cache_read" || r.component == "cache_write") && r.tokens == 0) continue;
     std::string name = r.component;
     if (r.component == "output" && !distinct_reasoning && usage.reasoning_tokens > 0) {
       name = Cat("output (", WithThousands(usage.reasoning_tokens), " reasoning)");

@@ -4,8 +4,11 @@
 namespace genops::cli {
 
 void RegisterAllCommands(CLI::App& app, CommandRegistry& registry) {
+  RegisterDemoCommand(app, registry);
   RegisterCostCommand(app, registry);
   RegisterPricesCommand(app, registry);
+  RegisterValidateCommand(app, registry);
+  RegisterConfigReferenceCommand(app, registry);
 }
 
 }  // namespace genops::cli

@@ -1,10 +1,8 @@
 #include "src/core/alerts.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -16,6 +14,7 @@
 #include "genops/clock.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
+#include "src/export/http_transport.h"
 
 namespace genops {
 namespace {
@@ -42,13 +41,11 @@ nlohmann::json AttributionJson(const Attribution& a) {
   return out;
 }
 
-size_t DiscardBody(char* /*data*/, size_t size, size_t count, void* /*user*/) {
-  return size * count;
-}
-
-void EnsureCurlInitialised() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+std::shared_ptr<exporter::HttpTransport> DefaultTransport() {
+  exporter::CurlTransportOptions options;
+  options.user_agent = "genops-alerts/0.1";
+  options.max_response_bytes = 64 * 1024;  // webhook answers are only logged
+  return exporter::MakeCurlHttpTransport(options);
 }
 
 }  // namespace
@@ -136,9 +133,11 @@ void RecordingAlertSink::Clear() {
 
 // --- WebhookAlertSink --------------------------------------------------------------------------
 
-WebhookAlertSink::WebhookAlertSink(std::vector<std::string> urls, WebhookAlertOptions options)
-    : urls_(std::move(urls)), options_(std::move(options)) {
-  EnsureCurlInitialised();
+WebhookAlertSink::WebhookAlertSink(std::vector<std::string> urls, WebhookAlertOptions options,
+                                   std::shared_ptr<exporter::HttpTransport> transport)
+    : urls_(std::move(urls)),
+      options_(std::move(options)),
+      transport_(transport != nullptr ? std::move(transport) : DefaultTransport()) {
   worker_ = std::thread([this] { Run(); });
 }
 
@@ -239,36 +238,28 @@ void WebhookAlertSink::Run() {
 }
 
 bool WebhookAlertSink::Post(const std::string& url, const std::string& body) noexcept {
-  CURL* curl = curl_easy_init();
-  if (curl == nullptr) return false;
-  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  headers = curl_slist_append(headers, "User-Agent: genops-alerts");
-  for (const auto& [name, value] : options_.headers) {
-    headers = curl_slist_append(headers, absl::StrCat(name, ": ", value).c_str());
+  try {
+    exporter::HttpRequest request;
+    request.url = url;
+    request.headers.emplace_back("Content-Type", "application/json");
+    for (const auto& [name, value] : options_.headers) request.headers.emplace_back(name, value);
+    request.body = body;
+    request.timeout = std::chrono::milliseconds(
+        std::max<int64_t>(1, options_.request_timeout_nanos / 1'000'000));
+    exporter::HttpResponse response;
+    for (int attempt = 0; attempt < std::max(1, options_.max_attempts); ++attempt) {
+      response = transport_->Post(request);
+      if (response.ok()) return true;
+      const bool retryable = !response.transport_error.empty() || response.status == 429 ||
+                             response.status >= 500;
+      if (!retryable) break;
+    }
+    spdlog::warn("genops: alert webhook {} failed: {}", url,
+                 response.transport_error.empty() ? absl::StrCat("HTTP ", response.status)
+                                                  : response.transport_error);
+  } catch (...) {
   }
-  const long timeout_ms = static_cast<long>(  // NOLINT(runtime/int): curl's type
-      std::max<int64_t>(1, options_.request_timeout_nanos / 1'000'000));
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &DiscardBody);
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  bool ok = false;
-  for (int attempt = 0; attempt < std::max(1, options_.max_attempts) && !ok; ++attempt) {
-    const CURLcode code = curl_easy_perform(curl);
-    long status = 0;  // NOLINT(runtime/int): curl's type
-    if (code == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    ok = code == CURLE_OK && status >= 200 && status < 300;
-    const bool retryable = code != CURLE_OK || status == 429 || status >= 500;
-    if (!ok && !retryable) break;
-  }
-  if (!ok) spdlog::warn("genops: alert webhook {} could not be delivered", url);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
-  return ok;
+  return false;
 }
 
 // --- AlertDispatcher ---------------------------------------------------------------------------

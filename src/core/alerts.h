@@ -43,6 +43,10 @@
 #include "genops/attribution.h"
 #include "genops/money.h"
 
+namespace genops::exporter {
+class HttpTransport;  // src/export/http_transport.h
+}  // namespace genops::exporter
+
 namespace genops {
 
 enum class AlertKind {
@@ -114,7 +118,8 @@ struct WebhookAlertOptions {
   std::map<std::string, std::string> headers;         // extra headers (e.g. an auth token)
 };
 
-// POSTs AlertToJson() to every URL from one background thread.
+// POSTs AlertToJson() to every URL from one background thread, through an HttpTransport
+// (libcurl by default; tests may script one).
 //
 // Deliver() only enqueues: when the queue is full the alert is dropped and counted in
 // stats().dropped. A POST that keeps failing (non-2xx, network error) is counted in
@@ -125,7 +130,9 @@ struct WebhookAlertOptions {
 // Thread safety: thread-safe.
 class WebhookAlertSink final : public AlertSink {
  public:
-  explicit WebhookAlertSink(std::vector<std::string> urls, WebhookAlertOptions options = {});
+  // `transport` null: a libcurl transport (TLS verified, proxies from the environment).
+  explicit WebhookAlertSink(std::vector<std::string> urls, WebhookAlertOptions options = {},
+                            std::shared_ptr<exporter::HttpTransport> transport = nullptr);
   ~WebhookAlertSink() override;
   WebhookAlertSink(const WebhookAlertSink&) = delete;
   WebhookAlertSink& operator=(const WebhookAlertSink&) = delete;
@@ -153,6 +160,7 @@ class WebhookAlertSink final : public AlertSink {
 
   const std::vector<std::string> urls_;
   const WebhookAlertOptions options_;
+  const std::shared_ptr<exporter::HttpTransport> transport_;
 
   mutable absl::Mutex mu_;
   std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);  // JSON bodies

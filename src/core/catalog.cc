@@ -64,7 +64,7 @@ class ErrorContext {
 };
 
 std::string Shown(const Json& value) {
-  std::string s = value.dump();
+  std::string s = value.dump(-1, ' ', false, Json::error_handler_t::replace);
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
 }
@@ -133,18 +133,12 @@ absl::StatusOr<std::string> ParseString(const ErrorContext& ctx, std::string_vie
   return s;
 }
 
-std::string Joined(std::initializer_list<std::string_view> names) {
-  std::string out;
-  for (std::string_view n : names) out += Cat(out.empty() ? "" : ", ", n);
-  return out;
-}
-
 absl::Status CheckKeys(const ErrorContext& ctx, std::string_view where, const Json& object,
                        std::initializer_list<std::string_view> allowed) {
   for (auto it = object.begin(); it != object.end(); ++it) {
     if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
       return ctx.Error(Cat(where, where.empty() ? "" : ".", it.key()),
-                       Cat("unknown field; allowed fields are ", Joined(allowed)));
+                       Cat("unknown field; allowed fields are ", Join(allowed, ", ")));
     }
   }
   return absl::OkStatus();
@@ -503,6 +497,8 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::FromJson(std::string_view json
     doc = Json::parse(json.begin(), json.end());
   } catch (const Json::parse_error& e) {
     return ctx.Error("", Cat("malformed JSON at byte ", e.byte, ": ", e.what()));
+  } catch (const Json::exception& e) {
+    return ctx.Error("", Cat("malformed JSON: ", e.what()));
   }
   if (!doc.is_object()) {
     return ctx.Error("", Cat("expected a JSON object with \"schema_version\" and "

@@ -7,6 +7,7 @@
 #ifndef GENOPS_CORE_ENVIRONMENT_H_
 #define GENOPS_CORE_ENVIRONMENT_H_
 
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,8 +29,8 @@ class Environment {
 class MapEnvironment final : public Environment {
  public:
   MapEnvironment() = default;
-  explicit MapEnvironment(std::map<std::string, std::string, std::less<>> vars)
-      : vars_(std::move(vars)) {}
+  MapEnvironment(std::initializer_list<std::pair<const std::string, std::string>> vars)
+      : vars_(vars) {}
   std::optional<std::string> Get(std::string_view name) const override {
     auto it = vars_.find(name);
     if (it == vars_.end() || it->second.empty()) return std::nullopt;

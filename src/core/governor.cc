@@ -294,6 +294,15 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
     ++counters_.operations;
     if (!a.priced) ++counters_.unpriced;
   }
+  if (request.operation_id.empty()) {
+    // Not a policy matter but a caller bug: without an id nothing can be recorded
+    // idempotently, so no level lets it through.
+    d.result = DecisionResult::kBlocked;
+    d.message = "the operation has no id; every governed operation needs a unique operation_id";
+    absl::MutexLock lock(&mu_);
+    ++counters_.blocked;
+    return a;
+  }
 
   if (!settings_.enable_governance) {
     Track(request, Money::Zero());
@@ -720,7 +729,12 @@ Settlement Governor::CompleteImpl(const OperationRequest& request, const Admissi
         status = outcome.status();
       }
     }
-    if (!status.ok()) {
+    if (!status.ok() && status.code() == absl::StatusCode::kInvalidArgument) {
+      // Retrying cannot fix a malformed settlement (e.g. an empty operation id): report it.
+      s.ledger_status = status;
+      spdlog::error("genops: settlement of {} USD could not be recorded: {}",
+                    s.cost.ToUsdString(), status.ToString());
+    } else if (!status.ok()) {
       s.ledger_status = status;
       Enqueue(std::move(pending));
       if (Alerts()) {

@@ -15,7 +15,16 @@
 //   strict      as enforced, plus unpriced models, missing team/project, the model
 //               allowlist and a required data region; fails closed when the ledger is down.
 // Alerts need enable_cost_alerts. With enable_governance=false, Admit() always allows
-// without reserving and Complete() still prices and charges.
+// without reserving and Complete() still prices and charges. A request without an
+// operation_id is refused at every level (it could not be recorded idempotently).
+//
+// Decision details: a priced model's estimate is all input tokens uncached plus
+// max_output_tokens (else the catalog's default_max_output_tokens, else
+// settings.default_max_output_tokens) at the output price; request.estimated_cost replaces
+// it. An unknown model is estimated at zero and reported unpriced: strict blocks it (and a
+// call naming no model unless it gives estimated_cost), the other levels warn when a model
+// was named. A granted approval passes only an operation whose estimate is no larger than
+// the approved one, and is consumed only once the operation is admitted.
 //
 // Money is never lost: a settlement the ledger refuses to take (unreachable store) is kept
 // in an in-memory pending list, retried at most once a second from later Admit()/Complete()

@@ -38,7 +38,7 @@ int64_t SatAdd(int64_t a, int64_t b) {
 }
 
 std::string Shown(const Json& value) {
-  std::string s = value.dump();
+  std::string s = value.dump(-1, ' ', false, Json::error_handler_t::replace);
   if (s.size() > 40) s = s.substr(0, 37) + "...";
   return s;
 }

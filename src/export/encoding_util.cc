@@ -66,6 +66,19 @@ void SanitizeAttributes(std::vector<telemetry::Attribute>* attributes) {
 }  // namespace
 
 bool IsValidUtf8(std::string_view text) noexcept {
+  // Almost all span text is ASCII: OR every byte together (branch-free, vectorisable) and
+  // only walk the sequences when some byte has its high bit set.
+  {
+    uint64_t any_high = 0;
+    size_t k = 0;
+    for (; k + 8 <= text.size(); k += 8) {
+      uint64_t word;
+      std::memcpy(&word, text.data() + k, 8);
+      any_high |= word;
+    }
+    for (; k < text.size(); ++k) any_high |= static_cast<unsigned char>(text[k]);
+    if ((any_high & kHighBits) == 0) return true;
+  }
   size_t i = 0;
   const size_t n = text.size();
   while (i < n) {

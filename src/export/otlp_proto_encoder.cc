@@ -90,18 +90,27 @@ size_t StringListBodySize(const std::vector<std::string>& list) {
   return size;
 }
 
-size_t AnyValueBodySize(const AttributeValue& value) {
+// The variant's alternatives, by index (see telemetry::AttributeValue).
+enum ValueIndex : size_t { kBoolIndex = 0, kIntIndex = 1, kDoubleIndex = 2, kStringIndex = 3 };
+
+// Unchecked access: every caller has switched on value.index() first.
+template <typename T>
+inline const T& Get(const AttributeValue& value) {
+  return *std::get_if<T>(&value);
+}
+
+inline size_t AnyValueBodySize(const AttributeValue& value) {
   switch (value.index()) {
-    case 0:
-      return 2;  // bool
-    case 1:
-      return 1 + VarintSize(static_cast<uint64_t>(std::get<int64_t>(value)));  // int
-    case 2:
-      return 9;  // double
-    case 3:
-      return LenFieldSize(std::get<std::string>(value).size());
+    case kBoolIndex:
+      return 2;
+    case kIntIndex:
+      return 1 + VarintSize(static_cast<uint64_t>(Get<int64_t>(value)));
+    case kDoubleIndex:
+      return 9;
+    case kStringIndex:
+      return LenFieldSize(Get<std::string>(value).size());
     default:
-      return LenFieldSize(StringListBodySize(std::get<std::vector<std::string>>(value)));
+      return LenFieldSize(StringListBodySize(Get<std::vector<std::string>>(value)));
   }
 }
 
@@ -196,23 +205,23 @@ class WireWriter {
 
   void AnyValue(const AttributeValue& value) {
     switch (value.index()) {
-      case 0:
+      case kBoolIndex:
         Byte(kAnyBool);
-        Byte(std::get<bool>(value) ? 1 : 0);
+        Byte(Get<bool>(value) ? 1 : 0);
         break;
-      case 1:
+      case kIntIndex:
         Byte(kAnyInt);
-        Varint(static_cast<uint64_t>(std::get<int64_t>(value)));
+        Varint(static_cast<uint64_t>(Get<int64_t>(value)));
         break;
-      case 2:
+      case kDoubleIndex:
         Byte(kAnyDouble);
-        Fixed64(std::bit_cast<uint64_t>(std::get<double>(value)));
+        Fixed64(std::bit_cast<uint64_t>(Get<double>(value)));
         break;
-      case 3:
-        String(kAnyString, std::get<std::string>(value));
+      case kStringIndex:
+        String(kAnyString, Get<std::string>(value));
         break;
       default: {
-        const auto& list = std::get<std::vector<std::string>>(value);
+        const auto& list = Get<std::vector<std::string>>(value);
         Header(kAnyArray, StringListBodySize(list));
         for (const std::string& item : list) {
           Header(kArrayValues, LenFieldSize(item.size()));
@@ -224,9 +233,10 @@ class WireWriter {
 
   void Attributes(uint8_t tag, const std::vector<Attribute>& attributes) {
     for (const Attribute& attribute : attributes) {
-      Header(tag, KeyValueBodySize(attribute));
+      const size_t value_size = AnyValueBodySize(attribute.value);
+      Header(tag, OptionalStringSize(attribute.key) + LenFieldSize(value_size));
       OptionalString(kKeyValueKey, attribute.key);
-      Header(kKeyValueValue, AnyValueBodySize(attribute.value));
+      Header(kKeyValueValue, value_size);
       AnyValue(attribute.value);
     }
   }
@@ -379,8 +389,10 @@ void FillSpan(const SpanData& span, otlp_trace::Span* out) {
 
 void EncodeOtlpProto(std::span<const SpanData> spans, const ResourceInfo& resource_in,
                      std::string* out) {
-  out->clear();
-  if (spans.empty()) return;
+  if (spans.empty()) {
+    out->clear();
+    return;
+  }
   PreparedBatch batch;
   Prepare(spans, &batch);
   ResourceInfo sanitized_resource;
@@ -400,6 +412,8 @@ void EncodeOtlpProto(std::span<const SpanData> spans, const ResourceInfo& resour
   const size_t resource_spans_size = LenFieldSize(resource_size) + LenFieldSize(scope_spans_size);
   const size_t total = LenFieldSize(resource_spans_size);
 
+  // Every byte is overwritten below. Not clearing first means a buffer reused across batches
+  // (the exporter's) only zero-fills the part by which it grows.
   out->resize(total);
   WireWriter w(out->data());
   w.Header(kRequestResourceSpans, resource_spans_size);

@@ -45,17 +45,17 @@ class AdapterImpl final : public Adapter, public std::enable_shared_from_this<Ad
   ~AdapterImpl() override;
 
   Operation track_operation(std::string_view operation_type, std::string_view operation_name,
-                            const TrackOptions& options) override;
+                            const TrackOptions& options = {}) override;
   Operation try_track_operation(std::string_view operation_type,
                                 std::string_view operation_name,
-                                const TrackOptions& options) noexcept override;
+                                const TrackOptions& options = {}) noexcept override;
   AdapterMetrics get_metrics() const override;
   std::vector<BudgetStatusView> get_budget_status() const override;
-  OperationsSummary get_recent_operations_summary(size_t limit) const override;
+  OperationsSummary get_recent_operations_summary(size_t limit = 10) const override;
   GovernanceContext get_current_governance_context() const override;
   absl::Status approve(std::string_view approval_id) override;
   absl::Status deny(std::string_view approval_id) override;
-  bool flush(int timeout_ms) noexcept override;
+  bool flush(int timeout_ms = 10000) noexcept override;
   void shutdown() noexcept override;
 
   // Called by Operation.

@@ -5,7 +5,6 @@
 #include <system_error>
 #include <utility>
 
-#include "absl/time/time.h"
 #include "fmt/format.h"
 
 namespace genops::telemetry {
@@ -13,9 +12,13 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-absl::Duration Until(SteadyClock::time_point deadline) {
-  return absl::FromChrono(deadline - SteadyClock::now());
+// A caller's timeout as a deadline, saturating so that "wait forever" values cannot overflow.
+SteadyClock::time_point DeadlineAfter(std::chrono::milliseconds timeout) {
+  constexpr std::chrono::milliseconds kLongest = std::chrono::hours(24 * 365);
+  return SteadyClock::now() + std::clamp(timeout, std::chrono::milliseconds(0), kLongest);
 }
+
+constexpr std::chrono::milliseconds kMaxBatchTimeout = std::chrono::hours(24);
 
 bool IsPowerOfTwo(uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
@@ -35,9 +38,10 @@ absl::Status ValidateBatchSpanProcessorOptions(const BatchSpanProcessorOptions& 
         "never fill; lower export_batch_size or raise span_processor_queue_size",
         options.export_batch_size, options.span_processor_queue_size));
   }
-  if (options.batch_timeout.count() <= 0) {
-    return absl::InvalidArgumentError("batch_timeout must be a positive number of milliseconds "
-                                      "(default 5000)");
+  if (options.batch_timeout.count() <= 0 || options.batch_timeout > kMaxBatchTimeout) {
+    return absl::InvalidArgumentError(fmt::format(
+        "batch_timeout must be between 1 and {} milliseconds (default 5000); got {}",
+        kMaxBatchTimeout.count(), options.batch_timeout.count()));
   }
   if (options.export_timeout.count() <= 0) {
     return absl::InvalidArgumentError("export_timeout must be a positive number of milliseconds "
@@ -60,7 +64,7 @@ absl::StatusOr<std::unique_ptr<BatchSpanProcessor>> BatchSpanProcessor::Create(
     processor->worker_ = std::thread(&BatchSpanProcessor::WorkerLoop, processor.get());
   } catch (const std::system_error& error) {
     // The destructor must not wait for a worker that never started.
-    absl::MutexLock lock(&processor->mu_);
+    std::lock_guard lock(processor->mu_);
     processor->worker_exited_ = true;
     processor->shutdown_requested_.store(true);
     return absl::ResourceExhaustedError(
@@ -134,33 +138,33 @@ void BatchSpanProcessor::OnEnd(SpanData&& span) noexcept {
 void BatchSpanProcessor::WakeWorker() noexcept {
   // Taking the mutex orders this wake-up after the worker's predicate check, so it cannot be
   // lost between the check and the wait.
-  absl::MutexLock lock(&mu_);
-  worker_cv_.Signal();
+  {
+    std::lock_guard lock(mu_);
+  }
+  worker_cv_.notify_one();
 }
 
 bool BatchSpanProcessor::ForceFlush(std::chrono::milliseconds timeout) noexcept {
   if (shutdown_requested_.load(std::memory_order_acquire)) return false;
-  const SteadyClock::time_point deadline = SteadyClock::now() + timeout;
-  absl::MutexLock lock(&mu_);
+  const SteadyClock::time_point deadline = DeadlineAfter(timeout);
+  std::unique_lock lock(mu_);
   if (stop_requested_ || worker_exited_) return false;
   const uint64_t generation = ++flush_requested_;
-  worker_cv_.Signal();
-  while (flush_completed_ < generation && !worker_exited_) {
-    if (SteadyClock::now() >= deadline) return false;
-    done_cv_.WaitWithTimeout(&mu_, Until(deadline));
-  }
-  return flush_completed_ >= generation;
+  worker_cv_.notify_one();
+  return done_cv_.wait_until(lock, deadline, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return flush_completed_ >= generation || worker_exited_;
+  }) && flush_completed_ >= generation;
 }
 
 bool BatchSpanProcessor::Shutdown(std::chrono::milliseconds timeout) noexcept {
   if (shutdown_requested_.exchange(true, std::memory_order_acq_rel)) return false;
-  const SteadyClock::time_point deadline = SteadyClock::now() + timeout;
-  absl::MutexLock lock(&mu_);
+  const SteadyClock::time_point deadline = DeadlineAfter(timeout);
+  std::unique_lock lock(mu_);
   stop_requested_ = true;
-  worker_cv_.Signal();
-  while (!worker_exited_) {
-    if (SteadyClock::now() >= deadline) return false;
-    done_cv_.WaitWithTimeout(&mu_, Until(deadline));
+  worker_cv_.notify_one();
+  if (!done_cv_.wait_until(lock, deadline,
+                           [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return worker_exited_; })) {
+    return false;
   }
   return exporter_shutdown_ok_;
 }
@@ -185,15 +189,12 @@ void BatchSpanProcessor::WorkerLoop() noexcept {
     bool timed_out = false;
     uint64_t flush_generation = 0;
     {
-      absl::MutexLock lock(&mu_);
-      while (!stop_requested_ && flush_requested_ == flush_completed_ &&
-             !wakeup_pending_.load(std::memory_order_acquire)) {
-        if (SteadyClock::now() >= next_timed_export) {
-          timed_out = true;
-          break;
-        }
-        worker_cv_.WaitWithTimeout(&mu_, Until(next_timed_export));
-      }
+      std::unique_lock lock(mu_);
+      timed_out = !worker_cv_.wait_until(
+          lock, next_timed_export, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+            return stop_requested_ || flush_requested_ != flush_completed_ ||
+                   wakeup_pending_.load(std::memory_order_acquire);
+          });
       stop = stop_requested_;
       flush = flush_requested_ != flush_completed_;
       flush_generation = flush_requested_;
@@ -211,18 +212,22 @@ void BatchSpanProcessor::WorkerLoop() noexcept {
 
     if (stop) {
       const bool shutdown_ok = exporter_->Shutdown(options_.export_timeout);
-      absl::MutexLock lock(&mu_);
-      exporter_shutdown_ok_ = shutdown_ok;
-      worker_exited_ = true;
-      flush_completed_ = flush_requested_;  // Shutdown drained everything a flush asked for
-      done_cv_.SignalAll();
+      {
+        std::lock_guard lock(mu_);
+        exporter_shutdown_ok_ = shutdown_ok;
+        worker_exited_ = true;
+        flush_completed_ = flush_requested_;  // Shutdown drained everything a flush asked for
+      }
+      done_cv_.notify_all();
       return;
     }
     if (flush) {
       exporter_->ForceFlush(options_.export_timeout);
-      absl::MutexLock lock(&mu_);
-      flush_completed_ = flush_generation;
-      done_cv_.SignalAll();
+      {
+        std::lock_guard lock(mu_);
+        flush_completed_ = flush_generation;
+      }
+      done_cv_.notify_all();
     }
   }
 }

@@ -31,16 +31,17 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "src/export/span_exporter.h"
 #include "src/telemetry/span_processor.h"
 
@@ -62,7 +63,7 @@ struct BatchSpanProcessorOptions {
 };
 
 // OK, or InvalidArgument naming the offending field: a zero queue size, batch size or timeout,
-// or export_batch_size > span_processor_queue_size.
+// export_batch_size > span_processor_queue_size, or batch_timeout above 24 hours.
 absl::Status ValidateBatchSpanProcessorOptions(const BatchSpanProcessorOptions& options);
 
 class BatchSpanProcessor final : public SpanProcessor {
@@ -141,10 +142,12 @@ class BatchSpanProcessor final : public SpanProcessor {
   std::atomic<uint64_t> failed_spans_{0};
   std::atomic<uint64_t> not_sampled_{0};
 
-  // Coordination between the worker and ForceFlush/Shutdown callers.
-  absl::Mutex mu_;
-  absl::CondVar worker_cv_;  // the worker waits here
-  absl::CondVar done_cv_;    // ForceFlush / Shutdown callers wait here
+  // Coordination between the worker and ForceFlush/Shutdown callers. std::mutex rather than
+  // absl::Mutex: the distribution's prebuilt Abseil is not ThreadSanitizer-instrumented, and
+  // this handshake is exactly what the tsan preset must be able to check.
+  std::mutex mu_;
+  std::condition_variable worker_cv_;  // the worker waits here
+  std::condition_variable done_cv_;    // ForceFlush / Shutdown callers wait here
   uint64_t flush_requested_ ABSL_GUARDED_BY(mu_) = 0;  // generation asked for
   uint64_t flush_completed_ ABSL_GUARDED_BY(mu_) = 0;  // generation done
   bool stop_requested_ ABSL_GUARDED_BY(mu_) = false;

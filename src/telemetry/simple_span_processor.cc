@@ -19,7 +19,7 @@ void SimpleSpanProcessor::OnEnd(SpanData&& span) noexcept {
     dropped_after_shutdown_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  absl::MutexLock lock(&export_mu_);
+  std::lock_guard lock(export_mu_);
   if (exporter_shut_down_) {
     dropped_after_shutdown_.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -37,14 +37,14 @@ void SimpleSpanProcessor::OnEnd(SpanData&& span) noexcept {
 
 bool SimpleSpanProcessor::ForceFlush(std::chrono::milliseconds timeout) noexcept {
   if (shutdown_.load(std::memory_order_acquire)) return false;
-  absl::MutexLock lock(&export_mu_);
+  std::lock_guard lock(export_mu_);
   if (exporter_shut_down_ || exporter_ == nullptr) return false;
   return exporter_->ForceFlush(timeout);
 }
 
 bool SimpleSpanProcessor::Shutdown(std::chrono::milliseconds timeout) noexcept {
   if (shutdown_.exchange(true, std::memory_order_acq_rel)) return false;
-  absl::MutexLock lock(&export_mu_);
+  std::lock_guard lock(export_mu_);
   exporter_shut_down_ = true;
   return exporter_ != nullptr && exporter_->Shutdown(timeout);
 }

@@ -12,6 +12,7 @@
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "src/export/http_transport.h"
 
 namespace genops {
 namespace {
@@ -130,8 +131,8 @@ class WebhookServer {
       res.set_content("{}", "application/json");
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
+    // The socket already listens: connections queue until the accept loop starts.
     thread_ = std::thread([this] { server_.listen_after_bind(); });
-    server_.wait_until_ready();
   }
   ~WebhookServer() {
     Release();
@@ -275,6 +276,53 @@ TEST(WebhookAlertSinkTest, DeliverAfterShutdownIsCountedAsDropped) {
   sink.Deliver(SampleAlert());
   EXPECT_EQ(sink.stats().dropped, 1);
   EXPECT_EQ(server.bodies().size(), 1u);
+}
+
+// A transport answering from a script, recording what it was asked.
+class ScriptedTransport final : public exporter::HttpTransport {
+ public:
+  explicit ScriptedTransport(std::vector<exporter::HttpResponse> script)
+      : script_(std::move(script)) {}
+  exporter::HttpResponse Post(const exporter::HttpRequest& request) noexcept override {
+    std::lock_guard<std::mutex> lock(mu_);
+    requests_.push_back(request);
+    if (next_ < script_.size()) return script_[next_++];
+    exporter::HttpResponse ok;
+    ok.status = 204;
+    return ok;
+  }
+  std::vector<exporter::HttpRequest> requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requests_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<exporter::HttpResponse> script_;
+  size_t next_ = 0;
+  std::vector<exporter::HttpRequest> requests_;
+};
+
+TEST(WebhookAlertSinkTest, RetriesNetworkErrorsAnd503ThroughTheTransport) {
+  exporter::HttpResponse down;
+  down.transport_error = "connection refused";
+  exporter::HttpResponse busy;
+  busy.status = 503;
+  auto transport = std::make_shared<ScriptedTransport>(
+      std::vector<exporter::HttpResponse>{down, busy});
+  WebhookAlertOptions options;
+  options.max_attempts = 3;
+  options.request_timeout_nanos = 2'000'000'000;
+  WebhookAlertSink sink({"https://hooks.example.com/genops"}, options, transport);
+  sink.Deliver(SampleAlert());
+  ASSERT_TRUE(sink.Flush(kFiveSeconds));
+  const auto requests = transport->requests();
+  ASSERT_EQ(requests.size(), 3u);  // two failures, then 204
+  EXPECT_EQ(requests[2].url, "https://hooks.example.com/genops");
+  EXPECT_EQ(requests[2].timeout, std::chrono::milliseconds(2000));
+  ExpectSampleJson(nlohmann::json::parse(requests[2].body));
+  EXPECT_EQ(sink.stats().delivered, 1);
+  EXPECT_EQ(sink.stats().failed, 0);
 }
 
 }  // namespace

@@ -256,8 +256,8 @@ INSTANTIATE_TEST_SUITE_P(
                       LevelCase{PolicyLevel::kAdvisory, DecisionResult::kWarned, true},
                       LevelCase{PolicyLevel::kEnforced, DecisionResult::kBlocked, true},
                       LevelCase{PolicyLevel::kStrict, DecisionResult::kBlocked, true}),
-    [](const ::testing::TestParamInfo<LevelCase>& info) {
-      return std::string(PolicyLevelName(info.param.level));
+    [](const ::testing::TestParamInfo<LevelCase>& param_info) {
+      return std::string(PolicyLevelName(param_info.param.level));
     });
 
 TEST_F(GovernorTest, AlertsCanBeSwitchedOff) {
@@ -802,6 +802,14 @@ TEST_F(GovernorTest, AnomalyAlertAfterTwentySamples) {
   EXPECT_EQ(spike.alerts[0].kind, AlertKind::kAnomaly);
   EXPECT_EQ(spike.alerts[0].amount, Usd(0.2));
   EXPECT_NE(spike.alerts[0].message.find("big"), std::string::npos);
+}
+
+TEST_F(GovernorTest, RequestWithoutIdIsRefusedAtEveryLevel) {
+  auto g = Make(Settings(PolicyLevel::kAuditOnly));
+  Admission a = g->Admit(Request("", Usd(1)));
+  EXPECT_EQ(a.decision.result, DecisionResult::kBlocked);
+  EXPECT_NE(a.decision.message.find("operation_id"), std::string::npos);
+  EXPECT_EQ(g->metrics().in_flight, 0);
 }
 
 // --- Settings and metrics -------------------------------------------------------------------

@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -44,11 +45,17 @@ const UnknownField& Only(const UnknownFieldSet& set, int number) {
   return *fields[0];
 }
 
-UnknownFieldSet Nested(const UnknownField& field) {
-  UnknownFieldSet set;
+// UnknownFieldSet can be neither copied nor moved; this handle shares one and converts to it.
+struct Msg {
+  std::shared_ptr<UnknownFieldSet> set = std::make_shared<UnknownFieldSet>();
+  operator const UnknownFieldSet&() const { return *set; }  // NOLINT: implicit by design
+};
+
+Msg Nested(const UnknownField& field) {
+  Msg msg;
   EXPECT_EQ(field.type(), UnknownField::TYPE_LENGTH_DELIMITED) << "field " << field.number();
-  EXPECT_TRUE(set.ParseFromString(field.length_delimited())) << "field " << field.number();
-  return set;
+  EXPECT_TRUE(msg.set->ParseFromString(field.length_delimited())) << "field " << field.number();
+  return msg;
 }
 
 std::string Bytes(const UnknownFieldSet& set, int number) {
@@ -58,11 +65,10 @@ std::string Bytes(const UnknownFieldSet& set, int number) {
 }
 
 // Attributes (repeated KeyValue{key=1, value=2}) of `set`'s field `number`, as key -> AnyValue.
-std::vector<std::pair<std::string, UnknownFieldSet>> KeyValues(const UnknownFieldSet& set,
-                                                               int number) {
-  std::vector<std::pair<std::string, UnknownFieldSet>> out;
+std::vector<std::pair<std::string, Msg>> KeyValues(const UnknownFieldSet& set, int number) {
+  std::vector<std::pair<std::string, Msg>> out;
   for (const UnknownField* kv : FieldsNumbered(set, number)) {
-    UnknownFieldSet pair = Nested(*kv);
+    Msg pair = Nested(*kv);
     out.emplace_back(Bytes(pair, 1), Nested(Only(pair, 2)));
   }
   return out;
@@ -107,21 +113,22 @@ TEST(OtlpProtoEncoderTest, FieldNumbersAreTheSpecificationsIndependentOfOurProto
   UnknownFieldSet request;
   ASSERT_TRUE(request.ParseFromString(bytes));
   ASSERT_EQ(request.field_count(), 1);
-  UnknownFieldSet resource_spans = Nested(Only(request, 1));  // resource_spans = 1
+  Msg resource_spans = Nested(Only(request, 1));  // resource_spans = 1
 
-  UnknownFieldSet resource_msg = Nested(Only(resource_spans, 1));  // resource = 1
-  auto resource_attrs = KeyValues(resource_msg, 1);               // attributes = 1
+  Msg resource_msg = Nested(Only(resource_spans, 1));  // resource = 1
+  auto resource_attrs = KeyValues(resource_msg, 1);    // attributes = 1
   ASSERT_EQ(resource_attrs.size(), 1u);
   EXPECT_EQ(resource_attrs[0].first, "service.name");
   EXPECT_EQ(Bytes(resource_attrs[0].second, 1), "svc");  // AnyValue.string_value = 1
 
-  UnknownFieldSet scope_spans = Nested(Only(resource_spans, 2));  // scope_spans = 2
-  UnknownFieldSet scope = Nested(Only(scope_spans, 1));           // scope = 1
-  EXPECT_EQ(Bytes(scope, 1), "genops");                           // name = 1
-  EXPECT_EQ(Bytes(scope, 2), "0.1.0");                            // version = 2
+  Msg scope_spans = Nested(Only(resource_spans, 2));  // scope_spans = 2
+  Msg scope = Nested(Only(scope_spans, 1));           // scope = 1
+  EXPECT_EQ(Bytes(scope, 1), "genops");               // name = 1
+  EXPECT_EQ(Bytes(scope, 2), "0.1.0");                // version = 2
 
-  UnknownFieldSet s = Nested(Only(scope_spans, 2));  // spans = 2
-  EXPECT_EQ(Bytes(s, 1), std::string(reinterpret_cast<const char*>(span.trace_id.bytes.data()), 16));
+  Msg s = Nested(Only(scope_spans, 2));  // spans = 2
+  EXPECT_EQ(Bytes(s, 1),
+            std::string(reinterpret_cast<const char*>(span.trace_id.bytes.data()), 16));
   EXPECT_EQ(Bytes(s, 2), std::string(reinterpret_cast<const char*>(span.span_id.bytes.data()), 8));
   EXPECT_EQ(Bytes(s, 3), "vendor=abc");  // trace_state = 3
   EXPECT_EQ(Bytes(s, 4),
@@ -153,23 +160,23 @@ TEST(OtlpProtoEncoderTest, FieldNumbersAreTheSpecificationsIndependentOfOurProto
   std::memcpy(&d, &raw, 8);
   EXPECT_EQ(d, 0.25);
   EXPECT_EQ(attrs[4].first, "a");
-  UnknownFieldSet array = Nested(Only(attrs[4].second, 5));  // array_value = 5
-  auto values = FieldsNumbered(array, 1);                    // values = 1
+  Msg array = Nested(Only(attrs[4].second, 5));  // array_value = 5
+  auto values = FieldsNumbered(array, 1);        // values = 1
   ASSERT_EQ(values.size(), 2u);
   EXPECT_EQ(Bytes(Nested(*values[0]), 1), "x");
   EXPECT_EQ(Bytes(Nested(*values[1]), 1), "yz");
 
   auto events = FieldsNumbered(s, 11);  // events = 11
   ASSERT_EQ(events.size(), 1u);
-  UnknownFieldSet event = Nested(*events[0]);
+  Msg event = Nested(*events[0]);
   EXPECT_EQ(Only(event, 1).fixed64(), 1'700'000'000'500'000'000u);  // time_unix_nano = 1
-  EXPECT_EQ(Bytes(event, 2), "genops.alert");                      // name = 2
-  auto event_attrs = KeyValues(event, 3);                          // attributes = 3
+  EXPECT_EQ(Bytes(event, 2), "genops.alert");                       // name = 2
+  auto event_attrs = KeyValues(event, 3);                           // attributes = 3
   ASSERT_EQ(event_attrs.size(), 1u);
   EXPECT_EQ(event_attrs[0].first, "k");
   EXPECT_EQ(Only(event_attrs[0].second, 3).varint(), 7u);
 
-  UnknownFieldSet status = Nested(Only(s, 15));  // status = 15
+  Msg status = Nested(Only(s, 15));                // status = 15
   EXPECT_EQ(Bytes(status, 2), "budget exceeded");  // message = 2
   EXPECT_EQ(Only(status, 3).varint(), 2u);         // code = 3, STATUS_CODE_ERROR = 2
   EXPECT_TRUE(FieldsNumbered(status, 1).empty());  // 1 is reserved
@@ -185,8 +192,7 @@ TEST(OtlpProtoEncoderTest, RootUnsampledSpanOmitsParentFlagsAndStatus) {
   const std::string bytes = EncodeOtlpProto(std::span(&span, 1), genops::testing::MakeResource());
   UnknownFieldSet request;
   ASSERT_TRUE(request.ParseFromString(bytes));
-  UnknownFieldSet s =
-      Nested(Only(Nested(Only(Nested(Only(request, 1)), 2)), 2));  // request→rs→ss→span
+  Msg s = Nested(Only(Nested(Only(Nested(Only(request, 1)), 2)), 2));  // request→rs→ss→span
   EXPECT_TRUE(FieldsNumbered(s, 3).empty());
   EXPECT_TRUE(FieldsNumbered(s, 4).empty());
   EXPECT_TRUE(FieldsNumbered(s, 15).empty());
@@ -205,7 +211,9 @@ void ExpectSameAsLibprotobuf(const std::vector<SpanData>& spans,
   ExportTraceServiceRequest parsed;
   ASSERT_TRUE(parsed.ParseFromString(direct));
   // NaN != NaN, so a message holding one never compares equal; the bytes check covers it.
-  if (!has_nan) EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(parsed, *built));
+  if (!has_nan) {
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(parsed, *built));
+  }
 }
 
 TEST(OtlpProtoEncoderTest, DirectEncoderBytesEqualGeneratedClassSerialization) {
@@ -259,8 +267,7 @@ TEST(OtlpProtoEncoderTest, InvalidUtf8IsReplacedSoCollectorsCanParseTheBatch) {
   ASSERT_TRUE(parsed.ParseFromString(EncodeOtlpProto(spans, resource)));
   const auto& span = parsed.resource_spans(0).scope_spans(0).spans(1);
   EXPECT_EQ(span.name(), "bad \xEF\xBF\xBD name");
-  EXPECT_EQ(span.attributes(span.attributes_size() - 1).value().string_value(),
-            "caf\xEF\xBF\xBD");
+  EXPECT_EQ(span.attributes(span.attributes_size() - 1).value().string_value(), "caf\xEF\xBF\xBD");
   EXPECT_EQ(parsed.resource_spans(0).scope_spans(0).spans(0).name(), "chat gpt-4o");
   ExpectSameAsLibprotobuf(spans, resource);
 }

@@ -73,9 +73,11 @@ inline telemetry::SpanData MakeGenOpsSpan(uint64_t i) {
       {"genops.cost.priced", telemetry::AttributeValue(true)},
   };
   span.events = {
-      {"genops.policy.evaluated", span.start_unix_nanos + 1000,
+      {"genops.policy.evaluated",
+       span.start_unix_nanos + 1000,
        {{"genops.policy.result", s("allowed")}, {"genops.policy.level", s("enforced")}}},
-      {"genops.budget.reconciliation", span.end_unix_nanos - 1000,
+      {"genops.budget.reconciliation",
+       span.end_unix_nanos - 1000,
        {{"genops.accounting.reserved", telemetry::AttributeValue(0.01)},
         {"genops.accounting.actual", telemetry::AttributeValue(0.00425)},
         {"genops.budget.name", s("acme-monthly")}}},

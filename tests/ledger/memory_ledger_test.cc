@@ -13,8 +13,10 @@
 namespace genops::ledger {
 namespace {
 
+using testing::LedgerConformanceTest;
+
 INSTANTIATE_TEST_SUITE_P(
-    Memory, testing::LedgerConformanceTest,
+    Memory, LedgerConformanceTest,
     ::testing::Values(testing::LedgerFactory{
         "memory",
         [](const Clock* clock) -> absl::StatusOr<std::unique_ptr<Ledger>> {

@@ -75,6 +75,7 @@ FakeCollector::FakeCollector() : state_(std::make_unique<State>()) {
       state->recorded.push_back(std::move(record));
     }
     state->cv.notify_all();
+    if (response.delay.count() > 0) std::this_thread::sleep_for(response.delay);
     res.status = response.status;
     if (!response.retry_after.empty()) res.set_header("Retry-After", response.retry_after);
     for (const auto& [key, value] : response.headers) res.set_header(key, value);

@@ -8,7 +8,10 @@
 //
 // Example:
 //   genops::testing::FakeCollector collector;
-//   collector.Enqueue({.status = 503, .retry_after = "1"});
+//   ScriptedResponse unavailable;
+//   unavailable.status = 503;
+//   unavailable.retry_after = "1";
+//   collector.Enqueue(unavailable);
 //   options.endpoint = collector.traces_url();
 //   ... export ...
 //   ASSERT_TRUE(collector.WaitForRequests(2, std::chrono::seconds(5)));
@@ -48,6 +51,8 @@ struct ScriptedResponse {
   std::string body;
   std::string content_type = "application/x-protobuf";
   std::map<std::string, std::string> headers;  // any further response headers
+  // Holds the response back this long (server side) to exercise client timeouts.
+  std::chrono::milliseconds delay{0};
 };
 
 class FakeCollector {

@@ -9,7 +9,12 @@
 namespace genops::telemetry {
 namespace {
 
-using Vars = std::map<std::string, std::string, std::less<>>;
+// Built with Set() so the test does not depend on MapEnvironment's constructor overloads.
+MapEnvironment EnvWith(const std::map<std::string, std::string>& vars) {
+  MapEnvironment env;
+  for (const auto& [name, value] : vars) env.Set(name, value);
+  return env;
+}
 
 std::string ValueOf(const std::vector<Attribute>& attributes, std::string_view key) {
   for (const Attribute& attribute : attributes) {
@@ -75,7 +80,7 @@ TEST(BuildResourceTest, DefaultsWithEmptyEnvironment) {
 }
 
 TEST(BuildResourceTest, ServiceNamePrecedence) {
-  MapEnvironment env(Vars{{"OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs,team=ml"}});
+  MapEnvironment env = EnvWith({{"OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs,team=ml"}});
   absl::StatusOr<ResourceInfo> resource = BuildResource(env, "default");
   ASSERT_TRUE(resource.ok());
   EXPECT_EQ(ValueOf(resource->attributes, "service.name"), "from-attrs");
@@ -93,7 +98,7 @@ TEST(BuildResourceTest, ServiceNamePrecedence) {
 }
 
 TEST(BuildResourceTest, SdkIdentityCannotBeOverridden) {
-  MapEnvironment env(Vars{{"OTEL_RESOURCE_ATTRIBUTES", "telemetry.sdk.name=other,k=v"}});
+  MapEnvironment env = EnvWith({{"OTEL_RESOURCE_ATTRIBUTES", "telemetry.sdk.name=other,k=v"}});
   absl::StatusOr<ResourceInfo> resource = BuildResource(env, "svc");
   ASSERT_TRUE(resource.ok());
   EXPECT_EQ(ValueOf(resource->attributes, "telemetry.sdk.name"), "genops");
@@ -102,7 +107,7 @@ TEST(BuildResourceTest, SdkIdentityCannotBeOverridden) {
 }
 
 TEST(BuildResourceTest, MalformedAttributesFail) {
-  MapEnvironment env(Vars{{"OTEL_RESOURCE_ATTRIBUTES", "team"}});
+  MapEnvironment env = EnvWith({{"OTEL_RESOURCE_ATTRIBUTES", "team"}});
   absl::StatusOr<ResourceInfo> resource = BuildResource(env, "svc");
   ASSERT_FALSE(resource.ok());
   EXPECT_NE(resource.status().message().find("OTEL_RESOURCE_ATTRIBUTES"), std::string::npos);

@@ -244,9 +244,10 @@ TEST(GenOpsSamplerTest, DescriptionNamesTheConfiguration) {
 
 // --- OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG ---------------------------------------------
 
-absl::StatusOr<SamplerConfig> FromEnv(std::map<std::string, std::string, std::less<>> vars,
+absl::StatusOr<SamplerConfig> FromEnv(const std::map<std::string, std::string>& vars,
                                       SamplerConfig base = {}) {
-  MapEnvironment env(std::move(vars));
+  MapEnvironment env;
+  for (const auto& [name, value] : vars) env.Set(name, value);
   return SamplerConfigFromEnvironment(env, base);
 }
 

@@ -122,7 +122,7 @@ class SpanPipelineImpl final : public SpanPipeline {
     s.submitted = submitted_.load(std::memory_order_relaxed);
     s.unsampled = unsampled_.load(std::memory_order_relaxed);
     s.exported = static_cast<int64_t>(p.exported);
-    s.dropped = static_cast<int64_t>(p.dropped_queue_full + p.export_failed_spans);
+    s.dropped = static_cast<int64_t>(p.dropped_queue_full + p.dropped_after_shutdown + p.failed_spans);
     return s;
   }
 
@@ -195,12 +195,13 @@ absl::StatusOr<std::unique_ptr<SpanPipeline>> SpanPipeline::Create(
       if (name == "otlp_json") {
         options->protocol = exporter::OtlpExporterOptions::Protocol::kHttpJson;
       }
-      exporters.push_back(std::make_unique<exporter::OtlpHttpExporter>(
-          *std::move(options), *resource, exporter::MakeCurlHttpTransport(), clock));
+      auto otlp = exporter::OtlpHttpExporter::Create(*std::move(options), *resource, nullptr, clock);
+      if (!otlp.ok()) return otlp.status();
+      exporters.push_back(*std::move(otlp));
     } else if (name == "console") {
       exporters.push_back(std::make_unique<exporter::ConsoleExporter>(std::cout));
     } else if (name == "file") {
-      auto file = exporter::FileExporter::Open(e.file_path, *resource);
+      auto file = exporter::FileExporter::Create(e.file_path, *resource);
       if (!file.ok()) {
         return absl::InvalidArgumentError(Cat("file_path: ", file.status().message()));
       }
@@ -226,7 +227,7 @@ absl::StatusOr<std::unique_ptr<SpanPipeline>> SpanPipeline::Create(
     options.export_batch_size = static_cast<size_t>(e.batch_size);
     options.batch_timeout = e.batch_timeout;
     options.export_timeout = e.export_timeout;
-    auto batch = telemetry::BatchSpanProcessor::Create(options, std::move(sink), clock);
+    auto batch = telemetry::BatchSpanProcessor::Create(std::move(sink), options);
     if (!batch.ok()) return batch.status();
     processor = *std::move(batch);
   } else {

@@ -115,7 +115,7 @@ void CheckCatalog(const AdapterConfig& config, const std::vector<std::string>& m
   }
 }
 
-void CheckExporters(const sdk::ResolvedConfig& rc, const AdapterConfig& config,
+void CheckExporters(const sdk::ResolvedConfig& rc,
                     const Environment& env, bool connectivity, Report& report) {
   const auto& exporters = rc.export_settings.exporters;
   if (exporters.empty()) {
@@ -258,7 +258,7 @@ ValidationResult validate_setup(const ValidationOptions& options) {
   CheckEnvironment(config, *effective_env, report);
   CheckCatalog(config, options.models, report);
   if (resolved.ok()) {
-    CheckExporters(*resolved, config, *effective_env, options.include_connectivity_tests,
+    CheckExporters(*resolved, *effective_env, options.include_connectivity_tests,
                    report);
     if (options.include_performance_tests) CheckPerformance(config, report);
   }
