@@ -42,7 +42,7 @@ constexpr DemoCall kCalls[] = {
 void RegisterDemoCommand(CLI::App& app, CommandRegistry& registry) {
   struct Args {
     std::string spans_file = "genops-demo-spans.jsonl";
-    double daily_budget = 0.50;
+    double daily_budget = 0.20;
     double max_operation_cost = 1.00;
     std::string policy = "enforced";
   };
