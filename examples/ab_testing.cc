@@ -80,8 +80,7 @@ Result RunAbTestWithGovernance(genops::Adapter& adapter, LlmClient& client,
   options.provider = "openai";
   options.model = "gpt-4o-mini";
   options.max_output_tokens = 100;
-  genops::Operation span =
-      adapter.track_operation("ab_test", "prompt_test_" + variant, options);
+  genops::Operation span = adapter.track_operation("ab_test", "prompt_test_" + variant, options);
 
   std::vector<ChatMessage> messages;
   if (variant == "control") {
@@ -132,20 +131,19 @@ int Run(int argc, char** argv) {
     std::ostringstream user;
     user << "user-" << std::setw(3) << std::setfill('0') << i;
     EXPECT_OR_DIE(VariantFor(user.str()) == VariantFor(user.str()), "the split is stable");
-    Result result = RunAbTestWithGovernance(*adapter, client, *provider, prices, user.str(),
-                                            prompt);
+    Result result =
+        RunAbTestWithGovernance(*adapter, client, *provider, prices, user.str(), prompt);
     ++users_per_variant[result.variant];
     cost_per_variant[result.variant] += result.cost;
     hand_per_variant[result.variant] += result.hand_cost;
     input_tokens_per_variant[result.variant] = result.usage.input_tokens;
-    EXPECT_OR_DIE(result.cost == result.hand_cost,
-                  user.str() << ": cost " << Usd(result.cost) << " == catalog price "
-                             << Usd(result.hand_cost));
+    EXPECT_OR_DIE(result.cost == result.hand_cost, user.str() << ": cost " << Usd(result.cost)
+                                                              << " == catalog price "
+                                                              << Usd(result.hand_cost));
   }
   for (const auto& [variant, users] : users_per_variant) {
-    std::cout << "  " << variant << ": " << users << " users, "
-              << input_tokens_per_variant[variant] << " input tokens per call, "
-              << Usd(cost_per_variant[variant]) << " in total\n";
+    std::cout << "  " << variant << ": " << users << " users, " << input_tokens_per_variant[variant]
+              << " input tokens per call, " << Usd(cost_per_variant[variant]) << " in total\n";
   }
   EXPECT_OR_DIE(users_per_variant["control"] > 0 && users_per_variant["treatment"] > 0,
                 "both variants got users");
@@ -155,9 +153,8 @@ int Run(int argc, char** argv) {
       input_tokens_per_variant["treatment"] - input_tokens_per_variant["control"];
   const int64_t system_tokens = static_cast<int64_t>(std::string(kSystemPrompt).size()) / 4;
   std::cout << "the system message adds " << extra_tokens << " input tokens per call\n";
-  EXPECT_OR_DIE(extra_tokens == system_tokens,
-                "the treatment pays exactly for its system message: " << extra_tokens << " vs "
-                                                                      << system_tokens);
+  EXPECT_OR_DIE(extra_tokens == system_tokens, "the treatment pays exactly for its system message: "
+                                                   << extra_tokens << " vs " << system_tokens);
 
   Section("get_recent_operations_summary() grouped by the variant tag");
   genops::OperationsSummary summary = adapter->get_recent_operations_summary(100);

@@ -51,8 +51,8 @@ absl::StatusOr<std::string> InstrumentedChatCompletion(LlmClient& client,
   options.model = request.model;
   options.estimated_input_tokens = FakeProvider::PromptTokens(request.messages);
   options.max_output_tokens = request.max_tokens;
-  genops::Operation op = adapter->track_operation("chat_completion", "chat.completions.create",
-                                                  options);
+  genops::Operation op =
+      adapter->track_operation("chat_completion", "chat.completions.create", options);
   absl::StatusOr<std::string> body = client.ChatCompletion(request);
   if (!body.ok()) {
     op.record_error(body.status().ToString());
@@ -136,12 +136,11 @@ int Run(int argc, char** argv) {
   genops::Money chat_cost;
   int64_t chat_input_tokens = 0;
   for (const genops::OperationRecord& record : summary.operations) {
-    std::cout << "  " << record.operation_id << " " << record.operation_type << " "
-              << record.model << " team=" << record.attribution.team << " cost "
-              << Usd(record.cost) << "\n";
-    EXPECT_OR_DIE(record.attribution.team == "your-team" &&
-                      record.attribution.project == "your-project",
-                  "every operation is attributed to your-team/your-project");
+    std::cout << "  " << record.operation_id << " " << record.operation_type << " " << record.model
+              << " team=" << record.attribution.team << " cost " << Usd(record.cost) << "\n";
+    EXPECT_OR_DIE(
+        record.attribution.team == "your-team" && record.attribution.project == "your-project",
+        "every operation is attributed to your-team/your-project");
     if (record.operation_type != "chat_completion") continue;
     ++chat_operations;
     chat_cost += record.cost;
@@ -161,9 +160,9 @@ int Run(int argc, char** argv) {
   std::vector<genops::BudgetStatusView> budgets = genops::get_budget_status();
   bool found_daily = false;
   for (const genops::BudgetStatusView& budget : budgets) {
-    std::cout << "  " << budget.name << " [" << budget.scope << ", " << budget.period
-              << "] limit " << Usd(budget.limit) << " spent " << Usd(budget.spent)
-              << " remaining " << Usd(budget.remaining) << "\n";
+    std::cout << "  " << budget.name << " [" << budget.scope << ", " << budget.period << "] limit "
+              << Usd(budget.limit) << " spent " << Usd(budget.spent) << " remaining "
+              << Usd(budget.remaining) << "\n";
     if (budget.period == "day" && budget.limit == genops::Money::FromUsdString("100").value()) {
       found_daily = true;
       EXPECT_OR_DIE(budget.spent == chat_cost, "the daily budget was charged the calls' cost");
@@ -175,8 +174,7 @@ int Run(int argc, char** argv) {
 
   Section("the spans carry the attribution");
   genops::examples::FlushOrDie(*adapter);
-  std::vector<genops::examples::SpanRecord> spans =
-      genops::examples::ReadSpansOrDie(span_file);
+  std::vector<genops::examples::SpanRecord> spans = genops::examples::ReadSpansOrDie(span_file);
   auto chat_spans =
       genops::examples::SpansWithAttribute(spans, "genops.operation.type", "chat_completion");
   std::cout << spans.size() << " spans exported, " << chat_spans.size() << " chat completions\n";

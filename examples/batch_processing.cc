@@ -67,10 +67,9 @@ int Run(int argc, char** argv) {
       options.provider = "openai";
       options.model = "gpt-4o-mini";
       options.max_output_tokens = 30;
-      genops::Operation child_span = adapter->track_operation(
-          "individual_request", "request_" + std::to_string(i), options);
-      EXPECT_OR_DIE(child_span.trace_id() == parent_trace_id,
-                    "the child joins the parent's trace");
+      genops::Operation child_span =
+          adapter->track_operation("individual_request", "request_" + std::to_string(i), options);
+      EXPECT_OR_DIE(child_span.trace_id() == parent_trace_id, "the child joins the parent's trace");
       ChatRequest request{.model = "gpt-4o-mini",
                           .messages = {{"user", "Analyse: " + batch_requests[i]}},
                           .max_tokens = 30};
@@ -119,8 +118,7 @@ int Run(int argc, char** argv) {
 
   Section("get_metrics()");
   genops::AdapterMetrics metrics = adapter->get_metrics();
-  std::cout << metrics.operation_count << " operations, total " << Usd(metrics.total_cost)
-            << "\n";
+  std::cout << metrics.operation_count << " operations, total " << Usd(metrics.total_cost) << "\n";
   EXPECT_OR_DIE(metrics.operation_count == 4, "parent + three children counted");
   EXPECT_OR_DIE(metrics.total_cost == expected_children_cost,
                 "the batch cost is the children's (the parent made no LLM call)");

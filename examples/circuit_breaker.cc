@@ -109,9 +109,9 @@ Outcome ProtectedCall(genops::Adapter& adapter, CircuitBreaker& breaker, LlmClie
     span.add_attributes({{"circuit_breaker.state", std::string("closed")}});
     outcome.ok = true;
   } else {
-    span.add_attributes({{"circuit_breaker.state", breaker.state()},
-                         {"circuit_breaker.failures",
-                          static_cast<int64_t>(breaker.failure_count())}});
+    span.add_attributes(
+        {{"circuit_breaker.state", breaker.state()},
+         {"circuit_breaker.failures", static_cast<int64_t>(breaker.failure_count())}});
     span.record_error(response.status().ToString());
   }
   span.end();
@@ -144,9 +144,8 @@ int Run(int argc, char** argv) {
 
   genops::ManualClock clock;
   CircuitBreaker breaker(&clock);  // the seed's defaults: 5 failures, 60 s
-  const ChatRequest request{.model = "gpt-4o-mini",
-                            .messages = {{"user", "Protected call"}},
-                            .max_tokens = 50};
+  const ChatRequest request{
+      .model = "gpt-4o-mini", .messages = {{"user", "Protected call"}}, .max_tokens = 50};
   std::vector<Outcome> outcomes;
 
   Section("a healthy provider");
@@ -207,9 +206,9 @@ int Run(int argc, char** argv) {
     EXPECT_OR_DIE(span->Text("circuit_breaker.state") == (outcome.ok ? "closed" : outcome.state),
                   "circuit_breaker.state on the span");
     if (!outcome.ok) {
-      EXPECT_OR_DIE(span->Number("circuit_breaker.failures") ==
-                        static_cast<double>(outcome.failures),
-                    "circuit_breaker.failures on the span");
+      EXPECT_OR_DIE(
+          span->Number("circuit_breaker.failures") == static_cast<double>(outcome.failures),
+          "circuit_breaker.failures on the span");
     }
   }
 

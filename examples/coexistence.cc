@@ -40,8 +40,7 @@ std::string RandomHex(std::mt19937_64& rng, int digits) {
 }
 
 bool IsHex(const std::string& text, size_t digits) {
-  return text.size() == digits &&
-         text.find_first_not_of("0123456789abcdef") == std::string::npos &&
+  return text.size() == digits && text.find_first_not_of("0123456789abcdef") == std::string::npos &&
          text.find_first_not_of('0') != std::string::npos;
 }
 
@@ -109,8 +108,7 @@ int Run() {
     TraceParent received = Parse(provider->last_traceparent());
     EXPECT_OR_DIE(received.trace_id == existing_trace_id,
                   "the provider call is in the same trace: " << provider->last_traceparent());
-    EXPECT_OR_DIE(received.span_id == op.span_id(),
-                  "and its parent is the GenOps span");
+    EXPECT_OR_DIE(received.span_id == op.span_id(), "and its parent is the GenOps span");
 
     genops::TrackOptions child_options;
     child_options.parent_span = &op;
@@ -143,9 +141,9 @@ int Run() {
   EXPECT_OR_DIE(op_span->trace_id == existing_trace_id, "exported in the existing trace");
   EXPECT_OR_DIE(op_span->parent_span_id == existing_span_id,
                 "its parent is the existing workflow span");
-  EXPECT_OR_DIE(child_span->trace_id == existing_trace_id &&
-                    child_span->parent_span_id == op_span_id,
-                "the child hangs under the GenOps span");
+  EXPECT_OR_DIE(
+      child_span->trace_id == existing_trace_id && child_span->parent_span_id == op_span_id,
+      "the child hangs under the GenOps span");
   EXPECT_OR_DIE(op_span->Text("genops.team") == "your-team" &&
                     op_span->Number("genops.cost.total").value_or(0) > 0,
                 "with governance and cost on it");

@@ -127,15 +127,15 @@ int Run() {
   genops::GovernanceContext context = adapter->get_current_governance_context();
   std::cout << context.ToString() << "\n";
   EXPECT_OR_DIE(context.policy == genops::PolicyLevel::kEnforced, "the policy is enforced");
-  EXPECT_OR_DIE((context.compliance_frameworks == std::vector<std::string>{"SOC2", "GDPR",
-                                                                           "HIPAA"}),
-                "the compliance frameworks are part of the governance context");
+  EXPECT_OR_DIE(
+      (context.compliance_frameworks == std::vector<std::string>{"SOC2", "GDPR", "HIPAA"}),
+      "the compliance frameworks are part of the governance context");
 
   Section("an ordinary operation runs");
   std::string allowed_operation_id;
   {
-    genops::Operation op = adapter->track_operation("chat_completion", "compliance_summary",
-                                                    Gpt4o(20, 200));
+    genops::Operation op =
+        adapter->track_operation("chat_completion", "compliance_summary", Gpt4o(20, 200));
     std::cout << "decision: " << Describe(op.decision()) << "\n";
     EXPECT_OR_DIE(op.decision().result == DecisionResult::kAllowed,
                   "a $0.002 operation is allowed");
@@ -192,8 +192,8 @@ int Run() {
 
   Section("a denied approval stays refused");
   {
-    genops::Operation held = adapter->try_track_operation("chat_completion", "board_pack",
-                                                          expensive);
+    genops::Operation held =
+        adapter->try_track_operation("chat_completion", "board_pack", expensive);
     EXPECT_OR_DIE(held.decision().result == DecisionResult::kApprovalRequired,
                   "held for approval: " << Describe(held.decision()));
     genops::examples::OkOrDie(adapter->deny(held.decision().approval_id), "deny");
@@ -256,8 +256,7 @@ int Run() {
   for (const auto& span : spans) {
     for (const auto& [key, value] : span.attributes) {
       if (key.find("compliance") != std::string::npos &&
-          genops::examples::Mentions(value, "SOC2") &&
-          genops::examples::Mentions(value, "GDPR") &&
+          genops::examples::Mentions(value, "SOC2") && genops::examples::Mentions(value, "GDPR") &&
           genops::examples::Mentions(value, "HIPAA")) {
         ++with_compliance;
         break;

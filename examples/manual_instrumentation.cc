@@ -56,13 +56,14 @@ int Run(int argc, char** argv) {
   config.file_path = span_file;
   config.enable_traceloop_platform = false;  // hermetic even when TRACELOOP_API_KEY is set
   auto adapter = ValueOrDie(genops::instrument_traceloop(config), "instrument_traceloop");
-  std::cout << "adapter for team=" << config.team << " project=" << config.project
-            << ", spans -> " << span_file << "\n";
+  std::cout << "adapter for team=" << config.team << " project=" << config.project << ", spans -> "
+            << span_file << "\n";
 
   Section("track_operation(chat_completion, customer_query) around a gpt-4o call");
   ChatRequest request{.model = "gpt-4o",
-                      .messages = {{"user", "Complex analysis request: compare our Q3 support "
-                                            "tickets with Q2 and list the three biggest changes."}},
+                      .messages = {{"user",
+                                    "Complex analysis request: compare our Q3 support "
+                                    "tickets with Q2 and list the three biggest changes."}},
                       .max_tokens = 200};
   const genops::Usage expected_usage = provider->ExpectedUsage(request, ProviderApi::kOpenAi);
   std::string operation_id;
@@ -76,8 +77,7 @@ int Run(int argc, char** argv) {
     options.model = request.model;
     options.estimated_input_tokens = FakeProvider::PromptTokens(request.messages);
     options.max_output_tokens = request.max_tokens;
-    genops::Operation span =
-        adapter->track_operation("chat_completion", "customer_query", options);
+    genops::Operation span = adapter->track_operation("chat_completion", "customer_query", options);
     EXPECT_OR_DIE(span.decision().result == genops::DecisionResult::kAllowed,
                   "a small call within every limit is allowed, got "
                       << genops::DecisionResultName(span.decision().result) << ": "
@@ -93,14 +93,14 @@ int Run(int argc, char** argv) {
     trace_id = span.trace_id();
     span_id = span.span_id();
     cost = metrics.cost;
-    std::cout << "operation " << operation_id << ": " << metrics.usage.input_tokens
-              << " input + " << metrics.usage.output_tokens << " output tokens of "
-              << metrics.model << " = " << Usd(cost) << "\n";
+    std::cout << "operation " << operation_id << ": " << metrics.usage.input_tokens << " input + "
+              << metrics.usage.output_tokens << " output tokens of " << metrics.model << " = "
+              << Usd(cost) << "\n";
     EXPECT_OR_DIE(metrics.ended, "end() ends the operation");
     EXPECT_OR_DIE(metrics.usage == expected_usage,
-                  "usage read from the response body: input " << metrics.usage.input_tokens
-                      << " output " << metrics.usage.output_tokens << ", the fake sent input "
-                      << expected_usage.input_tokens << " output "
+                  "usage read from the response body: input "
+                      << metrics.usage.input_tokens << " output " << metrics.usage.output_tokens
+                      << ", the fake sent input " << expected_usage.input_tokens << " output "
                       << expected_usage.output_tokens);
     EXPECT_OR_DIE(metrics.priced, "gpt-4o is in the catalog, so the operation is priced");
   }
@@ -110,8 +110,8 @@ int Run(int argc, char** argv) {
                           "gpt-4o in the catalog file");
   const genops::Money hand_cost = HandCost(gpt4o, expected_usage);
   std::cout << "hand computation from " << catalog_path << ": " << Usd(hand_cost) << "\n";
-  EXPECT_OR_DIE(cost == hand_cost, "GenOps' cost " << Usd(cost) << " equals the catalog price "
-                                                   << Usd(hand_cost));
+  EXPECT_OR_DIE(cost == hand_cost,
+                "GenOps' cost " << Usd(cost) << " equals the catalog price " << Usd(hand_cost));
   EXPECT_OR_DIE(cost > genops::Money::Zero(), "the call cost something");
 
   Section("EnhancedSpan.update_token_usage / update_cost");
@@ -130,9 +130,8 @@ int Run(int argc, char** argv) {
     const genops::Money expected =
         HandCost(gpt4o, genops::Usage{.input_tokens = 1000, .output_tokens = 500});
     std::cout << "update_token_usage(1000, 500) on gpt-4o -> " << Usd(token_cost) << "\n";
-    EXPECT_OR_DIE(token_cost == expected,
-                  "token usage is priced from the catalog: " << Usd(token_cost) << " vs "
-                                                             << Usd(expected));
+    EXPECT_OR_DIE(token_cost == expected, "token usage is priced from the catalog: "
+                                              << Usd(token_cost) << " vs " << Usd(expected));
   }
   genops::Money exact_cost;
   {
@@ -170,14 +169,14 @@ int Run(int argc, char** argv) {
   genops::AdapterMetrics metrics = adapter->get_metrics();
   std::cout << metrics.ToJson() << "\n";
   const genops::Money total = cost + token_cost + exact_cost;
-  EXPECT_OR_DIE(metrics.operation_count == 4, "4 operations tracked, got "
-                                                  << metrics.operation_count);
+  EXPECT_OR_DIE(metrics.operation_count == 4,
+                "4 operations tracked, got " << metrics.operation_count);
   EXPECT_OR_DIE(metrics.daily_usage == total,
                 "daily usage " << Usd(metrics.daily_usage) << " is the exact sum " << Usd(total));
-  EXPECT_OR_DIE(metrics.budget_remaining.has_value() &&
-                    *metrics.budget_remaining ==
-                        genops::Money::FromUsdString("100").value() - total,
-                "budget remaining is $100 minus the spend");
+  EXPECT_OR_DIE(
+      metrics.budget_remaining.has_value() &&
+          *metrics.budget_remaining == genops::Money::FromUsdString("100").value() - total,
+      "budget remaining is $100 minus the spend");
   EXPECT_OR_DIE(metrics.governance_enabled, "governance is enabled");
 
   Section("the exported span, read back from the file");
@@ -189,8 +188,8 @@ int Run(int argc, char** argv) {
   const SpanRecord& span = *found;
   for (const char* key :
        {"genops.team", "genops.project", "genops.environment", "genops.customer_id",
-        "genops.cost_center", "genops.cost.total", "genops.tag.priority",
-        "business.customer_tier", "business.revenue_impact", "quality.satisfaction_score"}) {
+        "genops.cost_center", "genops.cost.total", "genops.tag.priority", "business.customer_tier",
+        "business.revenue_impact", "quality.satisfaction_score"}) {
     std::cout << "  " << key << " = " << span.Text(key) << "\n";
   }
   EXPECT_OR_DIE(span.trace_id == trace_id, "the span's trace id is the operation's");
@@ -203,11 +202,10 @@ int Run(int argc, char** argv) {
   EXPECT_OR_DIE(span.Text("genops.tag.use_case") == "support", "the use_case tag");
   EXPECT_OR_DIE(span.Number("genops.cost.total").value_or(0) > 0, "genops.cost.total > 0");
   EXPECT_OR_DIE(genops::examples::SameUsd(span.Number("genops.cost.total"), cost),
-                "genops.cost.total " << span.Text("genops.cost.total") << " shows "
-                                     << Usd(cost));
-  EXPECT_OR_DIE(span.Number("gen_ai.usage.input_tokens") ==
-                    static_cast<double>(expected_usage.input_tokens),
-                "gen_ai.usage.input_tokens on the span");
+                "genops.cost.total " << span.Text("genops.cost.total") << " shows " << Usd(cost));
+  EXPECT_OR_DIE(
+      span.Number("gen_ai.usage.input_tokens") == static_cast<double>(expected_usage.input_tokens),
+      "gen_ai.usage.input_tokens on the span");
   EXPECT_OR_DIE(span.Number("gen_ai.usage.output_tokens") ==
                     static_cast<double>(expected_usage.output_tokens),
                 "gen_ai.usage.output_tokens on the span");

@@ -55,19 +55,18 @@ int Run(int argc, char** argv) {
   config.governance_policy = genops::PolicyLevel::kEnforced;
   config.exporters = {"none"};
   config.enable_traceloop_platform = false;
-  auto tracker = ValueOrDie(
-      genops::multi_provider_cost_tracking({"openai", "anthropic", "google"}, config),
-      "multi_provider_cost_tracking");
+  auto tracker =
+      ValueOrDie(genops::multi_provider_cost_tracking({"openai", "anthropic", "google"}, config),
+                 "multi_provider_cost_tracking");
   genops::Adapter& adapter = tracker->adapter();
 
   Section("an OpenAI chat completion (prompt_tokens include cached_tokens)");
-  ChatRequest openai_request{.model = "gpt-4o-mini",
-                             .messages = {{"system", kLongContext},
-                                          {"user", "Where is order 1234?"}},
-                             .max_tokens = 150};
+  ChatRequest openai_request{
+      .model = "gpt-4o-mini",
+      .messages = {{"system", kLongContext}, {"user", "Where is order 1234?"}},
+      .max_tokens = 150};
   provider->set_cache_tokens(/*cache_read=*/64, /*cache_write=*/0);
-  const genops::Usage openai_usage =
-      provider->ExpectedUsage(openai_request, ProviderApi::kOpenAi);
+  const genops::Usage openai_usage = provider->ExpectedUsage(openai_request, ProviderApi::kOpenAi);
   genops::Money openai_cost;
   {
     genops::TrackOptions options;
@@ -87,10 +86,10 @@ int Run(int argc, char** argv) {
   }
 
   Section("an Anthropic message (input_tokens exclude cache reads and writes)");
-  ChatRequest anthropic_request{.model = "claude-sonnet-4",
-                                .messages = {{"system", kLongContext},
-                                             {"user", "Can I still change my address?"}},
-                                .max_tokens = 300};
+  ChatRequest anthropic_request{
+      .model = "claude-sonnet-4",
+      .messages = {{"system", kLongContext}, {"user", "Can I still change my address?"}},
+      .max_tokens = 300};
   provider->set_cache_tokens(/*cache_read=*/40, /*cache_write=*/16);
   const genops::Usage anthropic_usage =
       provider->ExpectedUsage(anthropic_request, ProviderApi::kAnthropic);
@@ -102,8 +101,7 @@ int Run(int argc, char** argv) {
     options.max_output_tokens = anthropic_request.max_tokens;
     genops::Operation op = adapter.track_operation("chat_completion", "support_answer", options);
     std::string body = ValueOrDie(client.Messages(anthropic_request), "the Anthropic call");
-    genops::examples::OkOrDie(op.record_response("anthropic", body),
-                              "record_response(anthropic)");
+    genops::examples::OkOrDie(op.record_response("anthropic", body), "record_response(anthropic)");
     op.end();
     genops::OperationMetrics metrics = op.get_metrics();
     anthropic_cost = metrics.cost;
@@ -111,9 +109,9 @@ int Run(int argc, char** argv) {
               << metrics.usage.cache_read_tokens << " cache reads, "
               << metrics.usage.cache_write_tokens << " cache writes) + "
               << metrics.usage.output_tokens << " output -> " << Usd(anthropic_cost) << "\n";
-    EXPECT_OR_DIE(metrics.usage == anthropic_usage,
-                  "the Anthropic usage is normalised: input " << metrics.usage.input_tokens
-                      << " vs " << anthropic_usage.input_tokens);
+    EXPECT_OR_DIE(metrics.usage == anthropic_usage, "the Anthropic usage is normalised: input "
+                                                        << metrics.usage.input_tokens << " vs "
+                                                        << anthropic_usage.input_tokens);
   }
   provider->set_cache_tokens(0, 0);
 
@@ -138,11 +136,10 @@ int Run(int argc, char** argv) {
                  "claude-sonnet-4 in the catalog file");
   const genops::Money openai_hand = HandCost(mini, openai_usage);
   const genops::Money anthropic_hand = HandCost(sonnet, anthropic_usage);
-  std::cout << "gpt-4o-mini: " << Usd(openai_hand) << "  claude-sonnet-4: "
-            << Usd(anthropic_hand) << "\n";
-  EXPECT_OR_DIE(openai_cost == openai_hand, "OpenAI cost " << Usd(openai_cost)
-                                                           << " == catalog price "
-                                                           << Usd(openai_hand));
+  std::cout << "gpt-4o-mini: " << Usd(openai_hand) << "  claude-sonnet-4: " << Usd(anthropic_hand)
+            << "\n";
+  EXPECT_OR_DIE(openai_cost == openai_hand,
+                "OpenAI cost " << Usd(openai_cost) << " == catalog price " << Usd(openai_hand));
   EXPECT_OR_DIE(anthropic_cost == anthropic_hand, "Anthropic cost " << Usd(anthropic_cost)
                                                                     << " == catalog price "
                                                                     << Usd(anthropic_hand));
@@ -151,8 +148,8 @@ int Run(int argc, char** argv) {
   genops::MultiProviderCostTracker::Summary summary = tracker->summary();
   std::cout << summary.ToString() << "\n";
   for (const char* name : {"openai", "anthropic", "google"}) {
-    EXPECT_OR_DIE(summary.by_provider.count(name) == 1, "the listed provider " << name
-                                                                               << " has a row");
+    EXPECT_OR_DIE(summary.by_provider.count(name) == 1,
+                  "the listed provider " << name << " has a row");
   }
   const genops::CostTotals& openai = summary.by_provider.at("openai");
   const genops::CostTotals& anthropic = summary.by_provider.at("anthropic");

@@ -147,9 +147,9 @@ int Run(int argc, char** argv) {
               << " result=" << mine[0].Text("genops.policy.result") << "\n";
     EXPECT_OR_DIE(mine[0].Text("genops.team") == "tenant-" + tenant.id, "genops.team");
     EXPECT_OR_DIE(mine[0].Text("genops.tag.tier") == tenant.tier, "the tier tag");
-    EXPECT_OR_DIE(mine[0].Text("genops.policy.result") ==
-                      (tenant.expect_allowed ? "allowed" : "blocked"),
-                  "genops.policy.result");
+    EXPECT_OR_DIE(
+        mine[0].Text("genops.policy.result") == (tenant.expect_allowed ? "allowed" : "blocked"),
+        "genops.policy.result");
   }
 
   Section("a free tenant's $10 daily budget");

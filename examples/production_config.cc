@@ -24,6 +24,7 @@
 #include "support/fake_provider.h"
 #include "support/llm_client.h"
 #include "support/span_file.h"
+#include "support/temp_dir.h"
 
 namespace {
 
@@ -59,6 +60,10 @@ struct ProductionConfig {
   // Compliance
   std::vector<std::string> compliance_frameworks = {"SOC2", "GDPR", "HIPAA"};
   bool audit_all_operations = true;
+  // audit_all_operations fills the audit trail, which is only written with audit logging on
+  // (GenOps rejects the one without the other rather than auditing into the void).
+  bool enable_audit_logging = true;
+  std::string audit_log_path = "genops-audit.jsonl";
 
   genops::AdapterConfig ToAdapterConfig() const {
     genops::AdapterConfig config;
@@ -75,6 +80,8 @@ struct ProductionConfig {
     config.otlp_endpoint = otlp_endpoint;
     config.compliance_frameworks = compliance_frameworks;
     config.audit_all_operations = audit_all_operations;
+    config.enable_audit_logging = enable_audit_logging;
+    config.audit_log_path = audit_log_path;
     // Spans as OTLP/JSON without gzip, so the in-process collectors can read them.
     config.exporters = {"otlp_json"};
     config.otlp_compression = "none";
@@ -88,11 +95,14 @@ int Run() {
   auto primary = ValueOrDie(FakeCollector::Start(), "starting the primary collector");
   auto failover = ValueOrDie(FakeCollector::Start(), "starting the failover collector");
   LlmClient client(provider->base_url());
+  genops::examples::TempDir dir("production_config");
+  const std::string audit_log = (dir.path() / "audit.jsonl").string();
 
   Section("the seed's literal values: region names are not endpoints");
   {
     ProductionConfig literal;
     literal.otlp_endpoint = primary->base_url();
+    literal.audit_log_path = audit_log;
     auto rejected = genops::instrument_traceloop(literal.ToAdapterConfig());
     EXPECT_OR_DIE(!rejected.ok(), "failover_regions=[\"us-west-2\", ...] must be rejected");
     const std::string message = rejected.status().ToString();
@@ -105,8 +115,9 @@ int Run() {
   ProductionConfig production;
   production.otlp_endpoint = primary->base_url();
   production.failover_regions = {failover->base_url()};
-  auto adapter =
-      ValueOrDie(genops::instrument_traceloop(production.ToAdapterConfig()), "instrument_traceloop");
+  production.audit_log_path = audit_log;
+  auto adapter = ValueOrDie(genops::instrument_traceloop(production.ToAdapterConfig()),
+                            "instrument_traceloop");
   std::cout << "primary " << production.otlp_endpoint << ", failover "
             << production.failover_regions[0] << "\n";
 
@@ -123,8 +134,7 @@ int Run() {
   for (const genops::BudgetStatusView& budget : adapter->get_budget_status()) {
     std::cout << "budget " << budget.name << " [" << budget.scope << ", " << budget.period
               << "] limit " << Usd(budget.limit) << "\n";
-    if (budget.period == "day" &&
-        budget.limit == genops::Money::FromUsdString("1000").value()) {
+    if (budget.period == "day" && budget.limit == genops::Money::FromUsdString("1000").value()) {
       found_daily = true;
     }
   }
@@ -137,8 +147,8 @@ int Run() {
     options.provider = "openai";
     options.model = "gpt-4o";
     options.max_output_tokens = 100;
-    genops::Operation op = adapter->track_operation("chat_completion", "enterprise_request",
-                                                    options);
+    genops::Operation op =
+        adapter->track_operation("chat_completion", "enterprise_request", options);
     EXPECT_OR_DIE(op.allowed(), "a small call is allowed");
     ChatRequest request{.model = "gpt-4o",
                         .messages = {{"user", "Classify this ticket by urgency."}},
@@ -150,8 +160,8 @@ int Run() {
   genops::examples::FlushOrDie(*adapter);
   adapter->shutdown();
   std::cout << "primary received " << primary->request_count() << " export(s), "
-            << primary->accepted_span_count() << " span(s); failover "
-            << failover->request_count() << "\n";
+            << primary->accepted_span_count() << " span(s); failover " << failover->request_count()
+            << "\n";
   EXPECT_OR_DIE(primary->accepted_span_count() == 1, "the span reached the primary collector");
   EXPECT_OR_DIE(failover->accepted_span_count() == 0, "a healthy primary needs no failover");
   bool checked = false;

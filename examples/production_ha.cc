@@ -48,9 +48,9 @@ genops::AdapterConfig HaConfig(const std::string& primary, const std::string& fa
   config.otlp_endpoint = primary;
   config.failover_regions = {failover};
   config.health_check_interval = 30;
-  // Performance: one export per span here, so the breaker's arithmetic is visible.
+  // Performance optimization
   config.max_concurrent_operations = 500;
-  config.enable_batching = false;
+  config.enable_batching = true;
   config.batch_size = 100;
   config.batch_timeout = 5000;
   config.export_timeout = 3000;
@@ -92,8 +92,10 @@ void RunScenario(const std::string& title, LlmClient& client, const std::string&
                         .max_tokens = 50};
     std::string body = ValueOrDie(client.ChatCompletion(request), "the chat completion");
     genops::examples::OkOrDie(op.record_response("openai", body), "record_response");
+    op.end();
+    // One export per operation, so the circuit breaker's arithmetic is visible.
+    genops::examples::FlushOrDie(*adapter);
   }
-  genops::examples::FlushOrDie(*adapter);
   genops::AdapterMetrics metrics = adapter->get_metrics();
   adapter->shutdown();
 
@@ -108,12 +110,11 @@ void RunScenario(const std::string& title, LlmClient& client, const std::string&
     EXPECT_OR_DIE(primary->accepted_request_count() == 0, "the primary accepted nothing");
     EXPECT_OR_DIE(primary->request_count() <= kBreakerThreshold * (kRetryAttempts + 1),
                   "the circuit breaker stopped calling the failing primary after "
-                      << kBreakerThreshold << " failed exports (saw "
-                      << primary->request_count() << " attempts)");
+                      << kBreakerThreshold << " failed exports (saw " << primary->request_count()
+                      << " attempts)");
   }
-  EXPECT_OR_DIE(delivered == kOperations,
-                "every span arrived at the failover collector: " << delivered << " of "
-                                                                 << kOperations);
+  EXPECT_OR_DIE(delivered == kOperations, "every span arrived at the failover collector: "
+                                              << delivered << " of " << kOperations);
   EXPECT_OR_DIE(metrics.spans_dropped == 0, "no span was dropped");
   EXPECT_OR_DIE(metrics.spans_exported == kOperations, "every span counts as exported");
 }

@@ -85,8 +85,9 @@ int Run(int argc, char** argv) {
 
   Section("1000 governed calls");
   const ChatRequest request{.model = "gpt-4o-mini",
-                            .messages = {{"user", "Classify the sentiment of this review: "
-                                                  "'Fast delivery, but the box was damaged.'"}},
+                            .messages = {{"user",
+                                          "Classify the sentiment of this review: "
+                                          "'Fast delivery, but the box was damaged.'"}},
                             .max_tokens = 20};
   const genops::Usage usage = provider->ExpectedUsage(request, ProviderApi::kOpenAi);
   genops::Money charged_by_operations;
@@ -98,8 +99,7 @@ int Run(int argc, char** argv) {
     options.provider = "openai";
     options.model = request.model;
     options.max_output_tokens = request.max_tokens;
-    genops::Operation op = adapter->track_operation("classification", "review_sentiment",
-                                                    options);
+    genops::Operation op = adapter->track_operation("classification", "review_sentiment", options);
     std::string body = ValueOrDie(client.ChatCompletion(request), "the chat completion");
     genops::examples::OkOrDie(op.record_response("openai", body), "record_response");
     // The provider answered (and billed), then the application failed on the answer.
@@ -112,8 +112,8 @@ int Run(int argc, char** argv) {
   const genops::Money unit = genops::examples::HandCost(prices, usage);
   const genops::Money expected_total = genops::Money::FromNanos(unit.nanos() * kOperations);
   std::cout << "each call: " << usage.input_tokens << " + " << usage.output_tokens
-            << " tokens = " << Usd(unit) << " (catalog file); 1000 calls = "
-            << Usd(expected_total) << "\n";
+            << " tokens = " << Usd(unit) << " (catalog file); 1000 calls = " << Usd(expected_total)
+            << "\n";
 
   Section("what was exported");
   genops::examples::FlushOrDie(*adapter);
@@ -134,8 +134,8 @@ int Run(int argc, char** argv) {
   const int ordinary_total = kOperations * 18 / 20;
   const double mean = ordinary_total * kSamplingRate;
   const double sd = std::sqrt(ordinary_total * kSamplingRate * (1 - kSamplingRate));
-  std::cout << "ordinary: " << exported[0] << " of " << ordinary_total << " (expected "
-            << mean << " +- " << sd << ")\n"
+  std::cout << "ordinary: " << exported[0] << " of " << ordinary_total << " (expected " << mean
+            << " +- " << sd << ")\n"
             << "high priority: " << exported[1] << " of 50\n"
             << "errors: " << exported[2] << " of 50\n"
             << "spans_exported=" << metrics.spans_exported
@@ -160,8 +160,8 @@ int Run(int argc, char** argv) {
   EXPECT_OR_DIE(charged_by_operations == expected_total,
                 "the operations' costs add up to 1000 x the catalog price");
   EXPECT_OR_DIE(metrics.total_cost == expected_total,
-                "get_metrics() charged all 1000 operations: " << Usd(metrics.total_cost)
-                                                              << " vs " << Usd(expected_total));
+                "get_metrics() charged all 1000 operations: " << Usd(metrics.total_cost) << " vs "
+                                                              << Usd(expected_total));
   EXPECT_OR_DIE(metrics.daily_usage == expected_total, "the day's spend includes them all");
   EXPECT_OR_DIE(exported_cost_usd < expected_total.usd() / 2,
                 "sampled telemetry alone would under-report the spend");

@@ -62,8 +62,8 @@ int Run() {
   options.models = {"gpt-4o", "gpt-4o-mini", "claude-sonnet-4"};
   genops::ValidationResult result = genops::validate_setup(options);
   genops::print_validation_result(result, /*detailed=*/true);
-  EXPECT_OR_DIE(result.ok(), "the sound configuration passes; errors: " << result.errors()
-                                                                        << "\n" << result.ToJson());
+  EXPECT_OR_DIE(result.ok(), "the sound configuration passes; errors: " << result.errors() << "\n"
+                                                                        << result.ToJson());
   int passed = 0;
   for (const auto& finding : result.findings) passed += finding.severity == FindingSeverity::kOk;
   EXPECT_OR_DIE(passed > 0, "the detailed report lists passed checks");

@@ -18,6 +18,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <source_location>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -29,41 +30,42 @@
 namespace genops::examples {
 
 // Prints the failure and ends the process with status 1. Never returns.
-[[noreturn]] inline void DieWithFailure(std::string_view file, int line,
-                                        std::string_view condition,
+[[noreturn]] inline void DieWithFailure(std::string_view file, int line, std::string_view condition,
                                         const std::string& message) {
-  std::cout << "FAILED: " << message << "\n  (" << condition << " at " << file << ":" << line
-            << ")" << std::endl;
+  std::cout << "FAILED: " << message << "\n  (" << condition << " at " << file << ":" << line << ")"
+            << std::endl;
   std::exit(1);
 }
 
-// The value of `result`, or the failure `what: <status>`.
+// The value of `result`, or the failure `what: <status>` (located at the caller).
 template <typename T>
-T ValueOrDie(absl::StatusOr<T> result, std::string_view what) {
+T ValueOrDie(absl::StatusOr<T> result, std::string_view what,
+             std::source_location where = std::source_location::current()) {
   if (!result.ok()) {
-    DieWithFailure(__FILE__, __LINE__, what, std::string(what) + ": " +
-                                                 result.status().ToString());
+    DieWithFailure(where.file_name(), static_cast<int>(where.line()), what,
+                   std::string(what) + ": " + result.status().ToString());
   }
   return *std::move(result);
 }
 
-inline void OkOrDie(const absl::Status& status, std::string_view what) {
+inline void OkOrDie(const absl::Status& status, std::string_view what,
+                    std::source_location where = std::source_location::current()) {
   if (!status.ok()) {
-    DieWithFailure(__FILE__, __LINE__, what, std::string(what) + ": " + status.ToString());
+    DieWithFailure(where.file_name(), static_cast<int>(where.line()), what,
+                   std::string(what) + ": " + status.ToString());
   }
 }
 
 }  // namespace genops::examples
 
 // `msg` is anything that can be streamed: EXPECT_OR_DIE(a == b, "a=" << a << " b=" << b).
-#define EXPECT_OR_DIE(cond, msg)                                                   \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      std::ostringstream genops_check_message_;                                    \
-      genops_check_message_ << msg;                                                \
-      ::genops::examples::DieWithFailure(__FILE__, __LINE__, #cond,                \
-                                         genops_check_message_.str());             \
-    }                                                                              \
+#define EXPECT_OR_DIE(cond, msg)                                                                  \
+  do {                                                                                            \
+    if (!(cond)) {                                                                                \
+      std::ostringstream genops_check_message_;                                                   \
+      genops_check_message_ << msg;                                                               \
+      ::genops::examples::DieWithFailure(__FILE__, __LINE__, #cond, genops_check_message_.str()); \
+    }                                                                                             \
   } while (0)
 
 #endif  // GENOPS_EXAMPLES_SUPPORT_CHECK_H_

@@ -20,7 +20,7 @@
 
 namespace genops::examples {
 
-inline void Section(std::string_view title) { std::cout << "\n== " << title << "\n"; }
+inline void Section(std::string_view title) { std::cout << "\n== " << title << std::endl; }
 
 // "$0.000123 (123000 nano-USD)"
 inline std::string Usd(genops::Money amount) {

@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <string>
 #include <thread>
 #include <utility>
@@ -62,9 +63,14 @@ class ServerThread {
     if (port <= 0) {
       return absl::UnavailableError("cannot bind a port on 127.0.0.1 for a fake server");
     }
-    // The socket is listening once bind_to_any_port() returns: connections made before the
-    // accept loop starts wait in the backlog, so no readiness wait is needed.
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // The socket is listening once bind_to_any_port() returns, so early connections wait in
+    // the backlog. We still wait for the accept loop to start: httplib's stop() does nothing
+    // before it has, and a stop() lost that way would leave Stop() joining forever.
+    thread_ = std::thread([this] {
+      server_.listen_after_bind();
+      finished_.store(true);
+    });
+    while (!server_.is_running() && !finished_.load()) std::this_thread::yield();
     return port;
   }
 
@@ -78,6 +84,7 @@ class ServerThread {
  private:
   httplib::Server server_;
   std::thread thread_;
+  std::atomic<bool> finished_{false};  // listen_after_bind() returned
 };
 
 }  // namespace
@@ -246,7 +253,9 @@ absl::StatusOr<std::unique_ptr<FakeProvider>> FakeProvider::Start() {
   return std::unique_ptr<FakeProvider>(new FakeProvider(std::move(impl), *port));
 }
 
-std::string FakeProvider::base_url() const { return absl::StrCat("http://", kLoopback, ":", port_); }
+std::string FakeProvider::base_url() const {
+  return absl::StrCat("http://", kLoopback, ":", port_);
+}
 
 int64_t FakeProvider::request_count() const {
   absl::MutexLock lock(&impl_->mu);

@@ -89,8 +89,8 @@ struct CollectorRequest {
   std::string content_type;
   std::string content_encoding;
   std::string body;
-  int status = 0;          // what the collector answered
-  int64_t span_count = -1; // spans in a JSON body; -1 when the body is not OTLP JSON
+  int status = 0;           // what the collector answered
+  int64_t span_count = -1;  // spans in a JSON body; -1 when the body is not OTLP JSON
 };
 
 class FakeCollector {

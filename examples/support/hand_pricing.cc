@@ -34,10 +34,10 @@ absl::StatusOr<int64_t> PriceField(const nlohmann::json& prices, const char* key
 
 absl::StatusOr<HandTokenPrices> ReadPrices(const nlohmann::json& prices) {
   HandTokenPrices out;
-  for (auto [key, field] : {std::pair{"input", &out.input}, std::pair{"output", &out.output},
-                            std::pair{"cache_read", &out.cache_read},
-                            std::pair{"cache_write", &out.cache_write},
-                            std::pair{"reasoning", &out.reasoning}}) {
+  for (auto [key, field] :
+       {std::pair{"input", &out.input}, std::pair{"output", &out.output},
+        std::pair{"cache_read", &out.cache_read}, std::pair{"cache_write", &out.cache_write},
+        std::pair{"reasoning", &out.reasoning}}) {
     absl::StatusOr<int64_t> value = PriceField(prices, key);
     if (!value.ok()) return value.status();
     *field = *value;
@@ -49,8 +49,7 @@ absl::StatusOr<HandTokenPrices> ReadPrices(const nlohmann::json& prices) {
 }
 
 bool SameId(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
@@ -69,10 +68,9 @@ absl::StatusOr<int64_t> ParseMicroUsd(std::string_view decimal) {
   const std::string fraction = dot == std::string::npos ? "" : text.substr(dot + 1);
   if (whole.empty() || static_cast<int64_t>(fraction.size()) > kMicroDigits ||
       !std::all_of(whole.begin(), whole.end(), [](char c) { return std::isdigit(c) != 0; }) ||
-      !std::all_of(fraction.begin(), fraction.end(),
-                   [](char c) { return std::isdigit(c) != 0; })) {
-    return absl::InvalidArgumentError(absl::StrCat("not a USD price with at most six decimals: '",
-                                                   original, "'"));
+      !std::all_of(fraction.begin(), fraction.end(), [](char c) { return std::isdigit(c) != 0; })) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a USD price with at most six decimals: '", original, "'"));
   }
   int64_t whole_value = 0;
   if (!absl::SimpleAtoi(whole, &whole_value)) {

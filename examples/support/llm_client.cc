@@ -101,16 +101,14 @@ absl::StatusOr<std::string> LlmClient::Post(const std::string& path, const std::
                                             const std::map<std::string, std::string>& headers) {
   httplib::Headers http_headers;
   for (const auto& [name, value] : headers) http_headers.emplace(name, value);
-  httplib::Result result = impl_->client.Post(path.c_str(), http_headers, body,
-                                              "application/json");
+  httplib::Result result = impl_->client.Post(path.c_str(), http_headers, body, "application/json");
   if (!result) {
-    return absl::UnavailableError(absl::StrCat("POST ", base_url_, path, " failed: ",
-                                               httplib::to_string(result.error())));
+    return absl::UnavailableError(
+        absl::StrCat("POST ", base_url_, path, " failed: ", httplib::to_string(result.error())));
   }
   if (result->status >= 200 && result->status < 300) return result->body;
   std::string message =
-      absl::StrCat("POST ", base_url_, path, " returned HTTP ", result->status, ": ",
-                   result->body);
+      absl::StrCat("POST ", base_url_, path, " returned HTTP ", result->status, ": ", result->body);
   if (result->status >= 500) return absl::UnavailableError(message);
   return absl::InvalidArgumentError(message);
 }

@@ -59,8 +59,7 @@ nlohmann::json Unwrap(const nlohmann::json& value) {
   return value;
 }
 
-void ReadAttributes(const nlohmann::json& attributes,
-                    std::map<std::string, nlohmann::json>* out) {
+void ReadAttributes(const nlohmann::json& attributes, std::map<std::string, nlohmann::json>* out) {
   if (attributes.is_array()) {  // OTLP: [{"key": ..., "value": {...}}]
     for (const nlohmann::json& kv : attributes) {
       if (!kv.is_object() || !kv.contains("key") || !kv["key"].is_string()) continue;
@@ -162,9 +161,8 @@ absl::StatusOr<std::vector<SpanRecord>> ParseSpans(std::string_view json_text) {
   nlohmann::json document = nlohmann::json::parse(json_text, nullptr,
                                                   /*allow_exceptions=*/false);
   if (document.is_discarded()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("not JSON: ",
-                     std::string(json_text.substr(0, std::min<size_t>(80, json_text.size())))));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "not JSON: ", std::string(json_text.substr(0, std::min<size_t>(80, json_text.size())))));
   }
   std::vector<SpanRecord> spans;
   CollectSpans(document, &spans);
@@ -182,8 +180,8 @@ absl::StatusOr<std::vector<SpanRecord>> ReadSpanFile(const std::filesystem::path
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     absl::StatusOr<std::vector<SpanRecord>> parsed = ParseSpans(line);
     if (!parsed.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(path.string(), ":", line_number, ": ",
-                                                     parsed.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path.string(), ":", line_number, ": ", parsed.status().message()));
     }
     for (SpanRecord& span : *parsed) spans.push_back(std::move(span));
   }

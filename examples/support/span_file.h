@@ -33,7 +33,7 @@ struct SpanRecord {
   std::string span_id;         // lowercase hex, 16 digits
   std::string parent_span_id;  // "" for a root span
   std::string name;
-  int status_code = 0;         // OTLP: 0 unset, 1 ok, 2 error
+  int status_code = 0;  // OTLP: 0 unset, 1 ok, 2 error
   std::map<std::string, nlohmann::json> attributes;
   std::vector<std::string> event_names;
 

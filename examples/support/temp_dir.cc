@@ -17,7 +17,8 @@ TempDir::TempDir(std::string_view name) {
   std::string pattern = (base / ("genops-example-" + std::string(name) + "-XXXXXX")).string();
   std::vector<char> buffer(pattern.begin(), pattern.end());
   buffer.push_back('\0');
-  EXPECT_OR_DIE(mkdtemp(buffer.data()) != nullptr, "cannot create a temporary directory " << pattern);
+  EXPECT_OR_DIE(mkdtemp(buffer.data()) != nullptr,
+                "cannot create a temporary directory " << pattern);
   path_ = buffer.data();
 }
 

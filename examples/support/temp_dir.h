@@ -1,5 +1,6 @@
 // TempDir: a fresh private directory for one example's output (span files, audit logs),
-// removed when the example ends.
+// removed when the example ends. A failed check exits without unwinding, so the directory of a
+// failed run is kept for inspection.
 //
 // Example:
 //   genops::examples::TempDir dir("manual_instrumentation");

@@ -21,13 +21,13 @@
 namespace genops {
 
 struct Attribution {
-  std::string team;
-  std::string project;
-  std::string environment;
-  std::string customer_id;
-  std::string cost_center;
-  std::string feature;
-  std::map<std::string, std::string> tags;
+  std::string team{};
+  std::string project{};
+  std::string environment{};
+  std::string customer_id{};
+  std::string cost_center{};
+  std::string feature{};
+  std::map<std::string, std::string> tags{};
 
   // Fields set (non-empty) in `overrides` replace ours; tags are merged key by key.
   Attribution MergedWith(const Attribution& overrides) const;

@@ -46,25 +46,27 @@ using AttributeValue = std::variant<bool, int64_t, double, std::string, std::vec
 
 class Operation;
 
-// Options of Adapter::track_operation(), the seed's keyword arguments.
+// Options of Adapter::track_operation(), the seed's keyword arguments. Every member has a
+// default initializer so designated initializers may name only what they set, even under
+// -Wextra (-Wmissing-field-initializers).
 struct TrackOptions {
-  std::map<std::string, std::string> tags;   // merged over the adapter's default tags
-  std::optional<double> max_cost;            // USD cap for this operation (seed's max_cost)
+  std::map<std::string, std::string> tags{};   // merged over the adapter's default tags
+  std::optional<double> max_cost{};            // USD cap for this operation (seed's max_cost)
   const Operation* parent_span = nullptr;    // makes this a child in the parent's trace
   // A W3C traceparent of existing instrumentation (an incoming request, an OpenLLMetry span)
   // to join when there is no parent_span.
-  std::string traceparent;
-  std::string priority;                      // "high" is always exported with priority_sampling
-  Attribution attribution;                   // per-call overrides (customer_id, feature, ...)
+  std::string traceparent{};
+  std::string priority{};                      // "high" is always exported with priority_sampling
+  Attribution attribution{};                   // per-call overrides (customer_id, feature, ...)
   // What the call will be, for the pre-call estimate. A call with a model but no
   // max_output_tokens is estimated with the model's default output allowance.
-  std::string provider;
-  std::string model;
+  std::string provider{};
+  std::string model{};
   int64_t estimated_input_tokens = 0;
-  std::optional<int64_t> max_output_tokens;
-  std::optional<double> estimated_cost;      // USD; overrides the catalog estimate
-  std::string data_region;                   // checked against data_residency_requirements
-  std::string approval_id;                   // a granted approval for this operation
+  std::optional<int64_t> max_output_tokens{};
+  std::optional<double> estimated_cost{};      // USD; overrides the catalog estimate
+  std::string data_region{};                   // checked against data_residency_requirements
+  std::string approval_id{};                   // a granted approval for this operation
 };
 
 // Seed's EnhancedSpan.get_metrics().

@@ -194,8 +194,7 @@ void WebhookAlertSink::Shutdown() noexcept {
     absl::MutexLock lock(&mu_);
     if (!stopping_) {
       stopping_ = true;
-      drain_deadline_monotonic_ =
-          Clock::Real()->MonotonicNanos() + options_.shutdown_timeout_nanos;
+      drain_deadline_monotonic_ = Clock::Real()->MonotonicNanos() + options_.shutdown_timeout_nanos;
     }
   }
   if (worker_.joinable() && worker_.get_id() != std::this_thread::get_id()) worker_.join();
@@ -211,9 +210,8 @@ void WebhookAlertSink::Run() {
     std::string body;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return !queue_.empty() || stopping_;
-      };
+      auto ready = [this]()
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
       mu_.Await(absl::Condition(&ready));
       if (queue_.empty()) return;  // stopping, nothing left
       if (stopping_ && Clock::Real()->MonotonicNanos() >= drain_deadline_monotonic_) {
@@ -244,14 +242,14 @@ bool WebhookAlertSink::Post(const std::string& url, const std::string& body) noe
     request.headers.emplace_back("Content-Type", "application/json");
     for (const auto& [name, value] : options_.headers) request.headers.emplace_back(name, value);
     request.body = body;
-    request.timeout = std::chrono::milliseconds(
-        std::max<int64_t>(1, options_.request_timeout_nanos / 1'000'000));
+    request.timeout =
+        std::chrono::milliseconds(std::max<int64_t>(1, options_.request_timeout_nanos / 1'000'000));
     exporter::HttpResponse response;
     for (int attempt = 0; attempt < std::max(1, options_.max_attempts); ++attempt) {
       response = transport_->Post(request);
       if (response.ok()) return true;
-      const bool retryable = !response.transport_error.empty() || response.status == 429 ||
-                             response.status >= 500;
+      const bool retryable =
+          !response.transport_error.empty() || response.status == 429 || response.status >= 500;
       if (!retryable) break;
     }
     spdlog::warn("genops: alert webhook {} failed: {}", url,

@@ -111,11 +111,11 @@ class RecordingAlertSink final : public AlertSink {
 };
 
 struct WebhookAlertOptions {
-  size_t queue_capacity = 1024;                       // alerts waiting to be posted
-  int64_t request_timeout_nanos = 5 * 1'000'000'000LL;  // per POST
-  int max_attempts = 2;                               // per URL; retried on 5xx/429/network
-  int64_t shutdown_timeout_nanos = 5 * 1'000'000'000LL; // to drain the queue on shutdown
-  std::map<std::string, std::string> headers;         // extra headers (e.g. an auth token)
+  size_t queue_capacity = 1024;                          // alerts waiting to be posted
+  int64_t request_timeout_nanos = 5 * 1'000'000'000LL;   // per POST
+  int max_attempts = 2;                                  // per URL; retried on 5xx/429/network
+  int64_t shutdown_timeout_nanos = 5 * 1'000'000'000LL;  // to drain the queue on shutdown
+  std::map<std::string, std::string> headers;            // extra headers (e.g. an auth token)
 };
 
 // POSTs AlertToJson() to every URL from one background thread, through an HttpTransport
@@ -164,7 +164,7 @@ class WebhookAlertSink final : public AlertSink {
 
   mutable absl::Mutex mu_;
   std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);  // JSON bodies
-  bool busy_ ABSL_GUARDED_BY(mu_) = false;               // the worker is posting one
+  bool busy_ ABSL_GUARDED_BY(mu_) = false;              // the worker is posting one
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int64_t drain_deadline_monotonic_ ABSL_GUARDED_BY(mu_) = 0;
   Stats stats_ ABSL_GUARDED_BY(mu_);

@@ -33,15 +33,15 @@ std::string NewApprovalId() {
 }
 
 absl::Status NotFound(std::string_view approval_id) {
-  return absl::NotFoundError(absl::StrCat("approval '", Sv(approval_id),
-                                          "' not found (unknown, or forgotten by now)"));
+  return absl::NotFoundError(
+      absl::StrCat("approval '", Sv(approval_id), "' not found (unknown, or forgotten by now)"));
 }
 
 absl::Status WrongState(std::string_view approval_id, ApprovalStore::State state,
                         std::string_view action) {
   return absl::FailedPreconditionError(absl::StrCat("approval '", Sv(approval_id), "' is ",
-                                                    Sv(ApprovalStateName(state)),
-                                                    " and cannot be ", Sv(action)));
+                                                    Sv(ApprovalStateName(state)), " and cannot be ",
+                                                    Sv(action)));
 }
 
 }  // namespace

@@ -71,8 +71,12 @@ Money EstimateWorstCase(const ModelPricing& model, int64_t input_tokens,
   const int64_t output =
       max_output_tokens > 0 ? max_output_tokens : model.default_max_output_tokens;
   const TokenPrices& p = model.PricesFor(input);
-  return RoundUpToNanos(static_cast<Int128>(input) * p.input +
-                        static_cast<Int128>(output) * p.output);
+  // An upper bound: a prompt token never costs more than a cache write, an output token
+  // never more than a reasoning token, so settlement cannot exceed the reservation.
+  const int64_t input_price = std::max(p.input, p.cache_write);
+  const int64_t output_price = std::max(p.output, p.reasoning);
+  return RoundUpToNanos(static_cast<Int128>(input) * input_price +
+                        static_cast<Int128>(output) * output_price);
 }
 
 }  // namespace genops::pricing

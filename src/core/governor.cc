@@ -49,8 +49,7 @@ std::string WindowText(const ledger::BudgetStatus& b) {
 absl::Status ValidateNonNegative(std::string_view name, const std::optional<Money>& value) {
   if (value.has_value() && *value < Money::Zero()) {
     return absl::InvalidArgumentError(absl::StrCat("governance: ", Sv(name), " is ",
-                                                   value->ToUsdString(),
-                                                   " USD; it must be >= 0"));
+                                                   value->ToUsdString(), " USD; it must be >= 0"));
   }
   return absl::OkStatus();
 }
@@ -68,12 +67,11 @@ const ledger::BudgetStatus* Tightest(const std::vector<ledger::BudgetStatus>& bu
 // --- Settings ----------------------------------------------------------------------------
 
 absl::Status ValidateGovernanceSettings(const GovernanceSettings& s) {
-  for (const auto& [name, value] :
-       {std::pair<std::string_view, const std::optional<Money>*>{"daily_budget_limit",
-                                                                 &s.daily_budget_limit},
-        {"max_operation_cost", &s.max_operation_cost},
-        {"cost_alert_threshold", &s.cost_alert_threshold},
-        {"cost_approval_threshold", &s.cost_approval_threshold}}) {
+  for (const auto& [name, value] : {std::pair<std::string_view, const std::optional<Money>*>{
+                                        "daily_budget_limit", &s.daily_budget_limit},
+                                    {"max_operation_cost", &s.max_operation_cost},
+                                    {"cost_alert_threshold", &s.cost_alert_threshold},
+                                    {"cost_approval_threshold", &s.cost_approval_threshold}}) {
     if (absl::Status st = ValidateNonNegative(name, *value); !st.ok()) return st;
   }
   if (s.require_cost_approval && !s.cost_approval_threshold.has_value()) {
@@ -82,19 +80,19 @@ absl::Status ValidateGovernanceSettings(const GovernanceSettings& s) {
         "USD amount above which an operation is held for approval");
   }
   if (s.operation_timeout_nanos <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "governance: operation_timeout must be positive (got ", s.operation_timeout_nanos,
-        " ns); it bounds how long a reservation is held"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("governance: operation_timeout must be positive (got ",
+                     s.operation_timeout_nanos, " ns); it bounds how long a reservation is held"));
   }
   if (s.max_concurrent_operations < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "governance: max_concurrent_operations is ", s.max_concurrent_operations,
-        "; use 0 for unlimited or a positive count"));
+    return absl::InvalidArgumentError(absl::StrCat("governance: max_concurrent_operations is ",
+                                                   s.max_concurrent_operations,
+                                                   "; use 0 for unlimited or a positive count"));
   }
   if (s.default_max_output_tokens <= 0 || s.default_max_output_tokens > Usage::kMaxTokens) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "governance: default_max_output_tokens is ", s.default_max_output_tokens,
-        "; it must be between 1 and ", Usage::kMaxTokens));
+    return absl::InvalidArgumentError(
+        absl::StrCat("governance: default_max_output_tokens is ", s.default_max_output_tokens,
+                     "; it must be between 1 and ", Usage::kMaxTokens));
   }
   for (size_t i = 0; i < s.allowed_models.size(); ++i) {
     if (s.allowed_models[i].empty()) {
@@ -117,8 +115,7 @@ absl::Status ValidateGovernanceSettings(const GovernanceSettings& s) {
     if (!names.insert(b.name).second) {
       return absl::InvalidArgumentError(absl::StrCat(
           where, ": the budget name '", b.name, "' is used twice",
-          b.name == "daily" ? " (daily_budget_limit already defines a budget named 'daily')"
-                            : ""));
+          b.name == "daily" ? " (daily_budget_limit already defines a budget named 'daily')" : ""));
     }
     if (b.limit < Money::Zero()) {
       return absl::InvalidArgumentError(
@@ -133,9 +130,9 @@ absl::Status ValidateGovernanceSettings(const GovernanceSettings& s) {
     }
     for (double t : b.alert_thresholds) {
       if (!(t > 0 && t <= 10)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where, " (", b.name, "): alert threshold ", t,
-            " is outside (0, 10]; thresholds are fractions of the limit, e.g. 0.8"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, " (", b.name, "): alert threshold ", t,
+                         " is outside (0, 10]; thresholds are fractions of the limit, e.g. 0.8"));
       }
     }
   }
@@ -184,8 +181,7 @@ absl::StatusOr<std::unique_ptr<Governor>> Governor::Create(
 }
 
 Governor::Governor(GovernanceSettings settings, std::shared_ptr<const pricing::Catalog> catalog,
-                   std::shared_ptr<ledger::Ledger> ledger,
-                   std::shared_ptr<AlertDispatcher> alerts,
+                   std::shared_ptr<ledger::Ledger> ledger, std::shared_ptr<AlertDispatcher> alerts,
                    std::shared_ptr<ApprovalStore> approvals, const Clock* clock)
     : settings_(std::move(settings)),
       catalog_(std::move(catalog)),
@@ -254,9 +250,8 @@ Admission Governor::Admit(const OperationRequest& request) noexcept {
   } catch (...) {
     // Only allocation failure can get here. Fail the way the level fails for a dead ledger.
     Admission a;
-    a.decision.result =
-        settings_.level == PolicyLevel::kStrict ? DecisionResult::kBlocked
-                                                : DecisionResult::kWarned;
+    a.decision.result = settings_.level == PolicyLevel::kStrict ? DecisionResult::kBlocked
+                                                                : DecisionResult::kWarned;
     a.decision.reason = DecisionReason::kLedgerUnavailable;
     a.decision.message = "governance failed internally (out of memory?)";
     return a;
@@ -340,10 +335,10 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
       }
     }
     if (Alerts() && result == DecisionResult::kBlocked) {
-      Alert alert = MakeAlert(reason == DecisionReason::kLedgerUnavailable
-                                  ? AlertKind::kLedgerUnavailable
-                                  : AlertKind::kPolicyViolation,
-                              "critical", absl::StrCat("blocked: ", d.message), request, estimate);
+      Alert alert =
+          MakeAlert(reason == DecisionReason::kLedgerUnavailable ? AlertKind::kLedgerUnavailable
+                                                                 : AlertKind::kPolicyViolation,
+                    "critical", absl::StrCat("blocked: ", d.message), request, estimate);
       alert.budget_name = d.budget_name;
       Raise(std::move(alert), a.alerts);
     }
@@ -352,8 +347,8 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
   // A broken rule: refuses when `blocking`, else becomes a warning.
   auto violation = [&](bool blocking, DecisionReason reason, std::string message,
                        std::string budget = {}) -> std::optional<Admission> {
-    if (blocking) return refuse(DecisionResult::kBlocked, reason, std::move(message),
-                                std::move(budget));
+    if (blocking)
+      return refuse(DecisionResult::kBlocked, reason, std::move(message), std::move(budget));
     warnings.push_back({reason, std::move(message), std::move(budget)});
     return std::nullopt;
   };
@@ -372,16 +367,17 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
   if (!a.priced && !request.estimated_cost.has_value() && (strict || !request.model.empty())) {
     std::string message;
     if (request.model.empty()) {
-      message = "no model given, so the cost cannot be estimated; name the model or pass an "
-                "estimated cost";
+      message =
+          "no model given, so the cost cannot be estimated; name the model or pass an "
+          "estimated cost";
     } else {
       message = absl::StrCat("model '", request.model, "'",
                              request.provider.empty() ? "" : " of provider '", request.provider,
                              request.provider.empty() ? "" : "'",
                              " has no price in the catalog; add it with a pricing override");
       const std::vector<std::string> close = catalog_->ClosestMatches(request.model, 3);
-      if (!close.empty()) absl::StrAppend(&message, " (did you mean ", absl::StrJoin(close, ", "),
-                                          "?)");
+      if (!close.empty())
+        absl::StrAppend(&message, " (did you mean ", absl::StrJoin(close, ", "), "?)");
     }
     if (auto r = violation(strict, DecisionReason::kUnpricedModel, std::move(message))) return *r;
   }
@@ -402,10 +398,10 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
   if (!settings_.data_residency.empty()) {
     if (!request.data_region.empty() &&
         !ContainsIgnoreCase(settings_.data_residency, request.data_region)) {
-      if (auto r = violation(blocks, DecisionReason::kDataResidency,
-                             absl::StrCat("data region '", request.data_region,
-                                          "' is not an allowed region (",
-                                          absl::StrJoin(settings_.data_residency, ", "), ")"))) {
+      if (auto r = violation(
+              blocks, DecisionReason::kDataResidency,
+              absl::StrCat("data region '", request.data_region, "' is not an allowed region (",
+                           absl::StrJoin(settings_.data_residency, ", "), ")"))) {
         return *r;
       }
     } else if (request.data_region.empty() && strict) {
@@ -423,10 +419,10 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
     cap_name = "the call's max_cost";
   }
   if (cap.has_value() && estimate > *cap) {
-    if (auto r = violation(blocks, DecisionReason::kOperationCostExceeded,
-                           absl::StrCat("estimated worst-case cost ", Usd(estimate), " exceeds ",
-                                        cap_name, " ", Usd(*cap),
-                                        "; lower max_tokens or raise the cap"))) {
+    if (auto r = violation(
+            blocks, DecisionReason::kOperationCostExceeded,
+            absl::StrCat("estimated worst-case cost ", Usd(estimate), " exceeds ", cap_name, " ",
+                         Usd(*cap), "; lower max_tokens or raise the cap"))) {
       return *r;
     }
   }
@@ -439,10 +435,10 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
         absl::StrCat("estimated cost ", Usd(estimate), " exceeds cost_approval_threshold ",
                      Usd(*settings_.cost_approval_threshold));
     if (!blocks) {
-      warnings.push_back({DecisionReason::kApprovalRequired,
-                          absl::StrCat(why, " (not held: policy ",
-                                       Sv(PolicyLevelName(settings_.level)), ")"),
-                          {}});
+      warnings.push_back(
+          {DecisionReason::kApprovalRequired,
+           absl::StrCat(why, " (not held: policy ", Sv(PolicyLevelName(settings_.level)), ")"),
+           {}});
     } else {
       ApprovalRequest ask;
       ask.operation_id = request.operation_id;
@@ -459,9 +455,9 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
           }
           if (entry->state == ApprovalStore::State::kPending) {
             d.approval_id = request.approval_id;
-            return refuse(DecisionResult::kApprovalRequired, DecisionReason::kApprovalRequired,
-                          absl::StrCat(why, "; approval '", request.approval_id,
-                                       "' is still pending"));
+            return refuse(
+                DecisionResult::kApprovalRequired, DecisionReason::kApprovalRequired,
+                absl::StrCat(why, "; approval '", request.approval_id, "' is still pending"));
           }
           if (entry->state == ApprovalStore::State::kApproved &&
               estimate <= entry->request.estimate) {
@@ -508,8 +504,7 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
     absl::MutexLock lock(&mu_);
     const bool full = settings_.max_concurrent_operations > 0 &&
                       !in_flight_.contains(request.operation_id) &&
-                      in_flight_.size() >=
-                          static_cast<size_t>(settings_.max_concurrent_operations);
+                      in_flight_.size() >= static_cast<size_t>(settings_.max_concurrent_operations);
     if (!full || !blocks) {
       in_flight_.try_emplace(request.operation_id, Money::Zero());
       tracked = true;
@@ -551,16 +546,16 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
                           {}});
     } else if (!outcome->admitted) {
       a.budgets = outcome->budgets;
-      std::string message = absl::StrCat("budget '", outcome->refused_by, "' lacks room for ",
-                                         Usd(estimate));
+      std::string message =
+          absl::StrCat("budget '", outcome->refused_by, "' lacks room for ", Usd(estimate));
       for (const auto& b : outcome->budgets) {
         if (b.spec.name != outcome->refused_by) continue;
         absl::StrAppend(&message, ": ", Usd(b.spent), " spent and ", Usd(b.reserved),
                         " reserved of ", Usd(b.spec.limit), " ", WindowText(b), " (",
                         ledger::ScopeToString(b.spec.scope), ")");
       }
-      return refuse(DecisionResult::kBlocked, DecisionReason::kBudgetExceeded,
-                    std::move(message), outcome->refused_by);
+      return refuse(DecisionResult::kBlocked, DecisionReason::kBudgetExceeded, std::move(message),
+                    outcome->refused_by);
     } else {
       a.reserved = true;
       a.budgets = outcome->budgets;
@@ -570,20 +565,20 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
   } else {
     absl::StatusOr<std::vector<ledger::BudgetStatus>> budgets = ledger_->ListBudgets(now);
     if (!budgets.ok()) {
-      warnings.push_back({DecisionReason::kLedgerUnavailable,
-                          absl::StrCat("the budget ledger is unavailable: ",
-                                       budgets.status().ToString()),
-                          {}});
+      warnings.push_back(
+          {DecisionReason::kLedgerUnavailable,
+           absl::StrCat("the budget ledger is unavailable: ", budgets.status().ToString()),
+           {}});
     } else {
       for (const auto& b : *budgets) {
         if (!ledger::ScopeMatches(b.spec.scope, request.attribution)) continue;
         a.budgets.push_back(b);
         if (b.spent + b.reserved + estimate > b.spec.limit) {
-          warnings.push_back({DecisionReason::kBudgetExceeded,
-                              absl::StrCat("budget '", b.spec.name, "' lacks room for ",
-                                           Usd(estimate), ": ", Usd(b.spent), " spent of ",
-                                           Usd(b.spec.limit), " ", WindowText(b)),
-                              b.spec.name});
+          warnings.push_back(
+              {DecisionReason::kBudgetExceeded,
+               absl::StrCat("budget '", b.spec.name, "' lacks room for ", Usd(estimate), ": ",
+                            Usd(b.spent), " spent of ", Usd(b.spec.limit), " ", WindowText(b)),
+               b.spec.name});
         }
       }
     }
@@ -602,8 +597,8 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
     d.approval_id = approvals_->Create(ask);
     return refuse(DecisionResult::kApprovalRequired, DecisionReason::kApprovalRequired,
                   absl::StrCat("approval '", approval_to_consume,
-                               "' was already used by another operation; approve '",
-                               d.approval_id, "' and retry with it"));
+                               "' was already used by another operation; approve '", d.approval_id,
+                               "' and retry with it"));
   }
 
   // 8. The decision.
@@ -626,10 +621,9 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
     if (Alerts()) {
       for (Warning& w : warnings) {
         const bool ledger_down = w.reason == DecisionReason::kLedgerUnavailable;
-        Alert alert = MakeAlert(ledger_down ? AlertKind::kLedgerUnavailable
-                                            : AlertKind::kPolicyViolation,
-                                ledger_down ? "critical" : "warning", std::move(w.message),
-                                request, estimate);
+        Alert alert = MakeAlert(
+            ledger_down ? AlertKind::kLedgerUnavailable : AlertKind::kPolicyViolation,
+            ledger_down ? "critical" : "warning", std::move(w.message), request, estimate);
         alert.budget_name = w.budget;
         Raise(std::move(alert), a.alerts);
       }
@@ -685,8 +679,7 @@ Settlement Governor::CompleteImpl(const OperationRequest& request, const Admissi
     s.cost = s.breakdown.total;
     s.priced = true;
   }
-  const bool produced = completion.usage.input_tokens > 0 ||
-                        completion.usage.output_tokens > 0 ||
+  const bool produced = completion.usage.input_tokens > 0 || completion.usage.output_tokens > 0 ||
                         completion.cost_override.has_value();
   const bool release = !completion.success && !produced;
   const bool ran = admission.decision.may_proceed();
@@ -732,8 +725,8 @@ Settlement Governor::CompleteImpl(const OperationRequest& request, const Admissi
     if (!status.ok() && status.code() == absl::StatusCode::kInvalidArgument) {
       // Retrying cannot fix a malformed settlement (e.g. an empty operation id): report it.
       s.ledger_status = status;
-      spdlog::error("genops: settlement of {} USD could not be recorded: {}",
-                    s.cost.ToUsdString(), status.ToString());
+      spdlog::error("genops: settlement of {} USD could not be recorded: {}", s.cost.ToUsdString(),
+                    status.ToString());
     } else if (!status.ok()) {
       s.ledger_status = status;
       Enqueue(std::move(pending));
@@ -754,14 +747,13 @@ Settlement Governor::CompleteImpl(const OperationRequest& request, const Admissi
   // 3. Alerts.
   if (Alerts() && !repeat) {
     if (settings_.cost_alert_threshold.has_value() && s.cost > *settings_.cost_alert_threshold) {
-      Raise(MakeAlert(AlertKind::kOperationCost, "warning",
-                      absl::StrCat("operation cost ", Usd(s.cost),
-                                   " is above cost_alert_threshold ",
-                                   Usd(*settings_.cost_alert_threshold),
-                                   model.empty() ? "" : " (model ", model,
-                                   model.empty() ? "" : ")"),
-                      request, s.cost),
-            s.alerts);
+      Raise(
+          MakeAlert(AlertKind::kOperationCost, "warning",
+                    absl::StrCat("operation cost ", Usd(s.cost), " is above cost_alert_threshold ",
+                                 Usd(*settings_.cost_alert_threshold),
+                                 model.empty() ? "" : " (model ", model, model.empty() ? "" : ")"),
+                    request, s.cost),
+          s.alerts);
     }
     ThresholdAlerts(request, s.budgets, s.alerts);
     if (settings_.alert_on_anomalies && s.priced) {
@@ -818,8 +810,8 @@ void Governor::AnomalyAlert(const OperationRequest& request, const std::string& 
     const double value = static_cast<double>(cost.nanos());
     mean = stats.mean_nanos;
     anomalous = stats.samples >= kAnomalyMinSamples && value > kAnomalyFactor * mean;
-    stats.mean_nanos = stats.samples == 0 ? value
-                                          : kAnomalyAlpha * value + (1 - kAnomalyAlpha) * mean;
+    stats.mean_nanos =
+        stats.samples == 0 ? value : kAnomalyAlpha * value + (1 - kAnomalyAlpha) * mean;
     ++stats.samples;
   }
   if (!anomalous) return;
@@ -827,8 +819,8 @@ void Governor::AnomalyAlert(const OperationRequest& request, const std::string& 
   const double factor = mean > 0 ? static_cast<double>(cost.nanos()) / mean : 0;
   Raise(MakeAlert(AlertKind::kAnomaly, "warning",
                   absl::StrCat("operation cost ", Usd(cost), " is ",
-                               static_cast<int64_t>(factor * 10) / 10.0,
-                               "x the recent mean ", Usd(mean_money), " of ", model_key),
+                               static_cast<int64_t>(factor * 10) / 10.0, "x the recent mean ",
+                               Usd(mean_money), " of ", model_key),
                   request, cost),
         out);
 }
@@ -896,8 +888,8 @@ absl::Status Governor::FlushPending() noexcept {
     pending_.insert(pending_.begin(), std::make_move_iterator(failed.begin()),
                     std::make_move_iterator(failed.end()));
     if (!pending_.empty() && last.ok()) {
-      last = absl::UnavailableError(
-          absl::StrCat(pending_.size(), " settlements are still pending"));
+      last =
+          absl::UnavailableError(absl::StrCat(pending_.size(), " settlements are still pending"));
     }
     return last;
   } catch (...) {

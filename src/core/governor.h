@@ -227,8 +227,7 @@ class Governor {
                   const OperationRequest& request, Money amount) const;
   void Raise(Alert alert, std::vector<Alert>& out);
   void ThresholdAlerts(const OperationRequest& request,
-                       const std::vector<ledger::BudgetStatus>& budgets,
-                       std::vector<Alert>& out);
+                       const std::vector<ledger::BudgetStatus>& budgets, std::vector<Alert>& out);
   void AnomalyAlert(const OperationRequest& request, const std::string& model_key, Money cost,
                     std::vector<Alert>& out);
   absl::Status ApplyPending(const PendingSettlement& pending);

@@ -99,8 +99,7 @@ BudgetWindow BudgetWindow::Containing(BudgetPeriod period, int64_t unix_nanos) {
   const int64_t days = FloorDiv(unix_nanos, kNanosPerDay);
   switch (period) {
     case BudgetPeriod::kDay:
-      return {SaturatingMulAdd(days, kNanosPerDay, 0),
-              SaturatingMulAdd(days + 1, kNanosPerDay, 0)};
+      return {SaturatingMulAdd(days, kNanosPerDay, 0), SaturatingMulAdd(days + 1, kNanosPerDay, 0)};
     case BudgetPeriod::kWeek: {
       // 1970-01-01 was a Thursday: (days + 3) mod 7 is 0 on Mondays.
       const int64_t monday = days - (days + 3 - FloorDiv(days + 3, 7) * 7);
@@ -149,8 +148,7 @@ std::string ScopeToString(const Scope& scope) {
 
 double BudgetStatus::utilization() const {
   if (spec.limit.nanos() <= 0) return 0;
-  return static_cast<double>((spent + reserved).nanos()) /
-         static_cast<double>(spec.limit.nanos());
+  return static_cast<double>((spent + reserved).nanos()) / static_cast<double>(spec.limit.nanos());
 }
 
 }  // namespace genops::ledger

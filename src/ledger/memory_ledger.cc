@@ -4,8 +4,8 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -104,8 +104,8 @@ class MemoryLedger final : public Ledger {
     std::vector<std::pair<BudgetState*, int64_t>> holds;
     for (auto& [name, budget] : budgets_) {
       if (!ScopeMatches(budget.spec.scope, request.attribution)) continue;
-      const BudgetWindow window = BudgetWindow::Containing(budget.spec.period,
-                                                           request.now_unix_nanos);
+      const BudgetWindow window =
+          BudgetWindow::Containing(budget.spec.period, request.now_unix_nanos);
       const WindowCounters counters = CountersAt(budget, window.start_unix_nanos);
       Money used;
       Money wanted;
@@ -142,9 +142,9 @@ class MemoryLedger final : public Ledger {
     }
     auto it = reservations_.find(Sv(operation_id));
     if (it == reservations_.end()) {
-      return absl::NotFoundError(absl::StrCat(
-          "ledger: no reservation for operation '", Sv(operation_id),
-          "' (never reserved, released, or expired); record its spend with Charge()"));
+      return absl::NotFoundError(
+          absl::StrCat("ledger: no reservation for operation '", Sv(operation_id),
+                       "' (never reserved, released, or expired); record its spend with Charge()"));
     }
     Reservation reservation = std::move(it->second);
     reservations_.erase(it);
@@ -307,8 +307,7 @@ class MemoryLedger final : public Ledger {
     return out;
   }
 
-  std::optional<SettleOutcome> RepeatOutcome(std::string_view operation_id,
-                                             int64_t now_unix_nanos)
+  std::optional<SettleOutcome> RepeatOutcome(std::string_view operation_id, int64_t now_unix_nanos)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = settled_.find(Sv(operation_id));
     if (it == settled_.end()) return std::nullopt;

@@ -18,7 +18,7 @@
 // Idempotency record: the ids of settled/charged operations are remembered so a repeated
 // Settle()/Charge()/Reserve() returns the first outcome. The record is bounded: an id is
 // kept for `settled_retention_nanos` (48 h) after it was recorded, unless more than
-// `max_settled_ids` (1,000,000) ids arrive within that time, in which case the oldest are
+// `max_settled_ids` (100,000) ids arrive within that time, in which case the oldest are
 // forgotten first. Retries arrive seconds to minutes after the original, far inside both.
 //
 // Example:
@@ -40,7 +40,7 @@
 namespace genops::ledger {
 
 struct MemoryLedgerOptions {
-  size_t max_settled_ids = 1'000'000;
+  size_t max_settled_ids = 100'000;  // bounds the SDK's memory (about 10 MB)
   int64_t settled_retention_nanos = 48 * 3600 * kNanosPerSecond;
 };
 

@@ -1,6 +1,7 @@
 #include "src/telemetry/batch_span_processor.h"
 
 #include <algorithm>
+#include <new>
 #include <span>
 #include <system_error>
 #include <utility>
@@ -19,15 +20,19 @@ SteadyClock::time_point DeadlineAfter(std::chrono::milliseconds timeout) {
 }
 
 constexpr std::chrono::milliseconds kMaxBatchTimeout = std::chrono::hours(24);
+// Every slot is preallocated (a few hundred bytes each), so the ring size is memory committed up
+// front; beyond a million slots a typo is far likelier than intent.
+constexpr size_t kMaxQueueSize = size_t{1} << 20;
 
 bool IsPowerOfTwo(uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
 }  // namespace
 
 absl::Status ValidateBatchSpanProcessorOptions(const BatchSpanProcessorOptions& options) {
-  if (options.span_processor_queue_size == 0) {
+  if (options.span_processor_queue_size == 0 || options.span_processor_queue_size > kMaxQueueSize) {
     return absl::InvalidArgumentError(
-        "span_processor_queue_size must be at least 1 (default 2048)");
+        fmt::format("span_processor_queue_size must be between 1 and {} (default 2048); got {}",
+                    kMaxQueueSize, options.span_processor_queue_size));
   }
   if (options.export_batch_size == 0) {
     return absl::InvalidArgumentError("export_batch_size must be at least 1 (default 512)");
@@ -39,13 +44,14 @@ absl::Status ValidateBatchSpanProcessorOptions(const BatchSpanProcessorOptions& 
         options.export_batch_size, options.span_processor_queue_size));
   }
   if (options.batch_timeout.count() <= 0 || options.batch_timeout > kMaxBatchTimeout) {
-    return absl::InvalidArgumentError(fmt::format(
-        "batch_timeout must be between 1 and {} milliseconds (default 5000); got {}",
-        kMaxBatchTimeout.count(), options.batch_timeout.count()));
+    return absl::InvalidArgumentError(
+        fmt::format("batch_timeout must be between 1 and {} milliseconds (default 5000); got {}",
+                    kMaxBatchTimeout.count(), options.batch_timeout.count()));
   }
   if (options.export_timeout.count() <= 0) {
-    return absl::InvalidArgumentError("export_timeout must be a positive number of milliseconds "
-                                      "(default 30000)");
+    return absl::InvalidArgumentError(
+        "export_timeout must be a positive number of milliseconds "
+        "(default 30000)");
   }
   return absl::OkStatus();
 }
@@ -58,8 +64,14 @@ absl::StatusOr<std::unique_ptr<BatchSpanProcessor>> BatchSpanProcessor::Create(
   if (absl::Status status = ValidateBatchSpanProcessorOptions(options); !status.ok()) {
     return status;
   }
-  std::unique_ptr<BatchSpanProcessor> processor(
-      new BatchSpanProcessor(std::move(exporter), options));
+  std::unique_ptr<BatchSpanProcessor> processor;
+  try {
+    processor.reset(new BatchSpanProcessor(std::move(exporter), options));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        fmt::format("cannot allocate a span queue of {} slots; lower span_processor_queue_size",
+                    options.span_processor_queue_size));
+  }
   try {
     processor->worker_ = std::thread(&BatchSpanProcessor::WorkerLoop, processor.get());
   } catch (const std::system_error& error) {
@@ -128,8 +140,7 @@ void BatchSpanProcessor::OnEnd(SpanData&& span) noexcept {
   slot->sequence.store(position + 1, std::memory_order_release);
 
   const uint64_t waiting = position + 1 - dequeue_position_.load(std::memory_order_relaxed);
-  if (waiting >= options_.export_batch_size &&
-      !wakeup_pending_.load(std::memory_order_relaxed) &&
+  if (waiting >= options_.export_batch_size && !wakeup_pending_.load(std::memory_order_relaxed) &&
       !wakeup_pending_.exchange(true, std::memory_order_acq_rel)) {
     WakeWorker();
   }
@@ -138,9 +149,7 @@ void BatchSpanProcessor::OnEnd(SpanData&& span) noexcept {
 void BatchSpanProcessor::WakeWorker() noexcept {
   // Taking the mutex orders this wake-up after the worker's predicate check, so it cannot be
   // lost between the check and the wait.
-  {
-    std::lock_guard lock(mu_);
-  }
+  { std::lock_guard lock(mu_); }
   worker_cv_.notify_one();
 }
 
@@ -162,8 +171,8 @@ bool BatchSpanProcessor::Shutdown(std::chrono::milliseconds timeout) noexcept {
   std::unique_lock lock(mu_);
   stop_requested_ = true;
   worker_cv_.notify_one();
-  if (!done_cv_.wait_until(lock, deadline,
-                           [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return worker_exited_; })) {
+  if (!done_cv_.wait_until(
+          lock, deadline, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return worker_exited_; })) {
     return false;
   }
   return exporter_shutdown_ok_;

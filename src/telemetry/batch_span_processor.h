@@ -63,13 +63,14 @@ struct BatchSpanProcessorOptions {
 };
 
 // OK, or InvalidArgument naming the offending field: a zero queue size, batch size or timeout,
-// export_batch_size > span_processor_queue_size, or batch_timeout above 24 hours.
+// a queue above 2^20 slots, export_batch_size > span_processor_queue_size, or batch_timeout
+// above 24 hours.
 absl::Status ValidateBatchSpanProcessorOptions(const BatchSpanProcessorOptions& options);
 
 class BatchSpanProcessor final : public SpanProcessor {
  public:
-  // Starts the worker thread. InvalidArgument for a null exporter or invalid options;
-  // ResourceExhausted when the thread cannot be started.
+  // Allocates the ring and starts the worker thread. InvalidArgument for a null exporter or
+  // invalid options; ResourceExhausted when the ring cannot be allocated or the thread started.
   static absl::StatusOr<std::unique_ptr<BatchSpanProcessor>> Create(
       std::unique_ptr<exporter::SpanExporter> exporter, const BatchSpanProcessorOptions& options);
 
@@ -146,8 +147,8 @@ class BatchSpanProcessor final : public SpanProcessor {
   // absl::Mutex: the distribution's prebuilt Abseil is not ThreadSanitizer-instrumented, and
   // this handshake is exactly what the tsan preset must be able to check.
   std::mutex mu_;
-  std::condition_variable worker_cv_;  // the worker waits here
-  std::condition_variable done_cv_;    // ForceFlush / Shutdown callers wait here
+  std::condition_variable worker_cv_;                  // the worker waits here
+  std::condition_variable done_cv_;                    // ForceFlush / Shutdown callers wait here
   uint64_t flush_requested_ ABSL_GUARDED_BY(mu_) = 0;  // generation asked for
   uint64_t flush_completed_ ABSL_GUARDED_BY(mu_) = 0;  // generation done
   bool stop_requested_ ABSL_GUARDED_BY(mu_) = false;

@@ -3,11 +3,11 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <random>
-#include <cstddef>
 
 namespace genops::telemetry {
 namespace {

@@ -140,9 +140,9 @@ bool SamplerKindUsesRatio(SamplerKind kind) {
 
 absl::Status ValidateSamplerConfig(const SamplerConfig& config) {
   if (!IsValidRatio(config.sampling_rate)) {
-    return absl::InvalidArgumentError(fmt::format(
-        "sampling_rate must be a number in [0, 1] (0.1 exports 10% of traces); got {}",
-        config.sampling_rate));
+    return absl::InvalidArgumentError(
+        fmt::format("sampling_rate must be a number in [0, 1] (0.1 exports 10% of traces); got {}",
+                    config.sampling_rate));
   }
   if (!IsValidRatio(config.error_sampling_rate)) {
     return absl::InvalidArgumentError(fmt::format(
@@ -158,10 +158,12 @@ absl::StatusOr<SamplerConfig> SamplerConfigFromEnvironment(const Environment& en
 
   if (std::optional<std::string> raw = env.Get(kSamplerVar); raw.has_value()) {
     const std::string value = absl::AsciiStrToLower(absl::StripAsciiWhitespace(*raw));
-    static constexpr SamplerKind kKinds[] = {
-        SamplerKind::kAlwaysOn,           SamplerKind::kAlwaysOff,
-        SamplerKind::kTraceIdRatio,       SamplerKind::kParentBasedAlwaysOn,
-        SamplerKind::kParentBasedAlwaysOff, SamplerKind::kParentBasedTraceIdRatio};
+    static constexpr SamplerKind kKinds[] = {SamplerKind::kAlwaysOn,
+                                             SamplerKind::kAlwaysOff,
+                                             SamplerKind::kTraceIdRatio,
+                                             SamplerKind::kParentBasedAlwaysOn,
+                                             SamplerKind::kParentBasedAlwaysOff,
+                                             SamplerKind::kParentBasedTraceIdRatio};
     bool found = false;
     for (SamplerKind kind : kKinds) {
       if (value == SamplerKindName(kind)) {
@@ -171,9 +173,9 @@ absl::StatusOr<SamplerConfig> SamplerConfigFromEnvironment(const Environment& en
       }
     }
     if (!found) {
-      return absl::InvalidArgumentError(fmt::format(
-          "{}=\"{}\" is not a supported sampler; use one of {}", kSamplerVar, *raw,
-          kAcceptedKinds));
+      return absl::InvalidArgumentError(
+          fmt::format("{}=\"{}\" is not a supported sampler; use one of {}", kSamplerVar, *raw,
+                      kAcceptedKinds));
     }
   }
 
@@ -218,8 +220,7 @@ SamplingDecision GenOpsSampler::Sample(const SamplingInput& input) const noexcep
 
 std::string GenOpsSampler::Description() const {
   return fmt::format("GenOpsSampler{{base={}, priority_sampling={}, error_sampling_rate={}}}",
-                     base_->Description(), config_.priority_sampling,
-                     config_.error_sampling_rate);
+                     base_->Description(), config_.priority_sampling, config_.error_sampling_rate);
 }
 
 }  // namespace genops::telemetry

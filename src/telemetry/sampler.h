@@ -40,6 +40,7 @@
 #include "absl/status/statusor.h"
 #include "src/core/environment.h"
 #include "src/telemetry/span_data.h"
+#include "src/telemetry/trace_context.h"
 
 namespace genops::telemetry {
 
@@ -48,6 +49,11 @@ struct ParentSamplingState {
   bool sampled = false;  // the traceparent's sampled flag
   bool remote = true;    // false: a local parent whose decision was already taken
 };
+
+// The inherited state of a parsed `traceparent` (or of a local parent whose decision is known).
+inline ParentSamplingState ParentSamplingStateOf(const SpanContext& parent) {
+  return {.sampled = parent.sampled, .remote = parent.remote};
+}
 
 // SamplingInput
 //

@@ -22,13 +22,13 @@ namespace genops::telemetry {
 
 // What a processor did with the spans it was given. Monotonic counters since construction.
 struct SpanProcessorStats {
-  uint64_t enqueued = 0;            // accepted for export (sampled, before Shutdown, room left)
-  uint64_t exported = 0;            // in batches the exporter reported as kSuccess
-  uint64_t dropped_queue_full = 0;  // refused because the queue was full
+  uint64_t enqueued = 0;                // accepted for export (sampled, before Shutdown, room left)
+  uint64_t exported = 0;                // in batches the exporter reported as kSuccess
+  uint64_t dropped_queue_full = 0;      // refused because the queue was full
   uint64_t dropped_after_shutdown = 0;  // given to OnEnd after (or racing with) Shutdown
-  uint64_t export_failures = 0;     // Export() calls that returned kFailure
-  uint64_t failed_spans = 0;        // spans in those failed batches (lost: no retry here)
-  uint64_t not_sampled = 0;         // skipped because SpanData::sampled was false
+  uint64_t export_failures = 0;         // Export() calls that returned kFailure
+  uint64_t failed_spans = 0;            // spans in those failed batches (lost: no retry here)
+  uint64_t not_sampled = 0;             // skipped because SpanData::sampled was false
 
   SpanProcessorStats& operator+=(const SpanProcessorStats& other);
 };

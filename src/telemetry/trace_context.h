@@ -35,7 +35,7 @@ struct SpanContext {
   SpanId span_id{};
   bool sampled = false;       // W3C trace-flags bit 0
   std::string trace_state{};  // opaque vendor data, passed through
-  bool remote = false;      // true when it came from a carrier (header), not from this process
+  bool remote = false;        // true when it came from a carrier (header), not from this process
 
   // Both ids non-zero.
   bool valid() const { return trace_id.valid() && span_id.valid(); }

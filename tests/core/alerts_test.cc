@@ -31,7 +31,7 @@ Alert SampleAlert() {
   a.budget_name = "daily";
   a.threshold = 0.8;
   a.utilization = 0.83;
-  a.amount = Money::FromNanos(12'500'000);  // $0.0125
+  a.amount = Money::FromNanos(12'500'000);          // $0.0125
   a.time_unix_nanos = 1'772'625'600'000'000'006LL;  // 2026-03-04T12:00:00.000000006Z
   return a;
 }
@@ -206,8 +206,8 @@ TEST(WebhookAlertSinkTest, PostsTheAlertAsJson) {
 TEST(WebhookAlertSinkTest, PostsToEveryUrlThroughTheDispatcher) {
   WebhookServer first;
   WebhookServer second;
-  auto sink = std::make_shared<WebhookAlertSink>(
-      std::vector<std::string>{first.url(), second.url()});
+  auto sink =
+      std::make_shared<WebhookAlertSink>(std::vector<std::string>{first.url(), second.url()});
   AlertDispatcher dispatcher;
   dispatcher.AddSink(sink);
   for (int i = 0; i < 3; ++i) dispatcher.Dispatch(SampleAlert());
@@ -308,8 +308,8 @@ TEST(WebhookAlertSinkTest, RetriesNetworkErrorsAnd503ThroughTheTransport) {
   down.transport_error = "connection refused";
   exporter::HttpResponse busy;
   busy.status = 503;
-  auto transport = std::make_shared<ScriptedTransport>(
-      std::vector<exporter::HttpResponse>{down, busy});
+  auto transport =
+      std::make_shared<ScriptedTransport>(std::vector<exporter::HttpResponse>{down, busy});
   WebhookAlertOptions options;
   options.max_attempts = 3;
   options.request_timeout_nanos = 2'000'000'000;

@@ -174,6 +174,11 @@ TEST(CostTest, EstimateWorstCase) {
   // The estimate bounds the actual cost of any call with the same prompt and max_tokens.
   Usage u{.input_tokens = 1000, .cache_read_tokens = 900, .output_tokens = 500};
   EXPECT_GE(EstimateWorstCase(m, 1000, 500), ComputeCost(m, u).total);
+  // Prompt tokens are bounded by the cache-write price where it is the higher one, so a call
+  // that writes its whole prompt to the cache still settles within its reservation.
+  EXPECT_EQ(EstimateWorstCase(claude, 1000, 100).nanos(), 3'750'000 + 1'500'000);
+  Usage writes{.input_tokens = 1000, .cache_write_tokens = 1000, .output_tokens = 100};
+  EXPECT_GE(EstimateWorstCase(claude, 1000, 100), ComputeCost(claude, writes).total);
 }
 
 }  // namespace

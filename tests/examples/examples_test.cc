@@ -3,7 +3,9 @@
 // Each example asserts what the seed says its section achieves (EXPECT_OR_DIE in
 // examples/support/check.h) and ends with `example <name>: OK`. This test runs the built
 // binary in a fresh temporary working directory with the repository's catalog and checks the
-// exit status and that line, printing the example's whole output on failure.
+// exit status and that line, printing the example's whole output on failure. (A failed claim
+// exits with status 1 before the OK line, so both checks fail together; the output is not
+// searched for "FAILED:" because some examples print GenOps' own validation reports.)
 #include <stdlib.h>
 #include <sys/wait.h>
 
@@ -20,11 +22,19 @@ namespace {
 
 // Every program in examples/ (EveryExampleIsRun keeps this list complete).
 const std::vector<std::string>& ExampleNames() {
-  static const std::vector<std::string> kNames = {
-      "auto_instrument", "manual_instrumentation", "enterprise_governance", "production_config",
-      "multi_provider",  "production_ha",          "sampling",              "batch_processing",
-      "circuit_breaker", "multi_tenant",           "ab_testing",            "coexistence",
-      "validate_setup"};
+  static const std::vector<std::string> kNames = {"auto_instrument",
+                                                  "manual_instrumentation",
+                                                  "enterprise_governance",
+                                                  "production_config",
+                                                  "multi_provider",
+                                                  "production_ha",
+                                                  "sampling",
+                                                  "batch_processing",
+                                                  "circuit_breaker",
+                                                  "multi_tenant",
+                                                  "ab_testing",
+                                                  "coexistence",
+                                                  "validate_setup"};
   return kNames;
 }
 
@@ -97,9 +107,8 @@ TEST_P(ExampleTest, RunsAndProvesItsClaims) {
 
   EXPECT_EQ(result.exit_code, 0) << "example " << name << " output:\n" << result.output;
   EXPECT_NE(result.output.find("example " + name + ": OK"), std::string::npos)
-      << "example " << name << " output:\n" << result.output;
-  EXPECT_EQ(result.output.find("FAILED:"), std::string::npos)
-      << "example " << name << " output:\n" << result.output;
+      << "example " << name << " output:\n"
+      << result.output;
 }
 
 INSTANTIATE_TEST_SUITE_P(Examples, ExampleTest, ::testing::ValuesIn(ExampleNames()),

@@ -13,7 +13,8 @@ using ::testing::HasSubstr;
 
 absl::StatusOr<OtlpExporterOptions> FromEnv(std::map<std::string, std::string, std::less<>> vars,
                                             OtlpExporterOptions base = {}) {
-  MapEnvironment env(std::move(vars));
+  MapEnvironment env;
+  for (auto& [name, value] : vars) env.Set(name, value);
   return OtlpOptionsFromEnvironment(env, std::move(base));
 }
 

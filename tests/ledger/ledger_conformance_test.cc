@@ -1,5 +1,7 @@
 // The conformance suite every Ledger store must pass (see ledger_conformance.h). Stores
 // instantiate it; this file only defines the tests.
+#include "tests/ledger/ledger_conformance.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -11,7 +13,6 @@
 #include "genops/attribution.h"
 #include "genops/money.h"
 #include "gtest/gtest.h"
-#include "tests/ledger/ledger_conformance.h"
 
 namespace genops::ledger::testing {
 namespace {
@@ -163,8 +164,7 @@ TEST_P(LedgerConformanceTest, SettleRecordsActualCostAboveTheReservation) {
   const BudgetStatus b = StatusOf(ledger(), "daily", now());
   EXPECT_EQ(b.spent, Usd(12));
   EXPECT_EQ(b.remaining(), Usd(-2));
-  EXPECT_FALSE(ledger().Reserve(Req("op-2", Team("a"), Money::Zero() + Nanos(1), now()))
-                   ->admitted);
+  EXPECT_FALSE(ledger().Reserve(Req("op-2", Team("a"), Money::Zero() + Nanos(1), now()))->admitted);
 }
 
 TEST_P(LedgerConformanceTest, SettleIsIdempotent) {
@@ -397,8 +397,7 @@ TEST_P(LedgerConformanceTest, BadInputIsRejectedPrecisely) {
   ASSERT_TRUE(ledger().Reserve(Req("op", Team("a"), Usd(1), now())).ok());
   EXPECT_EQ(ledger().Settle("op", Usd(-1), now()).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ledger().UpsertBudget(Budget("", Usd(1))).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ledger().UpsertBudget(Budget("", Usd(1))).code(), absl::StatusCode::kInvalidArgument);
   absl::Status negative = ledger().UpsertBudget(Budget("neg", Usd(-1)));
   EXPECT_EQ(negative.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(negative.message().find("neg"), std::string::npos) << negative;

@@ -15,14 +15,13 @@ namespace {
 
 using testing::LedgerConformanceTest;
 
-INSTANTIATE_TEST_SUITE_P(
-    Memory, LedgerConformanceTest,
-    ::testing::Values(testing::LedgerFactory{
-        "memory",
-        [](const Clock* clock) -> absl::StatusOr<std::unique_ptr<Ledger>> {
-          return NewMemoryLedger(clock);
-        }}),
-    testing::FactoryName);
+INSTANTIATE_TEST_SUITE_P(Memory, LedgerConformanceTest,
+                         ::testing::Values(testing::LedgerFactory{
+                             "memory",
+                             [](const Clock* clock) -> absl::StatusOr<std::unique_ptr<Ledger>> {
+                               return NewMemoryLedger(clock);
+                             }}),
+                         testing::FactoryName);
 
 constexpr int64_t kHour = 3600 * kNanosPerSecond;
 

@@ -45,19 +45,15 @@ TEST(ParseResourceAttributesTest, LaterDuplicateWins) {
 
 TEST(ParseResourceAttributesTest, MalformedEntriesAreErrorsNamingTheVariable) {
   const std::pair<const char*, const char*> cases[] = {
-      {"a=1,novalue", "no '='"},
-      {"=1", "empty key"},
-      {"a=%zz", "'%'"},
-      {"a=100%", "'%'"},
-      {"a=%4", "'%'"},
+      {"a=1,novalue", "no '='"}, {"=1", "empty key"}, {"a=%zz", "'%'"},
+      {"a=100%", "'%'"},         {"a=%4", "'%'"},
   };
   for (const auto& [input, why] : cases) {
     absl::StatusOr<std::vector<Attribute>> attributes = ParseResourceAttributes(input);
     ASSERT_FALSE(attributes.ok()) << input;
     EXPECT_EQ(attributes.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_NE(attributes.status().message().find("OTEL_RESOURCE_ATTRIBUTES"), std::string::npos);
-    EXPECT_NE(attributes.status().message().find(why), std::string::npos)
-        << attributes.status();
+    EXPECT_NE(attributes.status().message().find(why), std::string::npos) << attributes.status();
   }
 }
 

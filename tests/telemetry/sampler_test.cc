@@ -57,8 +57,8 @@ TEST(TraceIdRatioTest, ThresholdFollowsTheSpec) {
   EXPECT_EQ(TraceIdRatioThreshold(0.0), k2Pow56);
   EXPECT_EQ(TraceIdRatioThreshold(0.5), k2Pow56 / 2);
   EXPECT_EQ(TraceIdRatioThreshold(0.25), k2Pow56 - k2Pow56 / 4);
-  EXPECT_EQ(TraceIdRatioThreshold(2.0), 0u);                                        // clamped
-  EXPECT_EQ(TraceIdRatioThreshold(-1.0), k2Pow56);                                  // clamped
+  EXPECT_EQ(TraceIdRatioThreshold(2.0), 0u);        // clamped
+  EXPECT_EQ(TraceIdRatioThreshold(-1.0), k2Pow56);  // clamped
   EXPECT_EQ(TraceIdRatioThreshold(std::numeric_limits<double>::quiet_NaN()), k2Pow56);
 }
 
@@ -125,10 +125,23 @@ TEST(ParentBasedTest, FollowsTheParentOtherwiseTheRoot) {
       off.Sample({.trace_id = id, .parent = ParentSamplingState{.sampled = true}});
   EXPECT_TRUE(sampled_parent.sampled);
   EXPECT_EQ(sampled_parent.reason, SamplingReason::kParent);
-  EXPECT_FALSE(on.Sample({.trace_id = id, .parent = ParentSamplingState{.sampled = false}}).sampled);
+  EXPECT_FALSE(
+      on.Sample({.trace_id = id, .parent = ParentSamplingState{.sampled = false}}).sampled);
   EXPECT_TRUE(
       off.Sample({.trace_id = id, .parent = ParentSamplingState{.sampled = true, .remote = false}})
           .sampled);
+}
+
+TEST(ParentBasedTest, AcceptsTheStateOfAParsedTraceparent) {
+  absl::StatusOr<SpanContext> unsampled =
+      ParseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
+  ASSERT_TRUE(unsampled.ok());
+  ParentBasedSampler sampler(std::make_unique<AlwaysOnSampler>());
+  const SamplingDecision decision = sampler.Sample(
+      {.trace_id = unsampled->trace_id, .parent = ParentSamplingStateOf(*unsampled)});
+  EXPECT_FALSE(decision.sampled);
+  EXPECT_EQ(decision.reason, SamplingReason::kParent);
+  EXPECT_TRUE(ParentSamplingStateOf(*unsampled).remote);
 }
 
 TEST(ParentBasedTest, RatioRootKeepsParentAndChildrenTogether) {

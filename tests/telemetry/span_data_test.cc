@@ -1,5 +1,9 @@
 #include "src/telemetry/span_data.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <set>
 #include <string>
 #include <thread>
@@ -108,6 +112,29 @@ TEST(IdGeneratorTest, BitsLookUniform) {
   for (int bit = 0; bit < 128; ++bit) {
     EXPECT_NEAR(ones[bit] / static_cast<double>(kIds), 0.5, 0.02) << "bit " << bit;
   }
+}
+
+TEST(IdGeneratorTest, ParentAndForkedChildMintDifferentIds) {
+  GenerateTraceId();  // make sure this thread's generator is seeded before the fork
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const TraceId id = GenerateTraceId();
+    const ssize_t written = write(fds[1], id.bytes.data(), id.bytes.size());
+    _exit(written == static_cast<ssize_t>(id.bytes.size()) ? 0 : 1);
+  }
+  const TraceId mine = GenerateTraceId();
+  TraceId theirs;
+  ASSERT_EQ(read(fds[0], theirs.bytes.data(), theirs.bytes.size()),
+            static_cast<ssize_t>(theirs.bytes.size()));
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  close(fds[0]);
+  close(fds[1]);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_NE(mine, theirs) << "the child replayed the parent's random stream";
 }
 
 }  // namespace

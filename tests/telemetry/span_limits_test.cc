@@ -34,13 +34,19 @@ TEST(TruncateUtf8Test, CutsAtCodePointBoundaries) {
   EXPECT_TRUE(TruncateUtf8(euro, 2));
   EXPECT_EQ(euro, "\xE2\x82\xAC\xE2\x82\xAC");
 
-  std::string emoji = "a\xF0\x9F\x98\x80" "b";  // a😀b
+  std::string emoji =
+      "a\xF0\x9F\x98\x80"
+      "b";  // a😀b
   EXPECT_TRUE(TruncateUtf8(emoji, 2));
   EXPECT_EQ(emoji, "a\xF0\x9F\x98\x80");
 
-  std::string broken = "\xFF\xFE" "abc";  // invalid bytes count as one character each
+  std::string broken =
+      "\xFF\xFE"
+      "abc";  // invalid bytes count as one character each
   EXPECT_TRUE(TruncateUtf8(broken, 3));
-  EXPECT_EQ(broken, "\xFF\xFE" "a");
+  EXPECT_EQ(broken,
+            "\xFF\xFE"
+            "a");
 
   std::string truncated_sequence = "ab\xE2\x82";  // a sequence cut short: two lone bytes
   EXPECT_TRUE(TruncateUtf8(truncated_sequence, 3));
@@ -92,7 +98,8 @@ TEST(ApplyLimitsTest, DropsAttributesBeyondTheLimitKeepingTheFirst) {
 TEST(ApplyLimitsTest, LimitsEventAttributesToo) {
   SpanData span;
   SpanEvent event{"genops.alert", 1, {}};
-  for (int i = 0; i < 5; ++i) event.attributes.push_back({"a" + std::to_string(i), std::string(50, 'q')});
+  for (int i = 0; i < 5; ++i)
+    event.attributes.push_back({"a" + std::to_string(i), std::string(50, 'q')});
   span.events.push_back(event);
   const SpanLimits limits{.max_attribute_length = 10, .max_attributes_per_event = 3};
   const LimitsReport report = ApplyLimits(limits, span);

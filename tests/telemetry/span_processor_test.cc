@@ -1,3 +1,5 @@
+#include "src/telemetry/span_processor.h"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -14,7 +16,6 @@
 #include "src/telemetry/batch_span_processor.h"
 #include "src/telemetry/composite_span_processor.h"
 #include "src/telemetry/simple_span_processor.h"
-#include "src/telemetry/span_processor.h"
 
 namespace genops::telemetry {
 namespace {
@@ -110,8 +111,8 @@ SpanData NamedSpan(std::string name, bool sampled = true) {
 
 std::unique_ptr<BatchSpanProcessor> MakeBatch(std::shared_ptr<Recording> recording,
                                               BatchSpanProcessorOptions options) {
-  auto processor =
-      BatchSpanProcessor::Create(std::make_unique<RecordingExporter>(std::move(recording)), options);
+  auto processor = BatchSpanProcessor::Create(
+      std::make_unique<RecordingExporter>(std::move(recording)), options);
   EXPECT_TRUE(processor.ok()) << processor.status();
   return processor.ok() ? *std::move(processor) : nullptr;
 }
@@ -120,9 +121,9 @@ std::unique_ptr<BatchSpanProcessor> MakeBatch(std::shared_ptr<Recording> recordi
 
 TEST(BatchSpanProcessorTest, ExportsWhenABatchFills) {
   auto recording = std::make_shared<Recording>();
-  auto processor = MakeBatch(recording, {.span_processor_queue_size = 100,
-                                         .export_batch_size = 10,
-                                         .batch_timeout = kLongDelay});
+  auto processor = MakeBatch(
+      recording,
+      {.span_processor_queue_size = 100, .export_batch_size = 10, .batch_timeout = kLongDelay});
   ASSERT_NE(processor, nullptr);
   for (int i = 0; i < 10; ++i) processor->OnEnd(NamedSpan("s" + std::to_string(i)));
   ASSERT_TRUE(recording->WaitForSpans(10));  // no flush, no timer: the full batch did it
@@ -146,8 +147,8 @@ TEST(BatchSpanProcessorTest, ExportsWhenABatchFills) {
 
 TEST(BatchSpanProcessorTest, ExportsAPartialBatchWhenTheDelayPasses) {
   auto recording = std::make_shared<Recording>();
-  auto processor = MakeBatch(recording, {.export_batch_size = 100,
-                                         .batch_timeout = milliseconds(30)});
+  auto processor =
+      MakeBatch(recording, {.export_batch_size = 100, .batch_timeout = milliseconds(30)});
   ASSERT_NE(processor, nullptr);
   for (int i = 0; i < 3; ++i) processor->OnEnd(NamedSpan("late" + std::to_string(i)));
   ASSERT_TRUE(recording->WaitForSpans(3));  // no flush, batch far from full: the timer did it
@@ -206,9 +207,9 @@ TEST(BatchSpanProcessorTest, DestructorShutsDownAndExportsWhatIsQueued) {
 TEST(BatchSpanProcessorTest, QueueFullDropsAreCountedAndNeverBlock) {
   auto recording = std::make_shared<Recording>();
   recording->SetGate(false);  // the exporter hangs, like a dead backend
-  auto processor = MakeBatch(recording, {.span_processor_queue_size = 10,
-                                         .export_batch_size = 5,
-                                         .batch_timeout = kLongDelay});
+  auto processor = MakeBatch(
+      recording,
+      {.span_processor_queue_size = 10, .export_batch_size = 5, .batch_timeout = kLongDelay});
   ASSERT_NE(processor, nullptr);
   for (int i = 0; i < 5; ++i) processor->OnEnd(NamedSpan("first"));
   // The worker has taken those 5 out of the ring and is stuck in Export.
@@ -281,16 +282,17 @@ TEST(BatchSpanProcessorTest, ConcurrentProducersWithASmallQueueAccountForEverySp
   for (std::thread& producer : producers) producer.join();
   EXPECT_TRUE(processor->Shutdown(milliseconds(30000)));
   const SpanProcessorStats stats = processor->stats();
-  EXPECT_EQ(stats.enqueued + stats.dropped_queue_full, static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(stats.enqueued + stats.dropped_queue_full,
+            static_cast<uint64_t>(kThreads * kPerThread));
   EXPECT_EQ(stats.exported, stats.enqueued);
   EXPECT_EQ(recording->span_count(), stats.exported);
 }
 
 TEST(BatchSpanProcessorTest, ConcurrentFlushesAndProducers) {
   auto recording = std::make_shared<Recording>();
-  auto processor = MakeBatch(recording, {.span_processor_queue_size = 100000,
-                                         .export_batch_size = 100,
-                                         .batch_timeout = kLongDelay});
+  auto processor = MakeBatch(
+      recording,
+      {.span_processor_queue_size = 100000, .export_batch_size = 100, .batch_timeout = kLongDelay});
   ASSERT_NE(processor, nullptr);
   std::atomic<bool> flush_failed{false};
   std::vector<std::thread> threads;
@@ -340,6 +342,7 @@ TEST(BatchSpanProcessorTest, CreateValidatesItsInputs) {
 
   const std::pair<BatchSpanProcessorOptions, const char*> cases[] = {
       {{.span_processor_queue_size = 0}, "span_processor_queue_size"},
+      {{.span_processor_queue_size = size_t{1} << 40}, "span_processor_queue_size"},
       {{.export_batch_size = 0}, "export_batch_size"},
       {{.span_processor_queue_size = 100, .export_batch_size = 200}, "export_batch_size (200)"},
       {{.batch_timeout = milliseconds(0)}, "batch_timeout"},
@@ -351,8 +354,7 @@ TEST(BatchSpanProcessorTest, CreateValidatesItsInputs) {
         std::make_unique<RecordingExporter>(std::make_shared<Recording>()), options);
     ASSERT_FALSE(processor.ok()) << field;
     EXPECT_EQ(processor.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_NE(processor.status().message().find(field), std::string::npos)
-        << processor.status();
+    EXPECT_NE(processor.status().message().find(field), std::string::npos) << processor.status();
   }
 }
 
@@ -420,7 +422,8 @@ TEST(CompositeSpanProcessorTest, FansOutToEveryChild) {
   auto first = std::make_shared<Recording>();
   auto second = std::make_shared<Recording>();
   std::vector<std::unique_ptr<SpanProcessor>> children;
-  children.push_back(std::make_unique<SimpleSpanProcessor>(std::make_unique<RecordingExporter>(first)));
+  children.push_back(
+      std::make_unique<SimpleSpanProcessor>(std::make_unique<RecordingExporter>(first)));
   children.push_back(nullptr);  // ignored
   children.push_back(MakeBatch(second, {.batch_timeout = kLongDelay}));
   CompositeSpanProcessor processor(std::move(children));

@@ -90,34 +90,34 @@ INSTANTIATE_TEST_SUITE_P(
         MalformedCase{"Empty", "", "version"},
         MalformedCase{"VersionFF", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
                       "version ff"},
-        MalformedCase{"VersionUppercase",
-                      "0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "version"},
+        MalformedCase{"VersionUppercase", "0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                      "version"},
         MalformedCase{"VersionNotHex", "0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
                       "version"},
         MalformedCase{"Version00TooLong",
                       "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", "55"},
-        MalformedCase{"Version00TooShort",
-                      "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01", "55"},
+        MalformedCase{"Version00TooShort", "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+                      "55"},
         MalformedCase{"ShortTraceIdLongSpanId",
                       "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01", "'-'"},
         MalformedCase{"FutureVersionTooShort", "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa",
                       "too short"},
-        MalformedCase{"UppercaseTraceId",
-                      "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "trace-id"},
-        MalformedCase{"UppercaseSpanId",
-                      "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01", "parent-id"},
-        MalformedCase{"UppercaseFlags",
-                      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A", "trace-flags"},
-        MalformedCase{"NonHexTraceId",
-                      "00-4bf92f3577b34da6a3ce929d0e0e47zz-00f067aa0ba902b7-01", "trace-id"},
+        MalformedCase{"UppercaseTraceId", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                      "trace-id"},
+        MalformedCase{"UppercaseSpanId", "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01",
+                      "parent-id"},
+        MalformedCase{"UppercaseFlags", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A",
+                      "trace-flags"},
+        MalformedCase{"NonHexTraceId", "00-4bf92f3577b34da6a3ce929d0e0e47zz-00f067aa0ba902b7-01",
+                      "trace-id"},
         MalformedCase{"ZeroTraceId", "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
                       "all zeros"},
         MalformedCase{"ZeroSpanId", "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
                       "all zeros"},
-        MalformedCase{"WrongSeparator",
-                      "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01", "'-'"},
-        MalformedCase{"InnerWhitespace",
-                      "00-4bf92f3577b34da6a3ce929d0e0e473 -00f067aa0ba902b7-01", "trace-id"}),
+        MalformedCase{"WrongSeparator", "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
+                      "'-'"},
+        MalformedCase{"InnerWhitespace", "00-4bf92f3577b34da6a3ce929d0e0e473 -00f067aa0ba902b7-01",
+                      "trace-id"}),
     [](const testing::TestParamInfo<MalformedCase>& param_info) { return param_info.param.name; });
 
 TEST(TraceContextTest, CarriesTracestateThrough) {
@@ -141,11 +141,11 @@ TEST(TraceContextTest, InvalidTraceparentFailsRegardlessOfTracestate) {
 TEST(TracestateTest, ValidatesKeysAndValues) {
   EXPECT_EQ(NormalizeTracestate(""), "");
   EXPECT_EQ(NormalizeTracestate("a=1"), "a=1");
-  EXPECT_EQ(NormalizeTracestate("Upper=1"), "");      // keys are lowercase
-  EXPECT_EQ(NormalizeTracestate("a="), "");           // empty value
-  EXPECT_EQ(NormalizeTracestate("=1"), "");           // empty key
-  EXPECT_EQ(NormalizeTracestate("a=1=2"), "");        // '=' inside a value
-  EXPECT_EQ(NormalizeTracestate("a=b c"), "a=b c");   // inner space allowed
+  EXPECT_EQ(NormalizeTracestate("Upper=1"), "");     // keys are lowercase
+  EXPECT_EQ(NormalizeTracestate("a="), "");          // empty value
+  EXPECT_EQ(NormalizeTracestate("=1"), "");          // empty key
+  EXPECT_EQ(NormalizeTracestate("a=1=2"), "");       // '=' inside a value
+  EXPECT_EQ(NormalizeTracestate("a=b c"), "a=b c");  // inner space allowed
   EXPECT_EQ(NormalizeTracestate("1tenant@sys=v"), "1tenant@sys=v");
 }
 
