@@ -162,11 +162,15 @@ std::vector<size_t> OtlpHttpExporter::CandidateOrder(int64_t now_nanos) {
 
 ExportResult OtlpHttpExporter::ExportLocked(std::span<const telemetry::SpanData> spans) {
   const bool json = options_.protocol == OtlpExporterOptions::Protocol::kHttpJson;
-  HttpRequest request;
+  // request_ and body_ persist across exports so their buffers are reused, not reallocated.
+  HttpRequest& request = request_;
+  request.headers.clear();
+  std::string& encoded =
+      options_.compression == OtlpExporterOptions::Compression::kGzip ? body_ : request.body;
   if (json) {
-    EncodeOtlpJson(spans, resource_, &body_);
+    EncodeOtlpJson(spans, resource_, &encoded);
   } else {
-    EncodeOtlpProto(spans, resource_, &body_);
+    EncodeOtlpProto(spans, resource_, &encoded);
   }
   request.headers.emplace_back("Content-Type",
                                json ? "application/json" : "application/x-protobuf");
@@ -180,8 +184,6 @@ ExportResult OtlpHttpExporter::ExportLocked(std::span<const telemetry::SpanData>
     }
     request.body = *std::move(compressed);
     request.headers.emplace_back("Content-Encoding", "gzip");
-  } else {
-    request.body = body_;
   }
   for (const auto& [key, value] : options_.headers) request.headers.emplace_back(key, value);
 
@@ -198,7 +200,7 @@ ExportResult OtlpHttpExporter::ExportLocked(std::span<const telemetry::SpanData>
     }
     attempted_any = true;
 
-    const EndpointResult result = SendToEndpoint(index, request, deadline, spans.size());
+    const EndpointResult result = SendToEndpoint(index, &request, deadline, spans.size());
     if (result.outcome == Outcome::kSuccess) {
       breakers_[index].RecordSuccess();
       if (index != active_.load()) {
@@ -232,7 +234,7 @@ ExportResult OtlpHttpExporter::ExportLocked(std::span<const telemetry::SpanData>
 }
 
 OtlpHttpExporter::EndpointResult OtlpHttpExporter::SendToEndpoint(size_t index,
-                                                                  const HttpRequest& prototype,
+                                                                  HttpRequest* request,
                                                                   int64_t deadline,
                                                                   size_t span_count) {
   const std::string& url = endpoints_[index];
@@ -245,11 +247,10 @@ OtlpHttpExporter::EndpointResult OtlpHttpExporter::SendToEndpoint(size_t index,
       result.outcome = Outcome::kRetryableFailure;
       return result;
     }
-    HttpRequest request = prototype;
-    request.url = url;
-    request.timeout = std::chrono::milliseconds(std::max<int64_t>(1, remaining / kNanosPerMilli));
+    request->url = url;
+    request->timeout = std::chrono::milliseconds(std::max<int64_t>(1, remaining / kNanosPerMilli));
     ++requests_;
-    const HttpResponse response = transport_->Post(request);
+    const HttpResponse response = transport_->Post(*request);
     result.status = response.status;
     if (response.ok()) {
       result.outcome = Outcome::kSuccess;

@@ -29,7 +29,9 @@
 //
 // Thread safety: thread-safe. Export() calls are serialised internally (the SpanExporter
 // contract has one caller at a time anyway); stats(), active_endpoint() and Shutdown() may
-// be called from any thread. After Shutdown(), Export() fails without I/O.
+// be called from any thread. After Shutdown(), Export() fails without I/O; Shutdown() waits up
+// to its timeout for an export in flight, which stops retrying once it sees the flag (a
+// back-off sleep already started is not interrupted).
 #ifndef GENOPS_EXPORT_OTLP_HTTP_EXPORTER_H_
 #define GENOPS_EXPORT_OTLP_HTTP_EXPORTER_H_
 
@@ -104,7 +106,8 @@ class OtlpHttpExporter final : public SpanExporter {
 
   ExportResult ExportLocked(std::span<const telemetry::SpanData> spans);
   std::vector<size_t> CandidateOrder(int64_t now_nanos);
-  EndpointResult SendToEndpoint(size_t index, const HttpRequest& prototype, int64_t deadline,
+  // Sends `request` (url and timeout are set here) with retries until `deadline`.
+  EndpointResult SendToEndpoint(size_t index, HttpRequest* request, int64_t deadline,
                                 size_t span_count);
   int64_t BackoffNanos(int retry_index);
   int64_t RejectedSpansIn(const HttpResponse& response) const;
@@ -125,7 +128,8 @@ class OtlpHttpExporter final : public SpanExporter {
   int64_t last_primary_probe_nanos_ = 0;
   std::set<std::pair<size_t, int>> logged_statuses_;
   std::mt19937_64 rng_;
-  std::string body_;  // encoding buffer reused across exports
+  HttpRequest request_;  // reused across exports
+  std::string body_;     // uncompressed encoding when gzip is on
 
   mutable std::mutex error_mu_;
   std::string last_error_;  // guarded by error_mu_

@@ -364,7 +364,7 @@ void AdapterImpl::Finish(Operation::State& s) noexcept {
   s.adapter.reset();  // the handle may outlive the adapter's users; drop our reference
 }
 
-telemetry::SpanData AdapterImpl::BuildSpan(const Operation::State& s,
+telemetry::SpanData AdapterImpl::BuildSpan(Operation::State& s,
                                            const OperationRecord& rec) const {
   telemetry::SpanData span;
   span.trace_id = s.trace_id;
@@ -462,10 +462,13 @@ telemetry::SpanData AdapterImpl::BuildSpan(const Operation::State& s,
     Put(a, sc::kGenOpsComplianceFrameworks, config_.compliance.frameworks);
   }
   if (s.high_priority) Put(a, sc::kGenOpsSamplingPriority, std::string(sc::kSamplingPriorityHigh));
-  for (const auto& attr : s.custom_attributes) a.push_back(attr);
+  // The operation has ended: its custom attributes and events move into the span.
+  for (auto& attr : s.custom_attributes) a.push_back(std::move(attr));
+  s.custom_attributes.clear();
 
   if (s.is_root) s.tree->AnnotateRoot(span);
-  span.events = s.events;
+  span.events = std::move(s.events);
+  s.events.clear();
   if (s.admission.decision.may_proceed()) {
     SpanEvent reconciliation;
     reconciliation.name = std::string(sc::kEventBudgetReconciliation);

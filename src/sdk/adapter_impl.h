@@ -68,7 +68,8 @@ class AdapterImpl final : public Adapter, public std::enable_shared_from_this<Ad
  private:
   AdapterImpl(sdk::ResolvedConfig config, const Clock* clock);
   void ApplyProviderAllowlist(Operation::State& state) const;
-  telemetry::SpanData BuildSpan(const Operation::State& state, const OperationRecord& record) const;
+  // Moves the operation's custom attributes and events into the span.
+  telemetry::SpanData BuildSpan(Operation::State& state, const OperationRecord& record) const;
   OperationRecord BuildRecord(const Operation::State& state) const;
 
   sdk::ResolvedConfig config_;

@@ -87,8 +87,17 @@ FakeCollector::FakeCollector() : state_(std::make_unique<State>()) {
     std::abort();
   }
   state->thread = std::thread([state] { state->server.listen_after_bind(); });
-  // bind_to_any_port() already made the socket accept connections (they queue in the
-  // backlog), so requests sent before the thread enters its accept loop are not lost.
+  // httplib's stop() is a no-op until the accept loop runs, so Stop() right after construction
+  // would leave join() waiting forever. httplib offers no notification; poll its flag (this
+  // takes microseconds). Connections made earlier already queue in the listen backlog.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!state->server.is_running()) {
+    if (std::chrono::steady_clock::now() > give_up) {
+      std::fprintf(stderr, "FakeCollector: server thread did not start\n");
+      std::abort();
+    }
+    std::this_thread::yield();
+  }
 }
 
 FakeCollector::~FakeCollector() { Stop(); }
