@@ -1,6 +1,8 @@
 // Pricing catalog parsing and model id resolution (see src/core/catalog.h).
 #include "src/core/catalog.h"
 
+#include "src/core/json_depth.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
@@ -492,6 +494,9 @@ const TokenPrices& ModelPricing::PricesFor(int64_t input_tokens) const noexcept 
 absl::StatusOr<std::unique_ptr<Catalog>> Catalog::FromJson(std::string_view json,
                                                            std::string_view source_name) {
   ErrorContext ctx(source_name);
+  if (JsonNestsDeeperThan(json, 32)) {
+    return ctx.Error("", "JSON nested deeper than 32 levels; a catalog needs 5");
+  }
   Json doc;
   try {
     doc = Json::parse(json.begin(), json.end());

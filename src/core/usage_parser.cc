@@ -1,6 +1,8 @@
 // Provider response bodies to normalised usage (see src/core/usage_parser.h).
 #include "src/core/usage_parser.h"
 
+#include "src/core/json_depth.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -352,6 +354,8 @@ Shape ShapeOf(std::string_view provider, std::string& canonical) {
   return Shape::kUnknown;
 }
 
+constexpr int kMaxJsonDepth = 64;
+
 }  // namespace
 
 absl::StatusOr<ParsedResponse> ParseProviderResponse(std::string_view provider,
@@ -363,6 +367,10 @@ absl::StatusOr<ParsedResponse> ParseProviderResponse(std::string_view provider,
         Cat("unknown provider \"", provider,
             "\" for usage parsing; supported: openai, anthropic, google (gemini), "
             "aws_bedrock, groq, deepseek, xai, mistral, cohere"));
+  }
+  if (JsonNestsDeeperThan(body, kMaxJsonDepth)) {
+    return absl::InvalidArgumentError(Cat(out.provider, " response: JSON nested deeper than ",
+                                          kMaxJsonDepth, " levels; refusing to parse it"));
   }
   Json doc = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
