@@ -24,7 +24,9 @@ std::atomic<int64_t> g_live_bytes{0};
 
 }  // namespace
 
-// Counting allocator: every allocation of the process goes through here.
+// Counting allocator: every allocation of the process goes through here. It pairs malloc
+// with free by design.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void* operator new(size_t size) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
   g_live_bytes.fetch_add(static_cast<int64_t>(size), std::memory_order_relaxed);

@@ -210,8 +210,12 @@ absl::Status ResolveCompliance(const AdapterConfig& config, ResolvedConfig& out)
                    "when audit logging is on)");
   }
   for (size_t i = 0; i < config.compliance_frameworks.size(); ++i) {
-    std::string name = absl::AsciiStrToUpper(config.compliance_frameworks[i]);
-    auto it = std::find(std::begin(kKnownFrameworks), std::end(kKnownFrameworks), name);
+    const std::string name = absl::AsciiStrToUpper(config.compliance_frameworks[i]);
+    auto it = std::find_if(std::begin(kKnownFrameworks), std::end(kKnownFrameworks),
+                           [&](std::string_view known) {
+                             return absl::AsciiStrToUpper(absl::string_view(
+                                        known.data(), known.size())) == name;
+                           });
     if (it == std::end(kKnownFrameworks)) {
       return Invalid(Cat("compliance_frameworks[", i, "]"),
                      Cat("unknown framework \"", config.compliance_frameworks[i],
@@ -282,7 +286,7 @@ absl::Status ResolveExport(const AdapterConfig& config, const Environment& env,
     batch = *config.batch_size;
   }
   if (auto s = CheckRange("span_processor_queue_size", config.span_processor_queue_size, 1,
-                          10'000'000);
+                          1 << 20);
       !s.ok()) {
     return s;
   }

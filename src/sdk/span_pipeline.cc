@@ -145,7 +145,10 @@ absl::StatusOr<exporter::OtlpExporterOptions> OtlpOptionsFor(const ResolvedConfi
                                                              const Environment& env) {
   const ExportSettings& e = settings.export_settings;
   WithoutTraceloop no_traceloop(env);
-  const bool platform_off = e.traceloop_platform.has_value() && !*e.traceloop_platform;
+  // An explicitly configured endpoint is not the Traceloop platform: its key (a credential)
+  // must not be sent there.
+  const bool platform_off = (e.traceloop_platform.has_value() && !*e.traceloop_platform) ||
+                            !e.otlp_endpoint.empty();
   const Environment& source = platform_off ? static_cast<const Environment&>(no_traceloop) : env;
   exporter::OtlpExporterOptions base;
   base.timeout = e.export_timeout;

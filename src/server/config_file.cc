@@ -459,7 +459,7 @@ const std::vector<KeySpec>& Schema() {
       {{"export.batch_timeout", "milliseconds", "5000", "Longest wait before a partial batch is exported."},
        Int(GENOPS_FIELD(c.adapter.batch_timeout), 1, 3'600'000)},
       {{"export.span_processor_queue_size", "integer", "2048", "Spans queued for export; beyond, drops are counted."},
-       Int(GENOPS_FIELD(c.adapter.span_processor_queue_size), 1, 10'000'000)},
+       Int(GENOPS_FIELD(c.adapter.span_processor_queue_size), 1, 1 << 20)},
       {{"export.max_attribute_length", "integer", "1000", "Longer string attribute values are truncated."},
        Int(GENOPS_FIELD(c.adapter.max_attribute_length), 1, 1'000'000)},
       {{"export.max_events_per_span", "integer", "100", "Further events are dropped and counted."},
@@ -577,9 +577,18 @@ std::string ConfigReferenceMarkdown() {
       "(src/server/config_file.cc), so it cannot drift from the code. Every key is optional; "
       "an empty file is valid. Unknown keys are an error naming the file and line.\n\n"
       "| key | type | default | meaning |\n|---|---|---|---|\n";
+  // A '|' inside a cell would end it; Markdown tables take it escaped.
+  auto cell = [](std::string_view text) {
+    std::string escaped;
+    for (char c : text) {
+      if (c == '|') escaped.push_back('\\');
+      escaped.push_back(c);
+    }
+    return escaped;
+  };
   for (const auto& d : ConfigReference()) {
-    out += Cat("| `", d.path, "` | ", d.type, " | `", d.default_value, "` | ",
-                    d.description, " |\n");
+    out += Cat("| `", d.path, "` | ", cell(d.type), " | `", cell(d.default_value), "` | ",
+               cell(d.description), " |\n");
   }
   return out;
 }

@@ -139,6 +139,15 @@ TEST(ResolvedConfigTest, RangesAndEnumsAreChecked) {
   EXPECT_THAT(Error(c), HasSubstr("operation_timeout"));
 }
 
+TEST(ResolvedConfigTest, ComplianceFrameworksAreCanonicalised) {
+  AdapterConfig c = Base();
+  c.compliance_frameworks = {"soc2", "FedRAMP", "pci-dss"};
+  MapEnvironment env;
+  auto r = ResolveConfig(c, env);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->compliance.frameworks, (std::vector<std::string>{"SOC2", "FedRAMP", "PCI-DSS"}));
+}
+
 TEST(ResolvedConfigTest, TraceloopPlatformNeedsItsKey) {
   AdapterConfig c = Base();
   c.enable_traceloop_platform = true;

@@ -192,6 +192,8 @@ TEST(ConfigFileTest, ReferenceDocumentsEveryKeyOnce) {
   }
   EXPECT_TRUE(seen.count("governance.daily_budget_limit"));
   EXPECT_THAT(ConfigReferenceMarkdown(), HasSubstr("`export.sampling_rate`"));
+  // A '|' in a cell is escaped so the Markdown table keeps its columns.
+  EXPECT_THAT(ConfigReferenceMarkdown(), HasSubstr("audit_only \\| advisory"));
 }
 
 }  // namespace
