@@ -39,9 +39,9 @@ bool ContainsIgnoreCase(const std::vector<std::string>& list, std::string_view v
 }
 
 std::string WindowText(const ledger::BudgetStatus& b) {
-  if (b.spec.period == ledger::BudgetPeriod::kTotal) return "in total";
+  if (b.spec->period == ledger::BudgetPeriod::kTotal) return "in total";
   return absl::StrCat(
-      "in the ", Sv(ledger::BudgetPeriodName(b.spec.period)), " starting ",
+      "in the ", Sv(ledger::BudgetPeriodName(b.spec->period)), " starting ",
       absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixNanos(b.window.start_unix_nanos),
                        absl::UTCTimeZone()));
 }
@@ -54,7 +54,7 @@ absl::Status ValidateNonNegative(std::string_view name, const std::optional<Mone
   return absl::OkStatus();
 }
 
-const ledger::BudgetStatus* Tightest(const std::vector<ledger::BudgetStatus>& budgets) {
+const ledger::BudgetStatus* Tightest(const ledger::BudgetStatusList& budgets) {
   const ledger::BudgetStatus* best = nullptr;
   for (const auto& b : budgets) {
     if (best == nullptr || b.remaining() < best->remaining()) best = &b;
@@ -413,7 +413,7 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
 
   // 3. The per-operation cap.
   std::optional<Money> cap = settings_.max_operation_cost;
-  std::string cap_name = "max_operation_cost";
+  std::string_view cap_name = "max_operation_cost";
   if (request.max_cost.has_value() && (!cap.has_value() || *request.max_cost < *cap)) {
     cap = request.max_cost;
     cap_name = "the call's max_cost";
@@ -421,8 +421,8 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
   if (cap.has_value() && estimate > *cap) {
     if (auto r = violation(
             blocks, DecisionReason::kOperationCostExceeded,
-            absl::StrCat("estimated worst-case cost ", Usd(estimate), " exceeds ", cap_name, " ",
-                         Usd(*cap), "; lower max_tokens or raise the cap"))) {
+            absl::StrCat("estimated worst-case cost ", Usd(estimate), " exceeds ", Sv(cap_name),
+                         " ", Usd(*cap), "; lower max_tokens or raise the cap"))) {
       return *r;
     }
   }
@@ -492,8 +492,8 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
           d.approval_id = id;
           return refuse(DecisionResult::kApprovalRequired, DecisionReason::kApprovalRequired,
                         absl::StrCat(why, "; approve '", id,
-                                     "' (admin API, `genops approvals approve`) and retry "
-                                     "with that approval id"));
+                                     "' (Adapter::approve in the SDK) and retry with that "
+                                     "approval id"));
         }
       }
     }
@@ -549,16 +549,16 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
       std::string message =
           absl::StrCat("budget '", outcome->refused_by, "' lacks room for ", Usd(estimate));
       for (const auto& b : outcome->budgets) {
-        if (b.spec.name != outcome->refused_by) continue;
+        if (b.spec->name != outcome->refused_by) continue;
         absl::StrAppend(&message, ": ", Usd(b.spent), " spent and ", Usd(b.reserved),
-                        " reserved of ", Usd(b.spec.limit), " ", WindowText(b), " (",
-                        ledger::ScopeToString(b.spec.scope), ")");
+                        " reserved of ", Usd(b.spec->limit), " ", WindowText(b), " (",
+                        ledger::ScopeToString(b.spec->scope), ")");
       }
       return refuse(DecisionResult::kBlocked, DecisionReason::kBudgetExceeded, std::move(message),
                     outcome->refused_by);
     } else {
       a.reserved = true;
-      a.budgets = outcome->budgets;
+      a.budgets = std::move(outcome->budgets);
       absl::MutexLock lock(&mu_);
       in_flight_[request.operation_id] = estimate;
     }
@@ -571,14 +571,14 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
            {}});
     } else {
       for (const auto& b : *budgets) {
-        if (!ledger::ScopeMatches(b.spec.scope, request.attribution)) continue;
+        if (!ledger::ScopeMatches(b.spec->scope, request.attribution)) continue;
         a.budgets.push_back(b);
-        if (b.spent + b.reserved + estimate > b.spec.limit) {
+        if (b.spent + b.reserved + estimate > b.spec->limit) {
           warnings.push_back(
               {DecisionReason::kBudgetExceeded,
-               absl::StrCat("budget '", b.spec.name, "' lacks room for ", Usd(estimate), ": ",
-                            Usd(b.spent), " spent of ", Usd(b.spec.limit), " ", WindowText(b)),
-               b.spec.name});
+               absl::StrCat("budget '", b.spec->name, "' lacks room for ", Usd(estimate), ": ",
+                            Usd(b.spent), " spent of ", Usd(b.spec->limit), " ", WindowText(b)),
+               b.spec->name});
         }
       }
     }
@@ -603,7 +603,7 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
 
   // 8. The decision.
   if (const ledger::BudgetStatus* tightest = Tightest(a.budgets)) {
-    d.budget_name = tightest->spec.name;
+    d.budget_name = tightest->spec->name;
   }
   if (warnings.empty()) {
     d.result = DecisionResult::kAllowed;
@@ -685,9 +685,8 @@ Settlement Governor::CompleteImpl(const OperationRequest& request, const Admissi
   const bool ran = admission.decision.may_proceed();
 
   // 2. Record it.
+  // The id and attribution are copied only if the ledger call fails and it is queued.
   PendingSettlement pending;
-  pending.operation_id = request.operation_id;
-  pending.attribution = request.attribution;
   pending.amount = s.cost;
   pending.time_unix_nanos = now;
   bool record = true;
@@ -716,7 +715,7 @@ Settlement Governor::CompleteImpl(const OperationRequest& request, const Admissi
         outcome = ledger_->Settle(request.operation_id, s.cost, now);
       }
       if (outcome.ok()) {
-        s.budgets = outcome->budgets;
+        s.budgets = std::move(outcome->budgets);
         repeat = outcome->already_settled;
       } else {
         status = outcome.status();
@@ -729,6 +728,8 @@ Settlement Governor::CompleteImpl(const OperationRequest& request, const Admissi
                     status.ToString());
     } else if (!status.ok()) {
       s.ledger_status = status;
+      pending.operation_id = request.operation_id;
+      pending.attribution = request.attribution;
       Enqueue(std::move(pending));
       if (Alerts()) {
         Raise(MakeAlert(AlertKind::kLedgerUnavailable, "critical",
@@ -766,28 +767,28 @@ Settlement Governor::CompleteImpl(const OperationRequest& request, const Admissi
 }
 
 void Governor::ThresholdAlerts(const OperationRequest& request,
-                               const std::vector<ledger::BudgetStatus>& budgets,
+                               const ledger::BudgetStatusList& budgets,
                                std::vector<Alert>& out) {
   for (const ledger::BudgetStatus& b : budgets) {
-    if (b.spec.limit <= Money::Zero()) continue;
+    if (b.spec->limit <= Money::Zero()) continue;
     const double used =
-        static_cast<double>(b.spent.nanos()) / static_cast<double>(b.spec.limit.nanos());
-    for (double threshold : b.spec.alert_thresholds) {
+        static_cast<double>(b.spent.nanos()) / static_cast<double>(b.spec->limit.nanos());
+    for (double threshold : b.spec->alert_thresholds) {
       if (used < threshold) continue;
       {
         absl::MutexLock lock(&mu_);
         auto [it, inserted] = fired_thresholds_.try_emplace(
-            ThresholdKey{b.spec.name, b.window.start_unix_nanos, threshold},
+            ThresholdKey{b.spec->name, b.window.start_unix_nanos, threshold},
             FiredThreshold{b.window.end_unix_nanos});
         if (!inserted) continue;
       }
       Alert alert = MakeAlert(
           AlertKind::kBudgetThreshold, threshold >= 1.0 ? "critical" : "warning",
-          absl::StrCat("budget '", b.spec.name, "' (", ledger::ScopeToString(b.spec.scope),
+          absl::StrCat("budget '", b.spec->name, "' (", ledger::ScopeToString(b.spec->scope),
                        ") reached ", static_cast<int64_t>(threshold * 100 + 0.5), "% of ",
-                       Usd(b.spec.limit), ": ", Usd(b.spent), " spent ", WindowText(b)),
+                       Usd(b.spec->limit), ": ", Usd(b.spent), " spent ", WindowText(b)),
           request, b.spent);
-      alert.budget_name = b.spec.name;
+      alert.budget_name = b.spec->name;
       alert.threshold = threshold;
       alert.utilization = used;
       Raise(std::move(alert), out);

@@ -128,7 +128,7 @@ struct Admission {
   Decision decision;
   bool reserved = false;  // a reservation is held: Complete() settles or releases it
   bool priced = false;    // the model has a catalog price
-  std::vector<ledger::BudgetStatus> budgets;
+  ledger::BudgetStatusList budgets;
   std::vector<Alert> alerts;  // raised while admitting (to attach as span events)
 };
 
@@ -143,7 +143,7 @@ struct Settlement {
   Money cost;
   bool priced = false;
   pricing::CostBreakdown breakdown;
-  std::vector<ledger::BudgetStatus> budgets;
+  ledger::BudgetStatusList budgets;
   std::vector<Alert> alerts;
   absl::Status ledger_status;  // not OK: the charge is queued for retry, never dropped
 };
@@ -227,7 +227,7 @@ class Governor {
                   const OperationRequest& request, Money amount) const;
   void Raise(Alert alert, std::vector<Alert>& out);
   void ThresholdAlerts(const OperationRequest& request,
-                       const std::vector<ledger::BudgetStatus>& budgets, std::vector<Alert>& out);
+                       const ledger::BudgetStatusList& budgets, std::vector<Alert>& out);
   void AnomalyAlert(const OperationRequest& request, const std::string& model_key, Money cost,
                     std::vector<Alert>& out);
   absl::Status ApplyPending(const PendingSettlement& pending);

@@ -3,6 +3,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -80,7 +81,7 @@ inline size_t VarintSize(uint64_t value) {
 }
 // A length-delimited field with a one-byte tag and a body of `length` bytes.
 inline size_t LenFieldSize(size_t length) { return 1 + VarintSize(length) + length; }
-inline size_t OptionalStringSize(const std::string& s) {
+inline size_t OptionalStringSize(std::string_view s) {
   return s.empty() ? 0 : LenFieldSize(s.size());
 }
 
@@ -198,8 +199,8 @@ class WireWriter {
     Header(tag, size);
     Raw(data, size);
   }
-  void String(uint8_t tag, const std::string& s) { Bytes(tag, s.data(), s.size()); }
-  void OptionalString(uint8_t tag, const std::string& s) {
+  void String(uint8_t tag, std::string_view s) { Bytes(tag, s.data(), s.size()); }
+  void OptionalString(uint8_t tag, std::string_view s) {
     if (!s.empty()) String(tag, s);
   }
 
@@ -354,7 +355,7 @@ void FillAttributes(const std::vector<Attribute>& attributes,
   out->Reserve(static_cast<int>(attributes.size()));
   for (const Attribute& attribute : attributes) {
     otlp_common::KeyValue* kv = out->Add();
-    kv->set_key(attribute.key);
+    kv->set_key(attribute.key.data(), attribute.key.size());
     FillAnyValue(attribute.value, kv->mutable_value());
   }
 }
@@ -373,7 +374,7 @@ void FillSpan(const SpanData& span, otlp_trace::Span* out) {
   for (const SpanEvent& event : span.events) {
     otlp_trace::Span::Event* e = out->add_events();
     e->set_time_unix_nano(static_cast<uint64_t>(event.time_unix_nanos));
-    e->set_name(event.name);
+    e->set_name(event.name.data(), event.name.size());
     FillAttributes(event.attributes, e->mutable_attributes());
   }
   out->set_dropped_events_count(span.dropped_events_count);

@@ -147,8 +147,9 @@ std::string ScopeToString(const Scope& scope) {
 }
 
 double BudgetStatus::utilization() const {
-  if (spec.limit.nanos() <= 0) return 0;
-  return static_cast<double>((spent + reserved).nanos()) / static_cast<double>(spec.limit.nanos());
+  const Money max = limit();
+  if (max.nanos() <= 0) return 0;
+  return static_cast<double>((spent + reserved).nanos()) / static_cast<double>(max.nanos());
 }
 
 }  // namespace genops::ledger

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "genops/attribution.h"
 #include "genops/money.h"
@@ -55,14 +56,27 @@ struct BudgetSpec {
   std::vector<double> alert_thresholds = {0.5, 0.8, 1.0};  // fractions of the limit
 };
 
+// A snapshot of one budget: its spec and its counters in the window containing the time asked.
+//
+// `spec` is shared and immutable. A ledger keeps one `shared_ptr<const BudgetSpec>` per budget
+// and hands the same pointer to every status it returns; UpsertBudget() installs a new spec
+// instead of modifying the old one, so a status taken before an update keeps the spec it was
+// taken with. This is what keeps Reserve()/Settle() cheap on the SDK's hot path: a status
+// costs a reference count, not a copy of the name, scope map and thresholds. Every status a
+// ledger returns has a non-null spec; a default-constructed one has none (limit() is zero).
 struct BudgetStatus {
-  BudgetSpec spec;
+  std::shared_ptr<const BudgetSpec> spec;
   BudgetWindow window;
   Money spent;     // settled in the current window
   Money reserved;  // held by reservations in the current window
-  Money remaining() const { return spec.limit - spent - reserved; }
+  Money limit() const { return spec != nullptr ? spec->limit : Money(); }
+  Money remaining() const { return limit() - spent - reserved; }
   double utilization() const;  // (spent + reserved) / limit; 0 when limit is 0
 };
+
+// The budgets matching one call. Inline storage for two: a call usually matches one or two
+// budgets (daily, plus a team's or customer's), so Reserve()/Settle() allocate nothing for it.
+using BudgetStatusList = absl::InlinedVector<BudgetStatus, 2>;
 
 struct ReserveRequest {
   std::string operation_id;
@@ -75,13 +89,13 @@ struct ReserveRequest {
 struct ReserveOutcome {
   bool admitted = false;
   std::string refused_by;                // the first budget lacking room
-  std::vector<BudgetStatus> budgets;     // matching budgets, after the reservation
+  BudgetStatusList budgets;              // matching budgets, after the reservation
 };
 
 struct SettleOutcome {
   Money reserved;                        // what had been held (zero for a direct charge)
   Money actual;                          // what was recorded
-  std::vector<BudgetStatus> budgets;     // matching budgets, after settlement
+  BudgetStatusList budgets;              // matching budgets, after settlement
   bool already_settled = false;          // an idempotent repeat
 };
 

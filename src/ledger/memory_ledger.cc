@@ -13,9 +13,11 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 
 namespace genops::ledger {
@@ -94,23 +96,23 @@ class MemoryLedger final : public Ledger {
       outcome.budgets = StatusesFor(existing->second.attribution, request.now_unix_nanos);
       return outcome;
     }
-    if (auto settled = settled_.find(request.operation_id); settled != settled_.end()) {
+    if (auto settled = settled_.find(Sv(request.operation_id)); settled != settled_.end()) {
       outcome.admitted = true;
       outcome.budgets = StatusesByName(settled->second.budgets, request.now_unix_nanos);
       return outcome;
     }
 
     // Check every matching budget first, then apply: all or nothing.
-    std::vector<std::pair<BudgetState*, int64_t>> holds;
+    absl::InlinedVector<std::pair<BudgetState*, int64_t>, 4> holds;
     for (auto& [name, budget] : budgets_) {
-      if (!ScopeMatches(budget.spec.scope, request.attribution)) continue;
+      if (!ScopeMatches(budget.spec->scope, request.attribution)) continue;
       const BudgetWindow window =
-          BudgetWindow::Containing(budget.spec.period, request.now_unix_nanos);
+          BudgetWindow::Containing(budget.spec->period, request.now_unix_nanos);
       const WindowCounters counters = CountersAt(budget, window.start_unix_nanos);
       Money used;
       Money wanted;
       if (!CheckedAdd(counters.spent, counters.reserved, &used) ||
-          !CheckedAdd(used, request.amount, &wanted) || wanted > budget.spec.limit) {
+          !CheckedAdd(used, request.amount, &wanted) || wanted > budget.spec->limit) {
         outcome.admitted = false;
         outcome.refused_by = name;
         outcome.budgets = StatusesFor(request.attribution, request.now_unix_nanos);
@@ -124,7 +126,7 @@ class MemoryLedger final : public Ledger {
     reservation.expires_at_unix_nanos = request.expires_at_unix_nanos;
     for (auto& [budget, window_start] : holds) {
       budget->windows[window_start].reserved += request.amount;
-      reservation.holds.push_back({budget->spec.name, budget->generation, window_start});
+      reservation.holds.push_back({budget->spec->name, budget->generation, window_start});
     }
     reservations_.emplace(request.operation_id, std::move(reservation));
     outcome.admitted = true;
@@ -204,18 +206,18 @@ class MemoryLedger final : public Ledger {
     auto it = budgets_.find(spec.name);
     if (it == budgets_.end()) {
       BudgetState state;
-      state.spec = spec;
+      state.spec = std::make_shared<const BudgetSpec>(spec);
       state.generation = ++next_generation_;
       budgets_.emplace(spec.name, std::move(state));
       return absl::OkStatus();
     }
-    if (it->second.spec.period != spec.period) {
+    if (it->second.spec->period != spec.period) {
       // Window starts of another period mean nothing: restart the counters. Reservations
       // holding the old generation no longer touch this budget.
       it->second.windows.clear();
       it->second.generation = ++next_generation_;
     }
-    it->second.spec = spec;
+    it->second.spec = std::make_shared<const BudgetSpec>(spec);  // statuses keep the old one
     return absl::OkStatus();
   }
 
@@ -248,7 +250,8 @@ class MemoryLedger final : public Ledger {
     Money reserved;
   };
   struct BudgetState {
-    BudgetSpec spec;
+    // Immutable once installed: UpsertBudget() replaces it (see BudgetStatus in ledger.h).
+    std::shared_ptr<const BudgetSpec> spec;
     // Bumped when the counters restart, so stale reservation holds are recognised.
     int64_t generation = 0;
     std::map<int64_t, WindowCounters> windows;  // by window start
@@ -258,16 +261,18 @@ class MemoryLedger final : public Ledger {
     int64_t generation = 0;
     int64_t window_start = 0;
   };
+  // Inline storage for the usual one or two matching budgets: no allocation per operation.
+  using BudgetNames = absl::InlinedVector<std::string, 2>;
   struct Reservation {
     Attribution attribution;
     Money amount;
     int64_t expires_at_unix_nanos = 0;
-    std::vector<Hold> holds;
+    absl::InlinedVector<Hold, 2> holds;
   };
   struct SettledRecord {
     Money reserved;
     Money actual;
-    std::vector<std::string> budgets;  // names of the budgets charged, for repeat outcomes
+    BudgetNames budgets;  // names of the budgets charged, for repeat outcomes
   };
 
   static WindowCounters CountersAt(const BudgetState& budget, int64_t window_start) {
@@ -278,28 +283,27 @@ class MemoryLedger final : public Ledger {
   static BudgetStatus StatusOf(const BudgetState& budget, int64_t now_unix_nanos) {
     BudgetStatus status;
     status.spec = budget.spec;
-    status.window = BudgetWindow::Containing(budget.spec.period, now_unix_nanos);
+    status.window = BudgetWindow::Containing(budget.spec->period, now_unix_nanos);
     const WindowCounters counters = CountersAt(budget, status.window.start_unix_nanos);
     status.spent = counters.spent;
     status.reserved = counters.reserved;
     return status;
   }
 
-  std::vector<BudgetStatus> StatusesFor(const Attribution& attribution, int64_t now_unix_nanos)
+  BudgetStatusList StatusesFor(const Attribution& attribution, int64_t now_unix_nanos)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    std::vector<BudgetStatus> out;
+    BudgetStatusList out;
     for (const auto& [name, budget] : budgets_) {
-      if (ScopeMatches(budget.spec.scope, attribution)) {
+      if (ScopeMatches(budget.spec->scope, attribution)) {
         out.push_back(StatusOf(budget, now_unix_nanos));
       }
     }
     return out;
   }
 
-  std::vector<BudgetStatus> StatusesByName(const std::vector<std::string>& names,
-                                           int64_t now_unix_nanos)
+  BudgetStatusList StatusesByName(const BudgetNames& names, int64_t now_unix_nanos)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    std::vector<BudgetStatus> out;
+    BudgetStatusList out;
     for (const std::string& name : names) {
       auto it = budgets_.find(name);
       if (it != budgets_.end()) out.push_back(StatusOf(it->second, now_unix_nanos));
@@ -336,8 +340,8 @@ class MemoryLedger final : public Ledger {
     record.reserved = reserved;
     record.actual = actual;
     for (auto& [name, budget] : budgets_) {
-      if (!ScopeMatches(budget.spec.scope, attribution)) continue;
-      const BudgetWindow window = BudgetWindow::Containing(budget.spec.period, now_unix_nanos);
+      if (!ScopeMatches(budget.spec->scope, attribution)) continue;
+      const BudgetWindow window = BudgetWindow::Containing(budget.spec->period, now_unix_nanos);
       budget.windows[window.start_unix_nanos].spent += actual;
       record.budgets.push_back(name);
     }
@@ -346,9 +350,10 @@ class MemoryLedger final : public Ledger {
     outcome.reserved = reserved;
     outcome.actual = actual;
     outcome.budgets = StatusesByName(record.budgets, now_unix_nanos);
-    std::string id(operation_id);
-    settled_order_.push_back({clock_->NowUnixNanos(), id});
-    settled_.emplace(std::move(id), std::move(record));
+    // The id is stored once, in settled_order_; settled_ is keyed by a view of it.
+    const std::string& id =
+        settled_order_.emplace_back(clock_->NowUnixNanos(), operation_id).second;
+    settled_.emplace(Sv(id), std::move(record));
     PruneSettled();
     return outcome;
   }
@@ -359,7 +364,7 @@ class MemoryLedger final : public Ledger {
     while (!settled_order_.empty() &&
            (settled_order_.size() > options_.max_settled_ids ||
             now - settled_order_.front().first > options_.settled_retention_nanos)) {
-      settled_.erase(settled_order_.front().second);
+      settled_.erase(Sv(settled_order_.front().second));
       settled_order_.pop_front();
     }
   }
@@ -368,7 +373,7 @@ class MemoryLedger final : public Ledger {
   void PruneWindows(int64_t now_unix_nanos) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (auto& [name, budget] : budgets_) {
       for (auto it = budget.windows.begin(); it != budget.windows.end();) {
-        const BudgetWindow window = BudgetWindow::Containing(budget.spec.period, it->first);
+        const BudgetWindow window = BudgetWindow::Containing(budget.spec->period, it->first);
         if (window.end_unix_nanos <= now_unix_nanos && it->second.reserved == Money::Zero()) {
           it = budget.windows.erase(it);
         } else {
@@ -386,9 +391,11 @@ class MemoryLedger final : public Ledger {
   std::map<std::string, BudgetState, std::less<>> budgets_ ABSL_GUARDED_BY(mu_);
   int64_t next_generation_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, Reservation> reservations_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, SettledRecord> settled_ ABSL_GUARDED_BY(mu_);
-  // (recorded at, id) in arrival order: the eviction order of `settled_`.
+  // (recorded at, id) in arrival order: the eviction order of `settled_`, and the owner of
+  // the ids. A deque never moves its elements on push_back/pop_front, so the views that key
+  // `settled_` stay valid until PruneSettled() erases the entry, then pops the id.
   std::deque<std::pair<int64_t, std::string>> settled_order_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<absl::string_view, SettledRecord> settled_ ABSL_GUARDED_BY(mu_);
   Money total_spent_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -16,17 +16,26 @@ namespace {
 
 namespace sc = telemetry::semconv;
 using telemetry::Attribute;
+using telemetry::AttributeKey;
 using telemetry::SpanEvent;
 
 constexpr size_t kOperationLogCapacity = 10000;
 
-// The innermost open operation of each thread, for get_current_governance_context().
-thread_local std::vector<const Operation::State*> tls_open_operations;
+// The open operations of the calling thread, innermost last.
+std::shared_ptr<OpenOperations>& ThisThreadsOpenOperations() {
+  thread_local std::shared_ptr<OpenOperations> open = std::make_shared<OpenOperations>();
+  return open;
+}
 
+// Removes `state` from the stack of the thread that started it. An Operation may end on
+// another thread (or after its starting thread exited); the stack is shared and locked, so
+// no thread ever keeps a pointer to a finished operation.
 void PopOpen(const Operation::State* state) {
-  auto& v = tls_open_operations;
-  auto it = std::find(v.rbegin(), v.rend(), state);
-  if (it != v.rend()) v.erase(std::next(it).base());
+  if (state->open_on == nullptr) return;
+  OpenOperations& open = *state->open_on;
+  std::lock_guard<std::mutex> lock(open.mu);
+  auto it = std::find(open.stack.rbegin(), open.stack.rend(), state);
+  if (it != open.stack.rend()) open.stack.erase(std::next(it).base());
 }
 
 // The GenAI semantic-convention operation name for the seed's operation types.
@@ -41,23 +50,38 @@ std::string_view GenAiOperationName(std::string_view operation_type) {
   return operation_type;
 }
 
+// "op_" and 32 random hex digits, built in place (one allocation).
 std::string RandomOperationId() {
-  telemetry::TraceId id = telemetry::GenerateTraceId();
-  return Cat("op_", id.ToHex());
+  static constexpr char kHexDigits[] = "0123456789abcdef";
+  const telemetry::TraceId id = telemetry::GenerateTraceId();
+  std::string out(3 + 2 * id.bytes.size(), '\0');
+  out[0] = 'o';
+  out[1] = 'p';
+  out[2] = '_';
+  for (size_t i = 0; i < id.bytes.size(); ++i) {
+    out[3 + 2 * i] = kHexDigits[id.bytes[i] >> 4];
+    out[4 + 2 * i] = kHexDigits[id.bytes[i] & 0x0f];
+  }
+  return out;
 }
 
+// `key` must have static storage duration (a semconv constant or a literal): it is referred
+// to, not copied. Keys built at run time go through PutOwned.
 void Put(std::vector<Attribute>& attrs, std::string_view key, telemetry::AttributeValue value) {
-  attrs.push_back({std::string(key), std::move(value)});
+  attrs.push_back({AttributeKey::Static(key), std::move(value)});
+}
+void PutOwned(std::vector<Attribute>& attrs, std::string key, telemetry::AttributeValue value) {
+  attrs.push_back({AttributeKey(std::move(key)), std::move(value)});
 }
 
 std::string_view PolicyResultValue(DecisionResult r) { return DecisionResultName(r); }
 
 BudgetStatusView ToView(const ledger::BudgetStatus& b) {
   BudgetStatusView v;
-  v.name = b.spec.name;
-  v.scope = ledger::ScopeToString(b.spec.scope);
-  v.period = std::string(ledger::BudgetPeriodName(b.spec.period));
-  v.limit = b.spec.limit;
+  v.name = b.spec->name;
+  v.scope = ledger::ScopeToString(b.spec->scope);
+  v.period = std::string(ledger::BudgetPeriodName(b.spec->period));
+  v.limit = b.spec->limit;
   v.spent = b.spent;
   v.reserved = b.reserved;
   v.remaining = b.remaining();
@@ -68,7 +92,7 @@ BudgetStatusView ToView(const ledger::BudgetStatus& b) {
 }
 
 // The budget with the least room, for the genops.budget.* attributes.
-const ledger::BudgetStatus* Tightest(const std::vector<ledger::BudgetStatus>& budgets) {
+const ledger::BudgetStatus* Tightest(const ledger::BudgetStatusList& budgets) {
   const ledger::BudgetStatus* best = nullptr;
   for (const auto& b : budgets) {
     if (best == nullptr || b.remaining() < best->remaining()) best = &b;
@@ -79,13 +103,14 @@ const ledger::BudgetStatus* Tightest(const std::vector<ledger::BudgetStatus>& bu
 void AlertEvents(const std::vector<Alert>& alerts, std::vector<SpanEvent>& events) {
   for (const Alert& a : alerts) {
     SpanEvent e;
-    e.name = std::string(sc::kEventAlert);
+    e.name = AttributeKey::Static(sc::kEventAlert);
     e.time_unix_nanos = a.time_unix_nanos;
-    e.attributes.push_back({"genops.alert.kind", std::string(AlertKindName(a.kind))});
-    e.attributes.push_back({"genops.alert.severity", a.severity});
-    e.attributes.push_back({"genops.alert.message", a.message});
-    if (!a.budget_name.empty()) e.attributes.push_back({"genops.budget.name", a.budget_name});
-    if (a.amount.nanos() != 0) e.attributes.push_back({"genops.alert.amount", a.amount.usd()});
+    e.attributes.reserve(5);
+    Put(e.attributes, "genops.alert.kind", std::string(AlertKindName(a.kind)));
+    Put(e.attributes, "genops.alert.severity", a.severity);
+    Put(e.attributes, "genops.alert.message", a.message);
+    if (!a.budget_name.empty()) Put(e.attributes, "genops.budget.name", a.budget_name);
+    if (a.amount.nanos() != 0) Put(e.attributes, "genops.alert.amount", a.amount.usd());
     events.push_back(std::move(e));
   }
 }
@@ -246,35 +271,39 @@ Operation AdapterImpl::try_track_operation(std::string_view operation_type,
     s.admission = governor_->Admit(r);
   }
 
-  SpanEvent evaluated;
-  evaluated.name = std::string(sc::kEventPolicyEvaluated);
+  s.events.reserve(3 + s.admission.alerts.size());
+  SpanEvent& evaluated = s.events.emplace_back();
+  evaluated.name = AttributeKey::Static(sc::kEventPolicyEvaluated);
   evaluated.time_unix_nanos = s.start_unix_nanos;
-  evaluated.attributes = {
-      {std::string(sc::kGenOpsPolicyLevel), std::string(PolicyLevelName(config_.governance.level))},
-      {std::string(sc::kGenOpsPolicyResult),
-       std::string(PolicyResultValue(s.admission.decision.result))},
-      {std::string(sc::kGenOpsPolicyReason),
-       std::string(DecisionReasonName(s.admission.decision.reason))},
-      {"genops.cost.estimate", s.admission.decision.estimate.usd()}};
-  s.events.push_back(std::move(evaluated));
+  evaluated.attributes.reserve(4);
+  Put(evaluated.attributes, sc::kGenOpsPolicyLevel,
+      std::string(PolicyLevelName(config_.governance.level)));
+  Put(evaluated.attributes, sc::kGenOpsPolicyResult,
+      std::string(PolicyResultValue(s.admission.decision.result)));
+  Put(evaluated.attributes, sc::kGenOpsPolicyReason,
+      std::string(DecisionReasonName(s.admission.decision.reason)));
+  Put(evaluated.attributes, "genops.cost.estimate", s.admission.decision.estimate.usd());
   if (s.admission.reserved) {
-    SpanEvent reservation;
-    reservation.name = std::string(sc::kEventBudgetReservation);
+    SpanEvent& reservation = s.events.emplace_back();
+    reservation.name = AttributeKey::Static(sc::kEventBudgetReservation);
     reservation.time_unix_nanos = s.start_unix_nanos;
-    reservation.attributes = {{std::string(sc::kGenOpsAccountingReserved),
-                               s.admission.decision.estimate.usd()}};
+    reservation.attributes.reserve(3);
+    Put(reservation.attributes, sc::kGenOpsAccountingReserved,
+        s.admission.decision.estimate.usd());
     if (const auto* b = Tightest(s.admission.budgets)) {
-      reservation.attributes.push_back({std::string(sc::kGenOpsBudgetName), b->spec.name});
-      reservation.attributes.push_back(
-          {std::string(sc::kGenOpsBudgetRemaining), b->remaining().usd()});
+      Put(reservation.attributes, sc::kGenOpsBudgetName, b->spec->name);
+      Put(reservation.attributes, sc::kGenOpsBudgetRemaining, b->remaining().usd());
     }
-    s.events.push_back(std::move(reservation));
   }
   AlertEvents(s.admission.alerts, s.events);
   alerts_raised_.fetch_add(static_cast<int64_t>(s.admission.alerts.size()),
                            std::memory_order_relaxed);
 
-  tls_open_operations.push_back(&s);
+  s.open_on = ThisThreadsOpenOperations();
+  {
+    std::lock_guard<std::mutex> lock(s.open_on->mu);
+    s.open_on->stack.push_back(&s);
+  }
   return Operation(std::move(state));
 }
 
@@ -428,7 +457,7 @@ telemetry::SpanData AdapterImpl::BuildSpan(Operation::State& s,
   if (!at.customer_id.empty()) Put(a, sc::kGenOpsCustomerId, at.customer_id);
   if (!at.cost_center.empty()) Put(a, sc::kGenOpsCostCenter, at.cost_center);
   if (!at.feature.empty()) Put(a, sc::kGenOpsFeature, at.feature);
-  for (const auto& [k, v] : at.tags) Put(a, Cat(sc::kGenOpsTagPrefix, k), v);
+  for (const auto& [k, v] : at.tags) PutOwned(a, Cat(sc::kGenOpsTagPrefix, k), v);
   Put(a, sc::kGenOpsOperationId, s.request.operation_id);
   Put(a, sc::kGenOpsOperationType, s.operation_type);
   Put(a, sc::kGenOpsOperationName, s.operation_name);
@@ -450,8 +479,8 @@ telemetry::SpanData AdapterImpl::BuildSpan(Operation::State& s,
   if (!d.approval_id.empty()) Put(a, "genops.approval.id", d.approval_id);
   const auto& budgets = s.settlement.budgets.empty() ? s.admission.budgets : s.settlement.budgets;
   if (const auto* b = Tightest(budgets)) {
-    Put(a, sc::kGenOpsBudgetName, b->spec.name);
-    Put(a, sc::kGenOpsBudgetLimit, b->spec.limit.usd());
+    Put(a, sc::kGenOpsBudgetName, b->spec->name);
+    Put(a, sc::kGenOpsBudgetLimit, b->spec->limit.usd());
     Put(a, sc::kGenOpsBudgetConsumed, (b->spent + b->reserved).usd());
     Put(a, sc::kGenOpsBudgetRemaining, b->remaining().usd());
     Put(a, sc::kGenOpsBudgetUtilizationPercent, b->utilization() * 100.0);
@@ -470,15 +499,15 @@ telemetry::SpanData AdapterImpl::BuildSpan(Operation::State& s,
   span.events = std::move(s.events);
   s.events.clear();
   if (s.admission.decision.may_proceed()) {
-    SpanEvent reconciliation;
-    reconciliation.name = std::string(sc::kEventBudgetReconciliation);
+    SpanEvent& reconciliation = span.events.emplace_back();
+    reconciliation.name = AttributeKey::Static(sc::kEventBudgetReconciliation);
     reconciliation.time_unix_nanos = span.end_unix_nanos;
-    reconciliation.attributes = {
-        {std::string(sc::kGenOpsAccountingReserved),
-         s.admission.reserved ? d.estimate.usd() : 0.0},
-        {std::string(sc::kGenOpsAccountingActual), rec.cost.usd()},
-        {"genops.accounting.ledger_ok", s.settlement.ledger_status.ok()}};
-    span.events.push_back(std::move(reconciliation));
+    reconciliation.attributes.reserve(3);
+    Put(reconciliation.attributes, sc::kGenOpsAccountingReserved,
+        s.admission.reserved ? d.estimate.usd() : 0.0);
+    Put(reconciliation.attributes, sc::kGenOpsAccountingActual, rec.cost.usd());
+    Put(reconciliation.attributes, "genops.accounting.ledger_ok",
+        s.settlement.ledger_status.ok());
   }
   AlertEvents(s.settlement.alerts, span.events);
   return span;
@@ -504,7 +533,7 @@ AdapterMetrics AdapterImpl::get_metrics() const {
     auto budgets = ledger_->ListBudgets(now);
     if (budgets.ok()) {
       for (const auto& b : *budgets) {
-        if (b.spec.name == "daily") m.budget_remaining = b.remaining();
+        if (b.spec->name == "daily") m.budget_remaining = b.remaining();
       }
     }
   }
@@ -544,7 +573,9 @@ GovernanceContext AdapterImpl::get_current_governance_context() const {
   c.policy = config_.governance.level;
   c.governance_enabled = config_.governance.enable_governance;
   c.compliance_frameworks = config_.compliance.frameworks;
-  for (auto it = tls_open_operations.rbegin(); it != tls_open_operations.rend(); ++it) {
+  OpenOperations& open = *ThisThreadsOpenOperations();
+  std::lock_guard<std::mutex> lock(open.mu);  // an operation may be ending on another thread
+  for (auto it = open.stack.rbegin(); it != open.stack.rend(); ++it) {
     if ((*it)->adapter.get() == this) {
       c.current_operation_id = (*it)->request.operation_id;
       c.current_trace_id = (*it)->trace_id.ToHex();

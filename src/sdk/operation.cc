@@ -2,6 +2,7 @@
 // job (AdapterImpl::Finish), so all governance stays in one place.
 #include "genops/operation.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "src/core/usage_parser.h"
@@ -25,7 +26,11 @@ const Decision& RefusedPlaceholder() {
 void AppendAttributes(
     std::vector<telemetry::Attribute>& out,
     std::initializer_list<std::pair<std::string_view, AttributeValue>> attrs) {
-  for (const auto& [key, value] : attrs) out.push_back({std::string(key), value});
+  if (out.capacity() < out.size() + attrs.size()) {
+    out.reserve(std::max(out.size() + attrs.size(), 2 * out.capacity()));
+  }
+  // User keys are owned: nothing says they outlive the operation.
+  for (const auto& [key, value] : attrs) out.push_back({telemetry::AttributeKey(key), value});
 }
 
 }  // namespace

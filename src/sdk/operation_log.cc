@@ -38,24 +38,47 @@ void OperationLog::Add(OperationRecord record, int64_t now_unix_nanos) {
   }
   by_day_[DayIndex(record.start_unix_nanos)] += record.cost;
   while (by_day_.size() > kDaysKept) by_day_.erase(by_day_.begin());
-  recent_.push_back(std::move(record));
+  PushLocked(std::move(record));
   TrimLocked(now_unix_nanos);
 }
 
+void OperationLog::PushLocked(OperationRecord record) {
+  if (count_ < ring_.size()) {
+    ring_[(head_ + count_) % ring_.size()] = std::move(record);
+    ++count_;
+    return;
+  }
+  if (ring_.size() < capacity_) {
+    // Full but allowed to grow: make the ring linear (oldest first), then append.
+    std::rotate(ring_.begin(), ring_.begin() + static_cast<std::ptrdiff_t>(head_), ring_.end());
+    head_ = 0;
+    ring_.push_back(std::move(record));
+    ++count_;
+    return;
+  }
+  // At capacity: the newest record replaces the oldest.
+  ring_[head_] = std::move(record);
+  head_ = (head_ + 1) % ring_.size();
+}
+
+void OperationLog::PopOldestLocked() {
+  ring_[head_] = OperationRecord{};  // release its strings now, not when the slot is reused
+  head_ = (head_ + 1) % ring_.size();
+  --count_;
+}
+
 void OperationLog::TrimLocked(int64_t now_unix_nanos) {
-  while (recent_.size() > capacity_) recent_.pop_front();
+  while (count_ > capacity_) PopOldestLocked();
   const int64_t cutoff = now_unix_nanos - retention_nanos_;
-  while (!recent_.empty() && recent_.front().start_unix_nanos < cutoff) recent_.pop_front();
+  while (count_ > 0 && At(0).start_unix_nanos < cutoff) PopOldestLocked();
 }
 
 std::vector<OperationRecord> OperationLog::Recent(size_t limit, int64_t now_unix_nanos) {
   absl::MutexLock lock(&mu_);
   TrimLocked(now_unix_nanos);
   std::vector<OperationRecord> out;
-  out.reserve(std::min(limit, recent_.size()));
-  for (auto it = recent_.rbegin(); it != recent_.rend() && out.size() < limit; ++it) {
-    out.push_back(*it);
-  }
+  out.reserve(std::min(limit, count_));
+  for (size_t i = count_; i > 0 && out.size() < limit; --i) out.push_back(At(i - 1));
   return out;
 }
 
@@ -68,7 +91,7 @@ CostTotals OperationLog::RetainedTotals(int64_t now_unix_nanos) {
   absl::MutexLock lock(&mu_);
   TrimLocked(now_unix_nanos);
   CostTotals t;
-  for (const auto& r : recent_) AddTo(t, r);
+  for (size_t i = 0; i < count_; ++i) AddTo(t, At(i));
   return t;
 }
 

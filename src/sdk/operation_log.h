@@ -8,7 +8,7 @@
 #ifndef GENOPS_SDK_OPERATION_LOG_H_
 #define GENOPS_SDK_OPERATION_LOG_H_
 
-#include <deque>
+#include <cstddef>
 #include <map>
 #include <string>
 #include <vector>
@@ -36,13 +36,24 @@ class OperationLog {
 
  private:
   void TrimLocked(int64_t now_unix_nanos) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The i-th oldest retained record, i < count_.
+  const OperationRecord& At(size_t i) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return ring_[(head_ + i) % ring_.size()];
+  }
+  void PushLocked(OperationRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PopOldestLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const size_t capacity_;
   const int64_t retention_nanos_;
   const bool detailed_;
 
   mutable absl::Mutex mu_;
-  std::deque<OperationRecord> recent_ ABSL_GUARDED_BY(mu_);  // oldest first
+  // The retained records: a ring of at most capacity_ slots (grown on demand), the oldest at
+  // head_. A ring instead of a deque so that adding a record allocates nothing once the
+  // ring has grown: the hot path moves the record into a slot.
+  std::vector<OperationRecord> ring_ ABSL_GUARDED_BY(mu_);
+  size_t head_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t count_ ABSL_GUARDED_BY(mu_) = 0;
   CostTotals totals_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, CostTotals> by_provider_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, CostTotals> by_model_ ABSL_GUARDED_BY(mu_);

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,8 +23,18 @@ namespace genops {
 
 class AdapterImpl;
 
+// The operations a thread has started and not yet ended, for
+// get_current_governance_context(). Shared between the thread and its operations, so an
+// operation ending on another thread (or after its thread exited) can still remove itself.
+// Thread safety: `stack` is guarded by `mu`.
+struct OpenOperations {
+  std::mutex mu;
+  std::vector<const Operation::State*> stack;
+};
+
 struct Operation::State {
   std::shared_ptr<AdapterImpl> adapter;
+  std::shared_ptr<OpenOperations> open_on;  // the starting thread's open operations
   std::string operation_type;
   std::string operation_name;
   OperationRequest request;

@@ -105,13 +105,14 @@ absl::StatusOr<ResourceInfo> BuildResource(const Environment& env,
   if (service_name.empty()) service_name = std::string(kUnknownServiceName);
 
   ResourceInfo resource;
-  resource.attributes.push_back({std::string(semconv::kServiceName), std::move(service_name)});
   resource.attributes.push_back(
-      {std::string(semconv::kTelemetrySdkName), std::string(kTelemetrySdkNameValue)});
+      {AttributeKey::Static(semconv::kServiceName), std::move(service_name)});
   resource.attributes.push_back(
-      {std::string(semconv::kTelemetrySdkLanguage), std::string(kTelemetrySdkLanguageValue)});
-  resource.attributes.push_back(
-      {std::string(semconv::kTelemetrySdkVersion), std::string(kTelemetrySdkVersionValue)});
+      {AttributeKey::Static(semconv::kTelemetrySdkName), std::string(kTelemetrySdkNameValue)});
+  resource.attributes.push_back({AttributeKey::Static(semconv::kTelemetrySdkLanguage),
+                                 std::string(kTelemetrySdkLanguageValue)});
+  resource.attributes.push_back({AttributeKey::Static(semconv::kTelemetrySdkVersion),
+                                 std::string(kTelemetrySdkVersionValue)});
   for (Attribute& attribute : from_env) {
     const std::string_view key = attribute.key;
     if (key == semconv::kServiceName || key == semconv::kTelemetrySdkName ||

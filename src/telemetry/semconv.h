@@ -8,7 +8,8 @@
 // DESIGN.md §4: the current key wins when both are present).
 //
 // Example:
-//   span.attributes.push_back({std::string(semconv::kGenAiRequestModel), model});
+//   span.attributes.push_back({AttributeKey::Static(semconv::kGenAiRequestModel), model});
+// (AttributeKey::Static refers to the constant instead of copying it: see span_data.h.)
 //
 // Thread safety: compile-time constants.
 #ifndef GENOPS_TELEMETRY_SEMCONV_H_

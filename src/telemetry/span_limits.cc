@@ -129,7 +129,7 @@ void OperationSpanBudget::AnnotateRoot(SpanData& root) const {
       return;
     }
   }
-  root.attributes.push_back({std::string(semconv::kGenOpsSpansDropped), value});
+  root.attributes.push_back({AttributeKey::Static(semconv::kGenOpsSpansDropped), value});
 }
 
 }  // namespace genops::telemetry

@@ -148,7 +148,7 @@ class GovernorTest : public ::testing::Test {
     auto all = ledger_->ListBudgets(clock_.NowUnixNanos());
     EXPECT_TRUE(all.ok());
     for (const auto& b : *all) {
-      if (b.spec.name == name) return b;
+      if (b.spec->name == name) return b;
     }
     ADD_FAILURE() << "no budget " << name;
     return {};

@@ -1,6 +1,7 @@
 // Budget periods, UTC windows and scopes (src/ledger/ledger.h).
 #include <cstdint>
 #include <limits>
+#include <memory>
 
 #include "genops/attribution.h"
 #include "genops/clock.h"
@@ -115,12 +116,23 @@ TEST(ScopeTest, PrintsInCanonicalOrder) {
 
 TEST(BudgetStatusTest, UtilizationCountsSpentAndReserved) {
   BudgetStatus s;
-  s.spec.limit = Money::FromNanos(200);
+  BudgetSpec spec;
+  spec.limit = Money::FromNanos(200);
+  s.spec = std::make_shared<const BudgetSpec>(spec);
   s.spent = Money::FromNanos(50);
   s.reserved = Money::FromNanos(100);
   EXPECT_DOUBLE_EQ(s.utilization(), 0.75);
   EXPECT_EQ(s.remaining(), Money::FromNanos(50));
-  s.spec.limit = Money::Zero();
+  spec.limit = Money::Zero();
+  s.spec = std::make_shared<const BudgetSpec>(spec);
+  EXPECT_DOUBLE_EQ(s.utilization(), 0.0);
+}
+
+TEST(BudgetStatusTest, WithoutSpecHasNoLimit) {
+  BudgetStatus s;
+  s.spent = Money::FromNanos(50);
+  EXPECT_EQ(s.limit(), Money::Zero());
+  EXPECT_EQ(s.remaining(), Money::FromNanos(-50));
   EXPECT_DOUBLE_EQ(s.utilization(), 0.0);
 }
 

@@ -59,7 +59,7 @@ BudgetStatus StatusOf(Ledger& ledger, const std::string& name, int64_t now) {
   EXPECT_TRUE(all.ok()) << all.status();
   if (all.ok()) {
     for (const BudgetStatus& b : *all) {
-      if (b.spec.name == name) return b;
+      if (b.spec->name == name) return b;
     }
   }
   ADD_FAILURE() << "no budget named " << name;
@@ -369,7 +369,7 @@ TEST_P(LedgerConformanceTest, UpsertKeepsCountersAndDeleteRemoves) {
   ASSERT_TRUE(ledger().Charge("op-1", Team("a"), Usd(8), now()).ok());
   ASSERT_TRUE(ledger().UpsertBudget(Budget("daily", Usd(20))).ok());
   const BudgetStatus raised = StatusOf(ledger(), "daily", now());
-  EXPECT_EQ(raised.spec.limit, Usd(20));
+  EXPECT_EQ(raised.spec->limit, Usd(20));
   EXPECT_EQ(raised.spent, Usd(8));
   EXPECT_TRUE(ledger().Reserve(Req("op-2", Team("a"), Usd(12), now()))->admitted);
 
@@ -380,11 +380,32 @@ TEST_P(LedgerConformanceTest, UpsertKeepsCountersAndDeleteRemoves) {
   auto left = ledger().ListBudgets(now());
   ASSERT_TRUE(left.ok());
   ASSERT_EQ(left->size(), 1u);
-  EXPECT_EQ((*left)[0].spec.name, "other");
-  EXPECT_EQ((*left)[0].spec.period, BudgetPeriod::kMonth);
+  EXPECT_EQ((*left)[0].spec->name, "other");
+  EXPECT_EQ((*left)[0].spec->period, BudgetPeriod::kMonth);
   // The settled money is still on record.
   EXPECT_TRUE(ledger().Settle("op-2", Usd(1), now()).ok());
   EXPECT_EQ(*ledger().TotalSpent(), Usd(9));
+}
+
+// BudgetStatus::spec is shared and immutable (ledger.h): an update installs a new spec and
+// leaves the statuses already handed out as they were.
+TEST_P(LedgerConformanceTest, StatusKeepsTheSpecItWasTakenWith) {
+  ASSERT_TRUE(
+      ledger().UpsertBudget(Budget("daily", Usd(10), BudgetPeriod::kDay, {{"team", "a"}})).ok());
+  absl::StatusOr<ReserveOutcome> reserved = ledger().Reserve(Req("op-1", Team("a"), Usd(1), now()));
+  ASSERT_TRUE(reserved.ok());
+  ASSERT_EQ(reserved->budgets.size(), 1u);
+  const BudgetStatus before = reserved->budgets[0];
+  ASSERT_NE(before.spec, nullptr);
+  ASSERT_TRUE(ledger().UpsertBudget(Budget("daily", Usd(20))).ok());
+  EXPECT_EQ(before.spec->limit, Usd(10));
+  EXPECT_EQ(before.limit(), Usd(10));
+  EXPECT_EQ(ScopeToString(before.spec->scope), "team=a");
+  const BudgetStatus after = StatusOf(ledger(), "daily", now());
+  ASSERT_NE(after.spec, nullptr);
+  EXPECT_EQ(after.spec->limit, Usd(20));
+  EXPECT_EQ(ScopeToString(after.spec->scope), "global");
+  EXPECT_EQ(after.reserved, Usd(1));
 }
 
 TEST_P(LedgerConformanceTest, BadInputIsRejectedPrecisely) {
@@ -439,7 +460,7 @@ TEST_P(LedgerConformanceTest, ConcurrentReserveAndSettleNeverExceedTheLimit) {
         }
         ++admitted;
         for (const BudgetStatus& b : outcome->budgets) {
-          if (b.spent + b.reserved > b.spec.limit) overrun = true;
+          if (b.spent + b.reserved > b.spec->limit) overrun = true;
         }
         const Money actual = Nanos(estimate.nanos() * ((i % 4) + 1) / 4 + (i % 3));
         const Money capped = std::min(actual, estimate);

@@ -69,6 +69,24 @@ TEST(MemoryLedgerTest, SettledIdRecordIsBoundedByCount) {
   EXPECT_EQ(ledger->TotalSpent()->nanos(), 5);
 }
 
+// The record keys its index by views of the ids it stores once; long (heap) ids across many
+// evictions must still be found, and evicted ones forgotten.
+TEST(MemoryLedgerTest, SettledIdRecordSurvivesManyLongIdsAndEvictions) {
+  ManualClock clock;
+  MemoryLedgerOptions options;
+  options.max_settled_ids = 50;
+  std::unique_ptr<Ledger> ledger = NewMemoryLedger(&clock, options);
+  const Money one = Money::FromNanos(1);
+  auto id = [](int i) { return "op_" + std::string(40, 'a') + std::to_string(i); };
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(ledger->Charge(id(i), Who(), one, 0).ok());
+  for (int i = 950; i < 1000; ++i) {
+    EXPECT_TRUE(ledger->Charge(id(i), Who(), one, 0)->already_settled) << i;
+  }
+  EXPECT_EQ(ledger->TotalSpent()->nanos(), 1000);
+  EXPECT_FALSE(ledger->Charge(id(949), Who(), one, 0)->already_settled);
+  EXPECT_EQ(ledger->TotalSpent()->nanos(), 1001);
+}
+
 TEST(MemoryLedgerTest, ChangingAPeriodRestartsTheCounters) {
   ManualClock clock;
   std::unique_ptr<Ledger> ledger = NewMemoryLedger(&clock);

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <fstream>
+#include <map>
+#include <string>
 #include <thread>
 
 #include "src/core/catalog.h"
@@ -417,6 +419,23 @@ TEST(AdapterTest, GovernanceContextShowsInnermostOperation) {
   EXPECT_FALSE(adapter->get_current_governance_context().current_operation_id.has_value());
 }
 
+TEST(AdapterTest, OperationEndedOnAnotherThreadLeavesNoDanglingContext) {
+  Harness h;
+  auto adapter = h.Make(h.BaseConfig());
+  ASSERT_NE(adapter, nullptr);
+  auto op = std::make_unique<Operation>(adapter->track_operation("c", "handed_off"));
+  ASSERT_TRUE(adapter->get_current_governance_context().current_operation_id.has_value());
+  std::thread([&] { op.reset(); }).join();  // ended and destroyed elsewhere
+  EXPECT_FALSE(adapter->get_current_governance_context().current_operation_id.has_value());
+  // And an operation that outlives its starting thread.
+  std::unique_ptr<Operation> orphan;
+  std::thread([&] {
+    orphan = std::make_unique<Operation>(adapter->track_operation("c", "orphan"));
+  }).join();
+  orphan.reset();
+  EXPECT_EQ(adapter->get_recent_operations_summary(10).operations.size(), 2u);
+}
+
 TEST(AdapterTest, EightThreadsNeverExceedTheBudget) {
   Harness h;
   AdapterConfig config = h.BaseConfig();
@@ -539,6 +558,46 @@ TEST(AdapterTest, CustomAttributesAndEventsAreExported) {
   bool evaluated = false;
   for (const auto& e : spans[0].events) evaluated |= e.name == sc::kEventPolicyEvaluated;
   EXPECT_TRUE(evaluated);
+}
+
+// Semantic-convention keys refer to the constants (no copy per span); keys built at run
+// time (tags, user attributes) are owned by the span and outlive the strings they came from.
+TEST(AdapterTest, SemanticConventionKeysAreStaticAndRuntimeKeysOwned) {
+  Harness h;
+  auto adapter = h.Make(h.BaseConfig());
+  ASSERT_NE(adapter, nullptr);
+  {
+    std::string tag_key = "region";
+    std::string user_key = "business.customer_tier";
+    Operation op = adapter->track_operation(
+        "chat_completion", "q",
+        {.tags = {{tag_key, "eu"}}, .provider = "openai", .model = "gpt-4o"});
+    op.add_attributes(std::map<std::string, AttributeValue>{{user_key, std::string("gold")}});
+    tag_key.assign(40, '?');
+    user_key.assign(40, '?');
+  }
+  auto spans = h.spans->Snapshot();
+  ASSERT_EQ(spans.size(), 1u);
+  int checked = 0;
+  for (const telemetry::Attribute& a : spans[0].attributes) {
+    if (a.key == sc::kGenAiRequestModel || a.key == sc::kGenOpsTeam) {
+      EXPECT_TRUE(a.key.is_static()) << a.key;
+      EXPECT_TRUE(a.key.data() == sc::kGenAiRequestModel.data() ||
+                  a.key.data() == sc::kGenOpsTeam.data())
+          << a.key;
+      ++checked;
+    }
+    if (a.key == "genops.tag.region" || a.key == "business.customer_tier") {
+      EXPECT_FALSE(a.key.is_static()) << a.key;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 4);
+  EXPECT_EQ(AttrAs<std::string>(spans[0], "genops.tag.region"), "eu");
+  EXPECT_EQ(AttrAs<std::string>(spans[0], "business.customer_tier"), "gold");
+  ASSERT_FALSE(spans[0].events.empty());
+  EXPECT_EQ(spans[0].events[0].name, sc::kEventPolicyEvaluated);
+  EXPECT_TRUE(spans[0].events[0].name.is_static());
 }
 
 TEST(AdapterTest, GlobalAdapterServesFreeFunctions) {

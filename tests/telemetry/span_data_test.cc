@@ -5,7 +5,9 @@
 
 #include <cstring>
 #include <set>
+#include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -135,6 +137,68 @@ TEST(IdGeneratorTest, ParentAndForkedChildMintDifferentIds) {
   close(fds[1]);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_NE(mine, theirs) << "the child replayed the parent's random stream";
+}
+
+TEST(AttributeKeyTest, StaticKeyRefersToTheConstant) {
+  static constexpr std::string_view kKey = "gen_ai.usage.cache_read.input_tokens";
+  const AttributeKey key = AttributeKey::Static(kKey);
+  EXPECT_TRUE(key.is_static());
+  EXPECT_EQ(key.view().data(), kKey.data());
+  EXPECT_EQ(key, kKey);
+  const AttributeKey copy = key;
+  EXPECT_EQ(copy.view().data(), kKey.data());
+}
+
+TEST(AttributeKeyTest, OwnedKeySurvivesCopyMoveAndTheSourceDying) {
+  std::vector<Attribute> attributes;
+  {
+    std::string built = "genops.tag." + std::string(40, 'k');
+    attributes.push_back({AttributeKey(built), int64_t{1}});
+    built.assign(built.size(), 'x');  // the key owns its copy
+  }
+  const std::string expected = "genops.tag." + std::string(40, 'k');
+  EXPECT_FALSE(attributes[0].key.is_static());
+  EXPECT_EQ(attributes[0].key, expected);
+  for (int i = 0; i < 100; ++i) attributes.push_back({"short", int64_t{i}});  // reallocates
+  EXPECT_EQ(attributes[0].key, expected);
+  AttributeKey moved = std::move(attributes[0].key);
+  EXPECT_EQ(moved, expected);
+  AttributeKey copied = moved;
+  moved = AttributeKey("other");
+  EXPECT_EQ(copied, expected);
+  EXPECT_EQ(moved, "other");
+  // Short keys live in the string's own buffer: a view computed before a move would dangle.
+  AttributeKey small("abc");
+  AttributeKey small_moved = std::move(small);
+  EXPECT_EQ(small_moved.view(), "abc");
+}
+
+TEST(AttributeKeyTest, ComparesConvertsAndPrints) {
+  const AttributeKey key("service.name");
+  EXPECT_TRUE(key == "service.name");
+  EXPECT_TRUE("service.name" == key);
+  EXPECT_TRUE(key == std::string("service.name"));
+  EXPECT_TRUE(key == std::string_view("service.name"));
+  EXPECT_TRUE(key == AttributeKey::Static("service.name"));
+  EXPECT_FALSE(key == "service");
+  EXPECT_TRUE(AttributeKey("a") < AttributeKey::Static("b"));
+  const std::string_view view = key;
+  EXPECT_EQ(view, "service.name");
+  EXPECT_EQ(std::string(key), "service.name");
+  EXPECT_EQ(key.str(), "service.name");
+  EXPECT_EQ(key.size(), 12u);
+  EXPECT_TRUE(AttributeKey().empty());
+  std::ostringstream out;
+  out << key;
+  EXPECT_EQ(out.str(), "service.name");
+  EXPECT_EQ(::testing::PrintToString(key), "service.name");
+}
+
+TEST(AttributeKeyTest, ReassigningFromAStringOwnsIt) {
+  Attribute attribute{AttributeKey::Static("static.key"), true};
+  attribute.key = std::string("replaced.by.a.long.sanitized.key");
+  EXPECT_FALSE(attribute.key.is_static());
+  EXPECT_EQ(attribute.key, "replaced.by.a.long.sanitized.key");
 }
 
 }  // namespace
