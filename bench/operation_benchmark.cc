@@ -73,10 +73,11 @@ std::shared_ptr<genops::AdapterImpl> MakeAdapter() {
 }
 
 void RunOne(genops::Adapter& adapter) {
-  genops::Operation op = adapter.try_track_operation(
-      "chat_completion", "customer_query",
-      {.provider = "openai", .model = "gpt-4o-2024-08-06", .estimated_input_tokens = 1200,
-       .max_output_tokens = 300});
+  genops::Operation op = adapter.try_track_operation("chat_completion", "customer_query",
+                                                     {.provider = "openai",
+                                                      .model = "gpt-4o-2024-08-06",
+                                                      .estimated_input_tokens = 1200,
+                                                      .max_output_tokens = 300});
   op.add_attributes({{"business.customer_tier", "enterprise"},
                      {"business.revenue_impact", 5000.0},
                      {"quality.satisfaction_score", 0.95},
@@ -104,9 +105,9 @@ void BM_TrackedOperation(benchmark::State& state) {
     RunOne(*Shared());
   }
   if (state.thread_index() == 0) {
-    state.counters["allocs_per_op"] = benchmark::Counter(
-        static_cast<double>(g_allocations.load() - allocations_before) /
-        static_cast<double>(state.iterations() * state.threads()));
+    state.counters["allocs_per_op"] =
+        benchmark::Counter(static_cast<double>(g_allocations.load() - allocations_before) /
+                           static_cast<double>(state.iterations() * state.threads()));
     Shared()->shutdown();
     Shared().reset();
   }

@@ -75,9 +75,9 @@ struct CostTotals {
 
 // Seed's get_metrics() on the adapter.
 struct AdapterMetrics {
-  Money daily_usage;                       // spent today (UTC) on the adapter's scope
+  Money daily_usage;  // spent today (UTC) on the adapter's scope
   int64_t operation_count = 0;
-  std::optional<Money> budget_remaining;   // of the daily budget, when one is set
+  std::optional<Money> budget_remaining;  // of the daily budget, when one is set
   bool governance_enabled = true;
   PolicyLevel policy = PolicyLevel::kAdvisory;
   int64_t allowed = 0;
@@ -86,10 +86,10 @@ struct AdapterMetrics {
   int64_t approval_required = 0;
   int64_t unpriced_operations = 0;
   int64_t in_flight = 0;
-  int64_t pending_settlements = 0;         // charges waiting for the ledger to come back
+  int64_t pending_settlements = 0;  // charges waiting for the ledger to come back
   Money total_cost;
   int64_t spans_exported = 0;
-  int64_t spans_dropped = 0;               // queue full, limits, or export failures
+  int64_t spans_dropped = 0;  // queue full, limits, or export failures
   int64_t spans_unsampled = 0;
   int64_t alerts_raised = 0;
   // With enable_detailed_metrics only.
@@ -127,7 +127,7 @@ struct OperationsSummary {
 
 // Seed's get_current_governance_context().
 struct GovernanceContext {
-  Attribution attribution;      // the adapter's defaults
+  Attribution attribution;  // the adapter's defaults
   PolicyLevel policy = PolicyLevel::kAdvisory;
   bool governance_enabled = true;
   std::vector<std::string> compliance_frameworks;

@@ -50,23 +50,23 @@ class Operation;
 // default initializer so designated initializers may name only what they set, even under
 // -Wextra (-Wmissing-field-initializers).
 struct TrackOptions {
-  std::map<std::string, std::string> tags{};   // merged over the adapter's default tags
-  std::optional<double> max_cost{};            // USD cap for this operation (seed's max_cost)
-  const Operation* parent_span = nullptr;    // makes this a child in the parent's trace
+  std::map<std::string, std::string> tags{};  // merged over the adapter's default tags
+  std::optional<double> max_cost{};           // USD cap for this operation (seed's max_cost)
+  const Operation* parent_span = nullptr;     // makes this a child in the parent's trace
   // A W3C traceparent of existing instrumentation (an incoming request, an OpenLLMetry span)
   // to join when there is no parent_span.
   std::string traceparent{};
-  std::string priority{};                      // "high" is always exported with priority_sampling
-  Attribution attribution{};                   // per-call overrides (customer_id, feature, ...)
+  std::string priority{};     // "high" is always exported with priority_sampling
+  Attribution attribution{};  // per-call overrides (customer_id, feature, ...)
   // What the call will be, for the pre-call estimate. A call with a model but no
   // max_output_tokens is estimated with the model's default output allowance.
   std::string provider{};
   std::string model{};
   int64_t estimated_input_tokens = 0;
   std::optional<int64_t> max_output_tokens{};
-  std::optional<double> estimated_cost{};      // USD; overrides the catalog estimate
-  std::string data_region{};                   // checked against data_residency_requirements
-  std::string approval_id{};                   // a granted approval for this operation
+  std::optional<double> estimated_cost{};  // USD; overrides the catalog estimate
+  std::string data_region{};               // checked against data_residency_requirements
+  std::string approval_id{};               // a granted approval for this operation
 };
 
 // Seed's EnhancedSpan.get_metrics().

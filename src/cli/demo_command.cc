@@ -48,14 +48,14 @@ void RegisterDemoCommand(CLI::App& app, CommandRegistry& registry) {
   };
   auto args = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand(
-      "demo", "A tour of GenOps governance: priced operations, a per-operation cap and a daily "
-              "budget enforced before each call, spans written to a file. No network, no keys.");
+      "demo",
+      "A tour of GenOps governance: priced operations, a per-operation cap and a daily "
+      "budget enforced before each call, spans written to a file. No network, no keys.");
   sub->add_option("--spans-file", args->spans_file, "Where the demo's spans are written")
       ->capture_default_str();
   sub->add_option("--daily-budget", args->daily_budget, "Daily budget in USD")
       ->capture_default_str();
-  sub->add_option("--max-operation-cost", args->max_operation_cost,
-                  "Per-operation cap in USD")
+  sub->add_option("--max-operation-cost", args->max_operation_cost, "Per-operation cap in USD")
       ->capture_default_str();
   sub->add_option("--policy", args->policy, "audit_only | advisory | enforced | strict")
       ->capture_default_str();

@@ -1,8 +1,6 @@
 // Pricing catalog parsing and model id resolution (see src/core/catalog.h).
 #include "src/core/catalog.h"
 
-#include "src/core/json_depth.h"
-
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
@@ -17,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "src/core/json_depth.h"
 #include "src/core/text.h"
 
 namespace genops::internal {

@@ -767,8 +767,7 @@ Settlement Governor::CompleteImpl(const OperationRequest& request, const Admissi
 }
 
 void Governor::ThresholdAlerts(const OperationRequest& request,
-                               const ledger::BudgetStatusList& budgets,
-                               std::vector<Alert>& out) {
+                               const ledger::BudgetStatusList& budgets, std::vector<Alert>& out) {
   for (const ledger::BudgetStatus& b : budgets) {
     if (b.spec->limit <= Money::Zero()) continue;
     const double used =

@@ -226,8 +226,8 @@ class Governor {
   Alert MakeAlert(AlertKind kind, std::string severity, std::string message,
                   const OperationRequest& request, Money amount) const;
   void Raise(Alert alert, std::vector<Alert>& out);
-  void ThresholdAlerts(const OperationRequest& request,
-                       const ledger::BudgetStatusList& budgets, std::vector<Alert>& out);
+  void ThresholdAlerts(const OperationRequest& request, const ledger::BudgetStatusList& budgets,
+                       std::vector<Alert>& out);
   void AnomalyAlert(const OperationRequest& request, const std::string& model_key, Money cost,
                     std::vector<Alert>& out);
   absl::Status ApplyPending(const PendingSettlement& pending);

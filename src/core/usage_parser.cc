@@ -1,8 +1,6 @@
 // Provider response bodies to normalised usage (see src/core/usage_parser.h).
 #include "src/core/usage_parser.h"
 
-#include "src/core/json_depth.h"
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -12,6 +10,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "src/core/json_depth.h"
 #include "src/core/text.h"
 
 namespace genops {

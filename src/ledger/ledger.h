@@ -88,15 +88,15 @@ struct ReserveRequest {
 
 struct ReserveOutcome {
   bool admitted = false;
-  std::string refused_by;                // the first budget lacking room
-  BudgetStatusList budgets;              // matching budgets, after the reservation
+  std::string refused_by;    // the first budget lacking room
+  BudgetStatusList budgets;  // matching budgets, after the reservation
 };
 
 struct SettleOutcome {
-  Money reserved;                        // what had been held (zero for a direct charge)
-  Money actual;                          // what was recorded
-  BudgetStatusList budgets;              // matching budgets, after settlement
-  bool already_settled = false;          // an idempotent repeat
+  Money reserved;                // what had been held (zero for a direct charge)
+  Money actual;                  // what was recorded
+  BudgetStatusList budgets;      // matching budgets, after settlement
+  bool already_settled = false;  // an idempotent repeat
 };
 
 class Ledger {

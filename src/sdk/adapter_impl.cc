@@ -4,8 +4,8 @@
 #include <chrono>
 
 #include "absl/strings/ascii.h"
-#include "src/core/text.h"
 #include "src/core/cost.h"
+#include "src/core/text.h"
 #include "src/ledger/memory_ledger.h"
 #include "src/telemetry/id_generator.h"
 #include "src/telemetry/semconv.h"
@@ -119,8 +119,7 @@ void AlertEvents(const std::vector<Alert>& alerts, std::vector<SpanEvent>& event
 
 absl::StatusOr<std::shared_ptr<AdapterImpl>> AdapterImpl::Create(const AdapterConfig& config,
                                                                  AdapterDependencies deps) {
-  const Environment* env = config.env != nullptr ? config.env
-                                                         : Environment::Process();
+  const Environment* env = config.env != nullptr ? config.env : Environment::Process();
   const Clock* clock = config.clock != nullptr ? config.clock : Clock::Real();
   auto resolved = sdk::ResolveConfig(config, *env);
   if (!resolved.ok()) return resolved.status();
@@ -136,14 +135,14 @@ absl::StatusOr<std::shared_ptr<AdapterImpl>> AdapterImpl::Create(const AdapterCo
                        : pricing::Catalog::BuiltinWithOverrides(rc.pricing_overrides);
     if (!catalog.ok()) {
       return absl::InvalidArgumentError(
-          Cat(rc.pricing_overrides.empty() ? "pricing catalog" : "pricing_overrides",
-                       ": ", catalog.status().message()));
+          Cat(rc.pricing_overrides.empty() ? "pricing catalog" : "pricing_overrides", ": ",
+              catalog.status().message()));
     }
     adapter->catalog_ = *std::move(catalog);
   }
-  adapter->ledger_ = deps.ledger != nullptr ? std::move(deps.ledger)
-                                            : std::shared_ptr<ledger::Ledger>(
-                                                  ledger::NewMemoryLedger(clock));
+  adapter->ledger_ = deps.ledger != nullptr
+                         ? std::move(deps.ledger)
+                         : std::shared_ptr<ledger::Ledger>(ledger::NewMemoryLedger(clock));
 
   adapter->alerts_ = std::make_shared<AlertDispatcher>();
   if (rc.log_alerts) adapter->alerts_->AddSink(std::make_shared<LogAlertSink>());
@@ -167,8 +166,7 @@ absl::StatusOr<std::shared_ptr<AdapterImpl>> AdapterImpl::Create(const AdapterCo
 
   if (rc.compliance.enable_audit_logging) {
     auto audit = sdk::AuditLog::Open(rc.compliance.audit_log_path,
-                                     rc.compliance.audit_all_operations,
-                                     rc.compliance.frameworks);
+                                     rc.compliance.audit_all_operations, rc.compliance.frameworks);
     if (!audit.ok()) return audit.status();
     adapter->audit_ = *std::move(audit);
   }
@@ -241,14 +239,13 @@ Operation AdapterImpl::try_track_operation(std::string_view operation_type,
   OperationRequest& r = s.request;
   r.operation_id = RandomOperationId();
   const Attribution& defaults = config_.governance.defaults;
-  r.attribution = options.attribution.team.empty() && options.attribution.project.empty() &&
-                          options.attribution.customer_id.empty() &&
-                          options.attribution.environment.empty() &&
-                          options.attribution.cost_center.empty() &&
-                          options.attribution.feature.empty() &&
-                          options.attribution.tags.empty() && options.tags.empty()
-                      ? defaults
-                      : defaults.MergedWith(options.attribution);
+  r.attribution =
+      options.attribution.team.empty() && options.attribution.project.empty() &&
+              options.attribution.customer_id.empty() && options.attribution.environment.empty() &&
+              options.attribution.cost_center.empty() && options.attribution.feature.empty() &&
+              options.attribution.tags.empty() && options.tags.empty()
+          ? defaults
+          : defaults.MergedWith(options.attribution);
   for (const auto& [k, v] : options.tags) r.attribution.tags[k] = v;
   r.provider = absl::AsciiStrToLower(options.provider);
   r.model = options.model;
@@ -288,8 +285,7 @@ Operation AdapterImpl::try_track_operation(std::string_view operation_type,
     reservation.name = AttributeKey::Static(sc::kEventBudgetReservation);
     reservation.time_unix_nanos = s.start_unix_nanos;
     reservation.attributes.reserve(3);
-    Put(reservation.attributes, sc::kGenOpsAccountingReserved,
-        s.admission.decision.estimate.usd());
+    Put(reservation.attributes, sc::kGenOpsAccountingReserved, s.admission.decision.estimate.usd());
     if (const auto* b = Tightest(s.admission.budgets)) {
       Put(reservation.attributes, sc::kGenOpsBudgetName, b->spec->name);
       Put(reservation.attributes, sc::kGenOpsBudgetRemaining, b->remaining().usd());
@@ -318,10 +314,9 @@ void AdapterImpl::ApplyProviderAllowlist(Operation::State& s) const {
     Decision& d = s.admission.decision;
     d.result = DecisionResult::kBlocked;
     d.reason = DecisionReason::kModelNotAllowed;
-    d.message = Cat("provider \"", s.request.provider,
-                             "\" is not one of the tracked providers (",
-                             Join(allowed_providers_, ", "),
-                             "); add it to multi_provider_cost_tracking's providers");
+    d.message = Cat("provider \"", s.request.provider, "\" is not one of the tracked providers (",
+                    Join(allowed_providers_, ", "),
+                    "); add it to multi_provider_cost_tracking's providers");
   }
 }
 
@@ -381,10 +376,10 @@ void AdapterImpl::Finish(Operation::State& s) noexcept {
   // Refused operations count as high priority: they are what an auditor looks for.
   const bool refused = !ran;
   if (s.record_span &&
-      pipeline_->ShouldExport(s.trace_id,
-                              s.has_remote_parent ? std::optional<bool>(s.remote_parent_sampled)
-                                                  : std::nullopt,
-                              s.error, s.high_priority || refused)) {
+      pipeline_->ShouldExport(
+          s.trace_id,
+          s.has_remote_parent ? std::optional<bool>(s.remote_parent_sampled) : std::nullopt,
+          s.error, s.high_priority || refused)) {
     pipeline_->Submit(BuildSpan(s, record));
   } else {
     pipeline_->CountUnsampled();
@@ -393,8 +388,7 @@ void AdapterImpl::Finish(Operation::State& s) noexcept {
   s.adapter.reset();  // the handle may outlive the adapter's users; drop our reference
 }
 
-telemetry::SpanData AdapterImpl::BuildSpan(Operation::State& s,
-                                           const OperationRecord& rec) const {
+telemetry::SpanData AdapterImpl::BuildSpan(Operation::State& s, const OperationRecord& rec) const {
   telemetry::SpanData span;
   span.trace_id = s.trace_id;
   span.span_id = s.span_id;
@@ -402,8 +396,7 @@ telemetry::SpanData AdapterImpl::BuildSpan(Operation::State& s,
   span.trace_state = s.trace_state;
   const std::string_view op_name = GenAiOperationName(s.operation_type);
   const bool llm_call = !s.request.model.empty() || !rec.model.empty();
-  span.name = llm_call ? Cat(op_name, " ", s.request.model.empty() ? rec.model
-                                                                           : s.request.model)
+  span.name = llm_call ? Cat(op_name, " ", s.request.model.empty() ? rec.model : s.request.model)
                        : Cat(op_name, " ", s.operation_name);
   span.kind = llm_call ? telemetry::SpanKind::kClient : telemetry::SpanKind::kInternal;
   span.start_unix_nanos = s.start_unix_nanos;
@@ -506,8 +499,7 @@ telemetry::SpanData AdapterImpl::BuildSpan(Operation::State& s,
     Put(reconciliation.attributes, sc::kGenOpsAccountingReserved,
         s.admission.reserved ? d.estimate.usd() : 0.0);
     Put(reconciliation.attributes, sc::kGenOpsAccountingActual, rec.cost.usd());
-    Put(reconciliation.attributes, "genops.accounting.ledger_ok",
-        s.settlement.ledger_status.ok());
+    Put(reconciliation.attributes, "genops.accounting.ledger_ok", s.settlement.ledger_status.ok());
   }
   AlertEvents(s.settlement.alerts, span.events);
   return span;

@@ -46,8 +46,7 @@ class AdapterImpl final : public Adapter, public std::enable_shared_from_this<Ad
 
   Operation track_operation(std::string_view operation_type, std::string_view operation_name,
                             const TrackOptions& options = {}) override;
-  Operation try_track_operation(std::string_view operation_type,
-                                std::string_view operation_name,
+  Operation try_track_operation(std::string_view operation_type, std::string_view operation_name,
                                 const TrackOptions& options = {}) noexcept override;
   AdapterMetrics get_metrics() const override;
   std::vector<BudgetStatusView> get_budget_status() const override;

@@ -3,8 +3,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "src/core/text.h"
 #include "nlohmann/json.hpp"
+#include "src/core/text.h"
 
 namespace genops::sdk {
 
@@ -13,8 +13,8 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path
                                                          std::vector<std::string> frameworks) {
   std::FILE* file = std::fopen(path.c_str(), "a");
   if (file == nullptr) {
-    return absl::InvalidArgumentError(Cat("audit_log_path: cannot open \"", path,
-                                                   "\" for appending: ", std::strerror(errno)));
+    return absl::InvalidArgumentError(
+        Cat("audit_log_path: cannot open \"", path, "\" for appending: ", std::strerror(errno)));
   }
   return std::unique_ptr<AuditLog>(new AuditLog(file, all_operations, std::move(frameworks)));
 }

@@ -22,7 +22,8 @@ namespace genops::sdk {
 
 class AuditLog {
  public:
-  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::string& path, bool all_operations,
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::string& path,
+                                                        bool all_operations,
                                                         std::vector<std::string> frameworks);
   ~AuditLog();
 

@@ -3,9 +3,9 @@
 #include <mutex>
 
 #include "absl/strings/ascii.h"
-#include "src/core/text.h"
 #include "genops/adapter.h"
 #include "src/core/environment.h"
+#include "src/core/text.h"
 #include "src/sdk/adapter_impl.h"
 #include "src/sdk/resolved_config.h"
 
@@ -13,8 +13,8 @@ namespace genops {
 namespace {
 
 std::string RefusalMessage(const Decision& d) {
-  return Cat("genops: operation ", DecisionResultName(d.result), " (",
-                      DecisionReasonName(d.reason), "): ", d.message);
+  return Cat("genops: operation ", DecisionResultName(d.result), " (", DecisionReasonName(d.reason),
+             "): ", d.message);
 }
 
 // The process-wide adapter of auto_instrument().

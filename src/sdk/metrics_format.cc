@@ -1,8 +1,8 @@
 // Rendering of the SDK's result structs (JSON and aligned text).
-#include "src/core/text.h"
 #include "absl/strings/str_format.h"
 #include "genops/adapter.h"
 #include "nlohmann/json.hpp"
+#include "src/core/text.h"
 
 namespace genops {
 namespace {
@@ -54,11 +54,11 @@ std::string AdapterMetrics::ToJson() const {
 
 std::string GovernanceContext::ToString() const {
   std::string out = Cat("team=", attribution.team, " project=", attribution.project,
-                                 " environment=", attribution.environment);
+                        " environment=", attribution.environment);
   if (!attribution.customer_id.empty()) out += Cat(" customer_id=", attribution.customer_id);
   if (!attribution.cost_center.empty()) out += Cat(" cost_center=", attribution.cost_center);
-  out += Cat(" policy=", PolicyLevelName(policy),
-                  " governance=", governance_enabled ? "on" : "off");
+  out +=
+      Cat(" policy=", PolicyLevelName(policy), " governance=", governance_enabled ? "on" : "off");
   if (!compliance_frameworks.empty()) {
     out += Cat(" compliance=", Join(compliance_frameworks, ","));
   }
@@ -72,12 +72,12 @@ std::string MultiProviderCostTracker::Summary::ToString() const {
                                     "input tok", "output tok", "cost (USD)");
   for (const auto& [provider, t] : by_provider) {
     out += Cat(absl::StrFormat("%-14s %10d %12d %12d %14s\n", provider, t.operations,
-                                          t.usage.input_tokens, t.usage.output_tokens,
-                                          t.cost.ToDisplayString(6)));
+                               t.usage.input_tokens, t.usage.output_tokens,
+                               t.cost.ToDisplayString(6)));
   }
   out += Cat(absl::StrFormat("%-14s %10d %12d %12d %14s\n", "total", total.operations,
-                                        total.usage.input_tokens, total.usage.output_tokens,
-                                        total.cost.ToDisplayString(6)));
+                             total.usage.input_tokens, total.usage.output_tokens,
+                             total.cost.ToDisplayString(6)));
   if (budget_remaining) {
     out += Cat("daily budget remaining: ", budget_remaining->ToDisplayString(6), "\n");
   }

@@ -23,9 +23,8 @@ const Decision& RefusedPlaceholder() {
   return *kMovedFrom;
 }
 
-void AppendAttributes(
-    std::vector<telemetry::Attribute>& out,
-    std::initializer_list<std::pair<std::string_view, AttributeValue>> attrs) {
+void AppendAttributes(std::vector<telemetry::Attribute>& out,
+                      std::initializer_list<std::pair<std::string_view, AttributeValue>> attrs) {
   if (out.capacity() < out.size() + attrs.size()) {
     out.reserve(std::max(out.size() + attrs.size(), 2 * out.capacity()));
   }
@@ -61,8 +60,9 @@ void Operation::add_attributes(const std::map<std::string, AttributeValue>& attr
   for (const auto& [key, value] : attrs) state_->custom_attributes.push_back({key, value});
 }
 
-void Operation::add_event(std::string_view name,
-                          std::initializer_list<std::pair<std::string_view, AttributeValue>> attrs) {
+void Operation::add_event(
+    std::string_view name,
+    std::initializer_list<std::pair<std::string_view, AttributeValue>> attrs) {
   if (!state_ || state_->ended) return;
   telemetry::SpanEvent event;
   event.name = std::string(name);
@@ -158,8 +158,7 @@ OperationMetrics Operation::get_metrics() const {
     auto preview = state_->adapter->PreviewCost(*state_);
     m.cost = preview.first;
     m.priced = preview.second;
-    m.duration_nanos =
-        state_->adapter->clock().MonotonicNanos() - state_->start_monotonic_nanos;
+    m.duration_nanos = state_->adapter->clock().MonotonicNanos() - state_->start_monotonic_nanos;
   }
   return m;
 }

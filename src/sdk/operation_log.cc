@@ -8,7 +8,8 @@ namespace genops::sdk {
 namespace {
 constexpr int64_t kNanosPerDay = 86400 * kNanosPerSecond;
 int64_t DayIndex(int64_t unix_nanos) {
-  return unix_nanos >= 0 ? unix_nanos / kNanosPerDay : (unix_nanos - kNanosPerDay + 1) / kNanosPerDay;
+  return unix_nanos >= 0 ? unix_nanos / kNanosPerDay
+                         : (unix_nanos - kNanosPerDay + 1) / kNanosPerDay;
 }
 constexpr size_t kDaysKept = 8;
 }  // namespace

@@ -31,7 +31,7 @@ absl::Status CheckRange(std::string_view param, int64_t value, int64_t lo, int64
                         std::string_view hint = "") {
   if (value < lo || value > hi) {
     return Invalid(param, Cat("must be between ", lo, " and ", hi, ", got ", value,
-                                       hint.empty() ? "" : "; ", hint));
+                              hint.empty() ? "" : "; ", hint));
   }
   return absl::OkStatus();
 }
@@ -52,8 +52,8 @@ std::string FirstNonEmpty(const std::string& a, const std::optional<std::string>
   return b.value_or("");
 }
 
-constexpr std::string_view kKnownFrameworks[] = {"SOC2",     "GDPR",     "HIPAA", "PCI-DSS",
-                                                 "ISO27001", "CCPA",     "FedRAMP", "SOX",
+constexpr std::string_view kKnownFrameworks[] = {"SOC2",        "GDPR",     "HIPAA",   "PCI-DSS",
+                                                 "ISO27001",    "CCPA",     "FedRAMP", "SOX",
                                                  "NIST-800-53", "EU-AI-ACT"};
 
 absl::Status ResolveBudgets(const AdapterConfig& config, GovernanceSettings& out) {
@@ -72,10 +72,9 @@ absl::Status ResolveBudgets(const AdapterConfig& config, GovernanceSettings& out
     spec.name = b.name;
     for (const auto& [key, value] : b.scope) {
       if (!Attribution::IsKnownDimension(key)) {
-        return Invalid(Cat(where, ".scope"),
-                       Cat("unknown dimension \"", key,
-                                    "\"; use team, project, environment, customer_id, "
-                                    "cost_center, feature or tag:<key>"));
+        return Invalid(Cat(where, ".scope"), Cat("unknown dimension \"", key,
+                                                 "\"; use team, project, environment, customer_id, "
+                                                 "cost_center, feature or tag:<key>"));
       }
       if (value.empty()) {
         return Invalid(Cat(where, ".scope.", key), "value must not be empty");
@@ -94,8 +93,7 @@ absl::Status ResolveBudgets(const AdapterConfig& config, GovernanceSettings& out
     for (double t : b.alert_thresholds) {
       if (!(t > 0.0 && t <= 10.0)) {
         return Invalid(Cat(where, ".alert_thresholds"),
-                       Cat("each threshold is a fraction of the limit in (0, 10], got ",
-                                    t));
+                       Cat("each threshold is a fraction of the limit in (0, 10], got ", t));
       }
     }
     spec.alert_thresholds = b.alert_thresholds;
@@ -167,8 +165,8 @@ absl::Status ResolveGovernance(const AdapterConfig& config, const Environment& e
     g.data_residency.push_back(std::move(region));
   }
   g.alert_on_anomalies = config.alert_on_anomalies;
-  if (auto s = CheckRange("default_max_output_tokens", config.default_max_output_tokens, 1,
-                          10'000'000);
+  if (auto s =
+          CheckRange("default_max_output_tokens", config.default_max_output_tokens, 1, 10'000'000);
       !s.ok()) {
     return s;
   }
@@ -211,15 +209,14 @@ absl::Status ResolveCompliance(const AdapterConfig& config, ResolvedConfig& out)
   }
   for (size_t i = 0; i < config.compliance_frameworks.size(); ++i) {
     const std::string name = absl::AsciiStrToUpper(config.compliance_frameworks[i]);
-    auto it = std::find_if(std::begin(kKnownFrameworks), std::end(kKnownFrameworks),
-                           [&](std::string_view known) {
-                             return absl::AsciiStrToUpper(absl::string_view(
-                                        known.data(), known.size())) == name;
-                           });
+    auto it = std::find_if(
+        std::begin(kKnownFrameworks), std::end(kKnownFrameworks), [&](std::string_view known) {
+          return absl::AsciiStrToUpper(absl::string_view(known.data(), known.size())) == name;
+        });
     if (it == std::end(kKnownFrameworks)) {
       return Invalid(Cat("compliance_frameworks[", i, "]"),
                      Cat("unknown framework \"", config.compliance_frameworks[i],
-                                  "\"; known: ", Join(kKnownFrameworks, ", ")));
+                         "\"; known: ", Join(kKnownFrameworks, ", ")));
     }
     c.frameworks.emplace_back(*it);
   }
@@ -231,8 +228,8 @@ absl::Status ResolveExport(const AdapterConfig& config, const Environment& env,
   ExportSettings& e = out.export_settings;
   if (auto s = CheckRange("retry_attempts", config.retry_attempts, 0, 10); !s.ok()) return s;
   e.retry_attempts = config.retry_attempts;
-  if (auto s = CheckRange("circuit_breaker_threshold", config.circuit_breaker_threshold, 1,
-                          1'000'000);
+  if (auto s =
+          CheckRange("circuit_breaker_threshold", config.circuit_breaker_threshold, 1, 1'000'000);
       !s.ok()) {
     return s;
   }
@@ -243,8 +240,8 @@ absl::Status ResolveExport(const AdapterConfig& config, const Environment& env,
     return s;
   }
   e.circuit_breaker_timeout = std::chrono::seconds(config.circuit_breaker_timeout);
-  if (auto s = CheckRange("health_check_interval", config.health_check_interval, 1, 86400,
-                          "seconds");
+  if (auto s =
+          CheckRange("health_check_interval", config.health_check_interval, 1, 86400, "seconds");
       !s.ok()) {
     return s;
   }
@@ -263,9 +260,9 @@ absl::Status ResolveExport(const AdapterConfig& config, const Environment& env,
     if (!IsHttpUrl(url)) {
       return Invalid(Cat("failover_regions[", i, "]"),
                      Cat("\"", url,
-                                  "\" is not an http(s) URL. GenOps fails over between OTLP "
-                                  "endpoints: give the URL of that region's collector, e.g. "
-                                  "https://otel.eu-west-1.example.com/v1/traces"));
+                         "\" is not an http(s) URL. GenOps fails over between OTLP "
+                         "endpoints: give the URL of that region's collector, e.g. "
+                         "https://otel.eu-west-1.example.com/v1/traces"));
     }
     e.failover_endpoints.push_back(url);
   }
@@ -280,13 +277,13 @@ absl::Status ResolveExport(const AdapterConfig& config, const Environment& env,
   if (config.batch_size.has_value()) {
     if (batch != AdapterConfig{}.export_batch_size && batch != *config.batch_size) {
       return Invalid("batch_size",
-                     Cat("conflicts with export_batch_size (", batch, " vs ",
-                                  *config.batch_size, "); they are the same setting, give one"));
+                     Cat("conflicts with export_batch_size (", batch, " vs ", *config.batch_size,
+                         "); they are the same setting, give one"));
     }
     batch = *config.batch_size;
   }
-  if (auto s = CheckRange("span_processor_queue_size", config.span_processor_queue_size, 1,
-                          1 << 20);
+  if (auto s =
+          CheckRange("span_processor_queue_size", config.span_processor_queue_size, 1, 1 << 20);
       !s.ok()) {
     return s;
   }
@@ -334,15 +331,15 @@ absl::Status ResolveExport(const AdapterConfig& config, const Environment& env,
     const std::string& name = config.exporters[i];
     static const std::set<std::string> kKnown = {"otlp", "otlp_json", "console", "file", "none"};
     if (!kKnown.count(name)) {
-      return Invalid(Cat("exporters[", i, "]"),
-                     Cat("unknown exporter \"", name,
-                                  "\"; use otlp, otlp_json, console, file or none"));
+      return Invalid(
+          Cat("exporters[", i, "]"),
+          Cat("unknown exporter \"", name, "\"; use otlp, otlp_json, console, file or none"));
     }
     if (name == "none" || !seen.insert(name).second) continue;
     e.exporters.push_back(name);
   }
-  if (e.exporters.empty() && std::find(config.exporters.begin(), config.exporters.end(),
-                                       "none") == config.exporters.end()) {
+  if (e.exporters.empty() && std::find(config.exporters.begin(), config.exporters.end(), "none") ==
+                                 config.exporters.end()) {
     const bool has_endpoint = !e.otlp_endpoint.empty() ||
                               env.Get("OTEL_EXPORTER_OTLP_ENDPOINT").has_value() ||
                               env.Get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").has_value() ||
@@ -371,8 +368,7 @@ Attribution ResolveAttribution(const AdapterConfig& config, const Environment& e
   return a;
 }
 
-absl::StatusOr<ResolvedConfig> ResolveConfig(const AdapterConfig& config,
-                                             const Environment& env) {
+absl::StatusOr<ResolvedConfig> ResolveConfig(const AdapterConfig& config, const Environment& env) {
   ResolvedConfig out;
   if (auto s = ResolveGovernance(config, env, out); !s.ok()) return s;
   if (auto s = ResolveCompliance(config, out); !s.ok()) return s;
@@ -384,8 +380,7 @@ absl::StatusOr<ResolvedConfig> ResolveConfig(const AdapterConfig& config,
   }
   out.sampling = {config.sampling_rate, config.priority_sampling, config.error_sampling_rate};
 
-  if (auto s = CheckRange("max_spans_per_operation", config.max_spans_per_operation, 1,
-                          1'000'000);
+  if (auto s = CheckRange("max_spans_per_operation", config.max_spans_per_operation, 1, 1'000'000);
       !s.ok()) {
     return s;
   }
@@ -393,8 +388,7 @@ absl::StatusOr<ResolvedConfig> ResolveConfig(const AdapterConfig& config,
       !s.ok()) {
     return s;
   }
-  if (auto s = CheckRange("max_events_per_span", config.max_events_per_span, 0, 100'000);
-      !s.ok()) {
+  if (auto s = CheckRange("max_events_per_span", config.max_events_per_span, 0, 100'000); !s.ok()) {
     return s;
   }
   out.limits = {config.max_spans_per_operation, config.max_attribute_length,
@@ -408,11 +402,10 @@ absl::StatusOr<ResolvedConfig> ResolveConfig(const AdapterConfig& config,
   out.metrics_retention_days = config.metrics_retention_days;
 
   if (config.ledger_url != "memory://") {
-    return Invalid("ledger_url",
-                   Cat("\"", config.ledger_url,
-                                "\": only memory:// is supported in this version (durable "
-                                "sqlite://, redis:// and postgresql:// stores are not "
-                                "supported yet)"));
+    return Invalid("ledger_url", Cat("\"", config.ledger_url,
+                                     "\": only memory:// is supported in this version (durable "
+                                     "sqlite://, redis:// and postgresql:// stores are not "
+                                     "supported yet)"));
   }
   out.ledger_url = config.ledger_url;
   out.pricing_overrides = config.pricing_overrides;

@@ -74,8 +74,7 @@ class NullExporter final : public exporter::SpanExporter {
 
 class SpanPipelineImpl final : public SpanPipeline {
  public:
-  SpanPipelineImpl(std::unique_ptr<telemetry::GenOpsSampler> sampler,
-                   telemetry::SpanLimits limits,
+  SpanPipelineImpl(std::unique_ptr<telemetry::GenOpsSampler> sampler, telemetry::SpanLimits limits,
                    std::unique_ptr<telemetry::SpanProcessor> processor,
                    telemetry::ResourceInfo resource, bool exporting)
       : sampler_(std::move(sampler)),
@@ -122,7 +121,8 @@ class SpanPipelineImpl final : public SpanPipeline {
     s.submitted = submitted_.load(std::memory_order_relaxed);
     s.unsampled = unsampled_.load(std::memory_order_relaxed);
     s.exported = static_cast<int64_t>(p.exported);
-    s.dropped = static_cast<int64_t>(p.dropped_queue_full + p.dropped_after_shutdown + p.failed_spans);
+    s.dropped =
+        static_cast<int64_t>(p.dropped_queue_full + p.dropped_after_shutdown + p.failed_spans);
     return s;
   }
 
@@ -147,8 +147,8 @@ absl::StatusOr<exporter::OtlpExporterOptions> OtlpOptionsFor(const ResolvedConfi
   WithoutTraceloop no_traceloop(env);
   // An explicitly configured endpoint is not the Traceloop platform: its key (a credential)
   // must not be sent there.
-  const bool platform_off = (e.traceloop_platform.has_value() && !*e.traceloop_platform) ||
-                            !e.otlp_endpoint.empty();
+  const bool platform_off =
+      (e.traceloop_platform.has_value() && !*e.traceloop_platform) || !e.otlp_endpoint.empty();
   const Environment& source = platform_off ? static_cast<const Environment&>(no_traceloop) : env;
   exporter::OtlpExporterOptions base;
   base.timeout = e.export_timeout;
@@ -198,7 +198,8 @@ absl::StatusOr<std::unique_ptr<SpanPipeline>> SpanPipeline::Create(
       if (name == "otlp_json") {
         options->protocol = exporter::OtlpExporterOptions::Protocol::kHttpJson;
       }
-      auto otlp = exporter::OtlpHttpExporter::Create(*std::move(options), *resource, nullptr, clock);
+      auto otlp =
+          exporter::OtlpHttpExporter::Create(*std::move(options), *resource, nullptr, clock);
       if (!otlp.ok()) return otlp.status();
       exporters.push_back(*std::move(otlp));
     } else if (name == "console") {

@@ -26,8 +26,8 @@ class Report {
   explicit Report(ValidationResult& r) : r_(r) {}
   void Add(FindingSeverity severity, std::string area, std::string check, std::string message,
            std::string fix = "") {
-    r_.findings.push_back({severity, std::move(area), std::move(check), std::move(message),
-                           std::move(fix)});
+    r_.findings.push_back(
+        {severity, std::move(area), std::move(check), std::move(message), std::move(fix)});
   }
 
  private:
@@ -36,10 +36,14 @@ class Report {
 
 std::string_view SeverityWord(FindingSeverity s) {
   switch (s) {
-    case FindingSeverity::kOk: return "ok";
-    case FindingSeverity::kInfo: return "info";
-    case FindingSeverity::kWarning: return "warning";
-    case FindingSeverity::kError: return "error";
+    case FindingSeverity::kOk:
+      return "ok";
+    case FindingSeverity::kInfo:
+      return "info";
+    case FindingSeverity::kWarning:
+      return "warning";
+    case FindingSeverity::kError:
+      return "error";
   }
   return "?";
 }
@@ -56,9 +60,9 @@ void CheckEnvironment(const AdapterConfig& config, const Environment& env, Repor
                Cat("team=", a.team, " project=", a.project, " environment=", a.environment));
   }
   std::vector<std::string> keys;
-  for (const char* var : {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY",
-                          "GOOGLE_API_KEY", "MISTRAL_API_KEY", "COHERE_API_KEY", "GROQ_API_KEY",
-                          "DEEPSEEK_API_KEY", "XAI_API_KEY"}) {
+  for (const char* var :
+       {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
+        "MISTRAL_API_KEY", "COHERE_API_KEY", "GROQ_API_KEY", "DEEPSEEK_API_KEY", "XAI_API_KEY"}) {
     if (env.Get(var)) keys.push_back(var);
   }
   if (keys.empty()) {
@@ -103,8 +107,9 @@ void CheckCatalog(const AdapterConfig& config, const std::vector<std::string>& m
     if (m == nullptr) {
       auto close = (*catalog)->ClosestMatches(model, 3);
       report.Add(FindingSeverity::kError, "catalog", Cat("model ", model),
-                 Cat("\"", model, "\" has no price: its operations are unpriced (and blocked "
-                                  "under strict)"),
+                 Cat("\"", model,
+                     "\" has no price: its operations are unpriced (and blocked "
+                     "under strict)"),
                  close.empty() ? "add it with a pricing.overrides file"
                                : Cat("did you mean ", Join(close, ", "),
                                      "? Or add it with a pricing.overrides file"));
@@ -115,8 +120,8 @@ void CheckCatalog(const AdapterConfig& config, const std::vector<std::string>& m
   }
 }
 
-void CheckExporters(const sdk::ResolvedConfig& rc,
-                    const Environment& env, bool connectivity, Report& report) {
+void CheckExporters(const sdk::ResolvedConfig& rc, const Environment& env, bool connectivity,
+                    Report& report) {
   const auto& exporters = rc.export_settings.exporters;
   if (exporters.empty()) {
     report.Add(FindingSeverity::kWarning, "exporters", "configured",
@@ -126,10 +131,9 @@ void CheckExporters(const sdk::ResolvedConfig& rc,
     return;
   }
   report.Add(FindingSeverity::kOk, "exporters", "configured", Join(exporters, ", "));
-  const bool wants_otlp = std::find(exporters.begin(), exporters.end(), "otlp") !=
-                              exporters.end() ||
-                          std::find(exporters.begin(), exporters.end(), "otlp_json") !=
-                              exporters.end();
+  const bool wants_otlp =
+      std::find(exporters.begin(), exporters.end(), "otlp") != exporters.end() ||
+      std::find(exporters.begin(), exporters.end(), "otlp_json") != exporters.end();
   if (!wants_otlp) return;
   auto options = sdk::OtlpOptionsFor(rc, env);
   if (!options.ok()) {
@@ -140,8 +144,8 @@ void CheckExporters(const sdk::ResolvedConfig& rc,
   }
   report.Add(FindingSeverity::kOk, "exporters", "otlp endpoint", options->endpoint);
   if (!connectivity) {
-    report.Add(FindingSeverity::kInfo, "exporters", "reachability",
-               "not checked", "run with --connectivity to send an empty export to each endpoint");
+    report.Add(FindingSeverity::kInfo, "exporters", "reachability", "not checked",
+               "run with --connectivity to send an empty export to each endpoint");
     return;
   }
   auto transport = exporter::MakeCurlHttpTransport();
@@ -158,12 +162,10 @@ void CheckExporters(const sdk::ResolvedConfig& rc,
     for (const auto& [k, v] : options->headers) req.headers.push_back({k, v});
     exporter::HttpResponse resp = transport->Post(req);
     if (resp.ok()) {
-      report.Add(FindingSeverity::kOk, "exporters", Cat("reach ", url),
-                 Cat("HTTP ", resp.status));
+      report.Add(FindingSeverity::kOk, "exporters", Cat("reach ", url), Cat("HTTP ", resp.status));
     } else {
       report.Add(FindingSeverity::kError, "exporters", Cat("reach ", url),
-                 resp.transport_error.empty() ? Cat("HTTP ", resp.status)
-                                              : resp.transport_error,
+                 resp.transport_error.empty() ? Cat("HTTP ", resp.status) : resp.transport_error,
                  "check the collector is running and the URL ends in /v1/traces");
     }
   }
@@ -246,20 +248,18 @@ ValidationResult validate_setup(const ValidationOptions& options) {
   auto resolved = sdk::ResolveConfig(config, *effective_env);
   if (!resolved.ok()) {
     report.Add(FindingSeverity::kError, "configuration", "values",
-               Cat(source, ": ", resolved.status().message()),
-               "correct the parameter named above");
+               Cat(source, ": ", resolved.status().message()), "correct the parameter named above");
   } else {
-    report.Add(FindingSeverity::kOk, "configuration", "values",
-               Cat("policy ", PolicyLevelName(resolved->governance.level), ", ",
-                   resolved->governance.budgets.size() +
-                       (resolved->governance.daily_budget_limit ? 1 : 0),
-                   " budget(s)"));
+    report.Add(
+        FindingSeverity::kOk, "configuration", "values",
+        Cat("policy ", PolicyLevelName(resolved->governance.level), ", ",
+            resolved->governance.budgets.size() + (resolved->governance.daily_budget_limit ? 1 : 0),
+            " budget(s)"));
   }
   CheckEnvironment(config, *effective_env, report);
   CheckCatalog(config, options.models, report);
   if (resolved.ok()) {
-    CheckExporters(*resolved, *effective_env, options.include_connectivity_tests,
-                   report);
+    CheckExporters(*resolved, *effective_env, options.include_connectivity_tests, report);
     if (options.include_performance_tests) CheckPerformance(config, report);
   }
   return result;
@@ -283,7 +283,8 @@ void print_validation_result(const ValidationResult& result, bool detailed, std:
                        : f.severity == FindingSeverity::kWarning ? "  [warn] "
                                                                  : "  [FAIL] ";
     out << mark << f.check << ": " << f.message << "\n";
-    if (!f.fix.empty() && f.severity != FindingSeverity::kOk) out << "         fix: " << f.fix << "\n";
+    if (!f.fix.empty() && f.severity != FindingSeverity::kOk)
+      out << "         fix: " << f.fix << "\n";
   }
   out << "\n"
       << (result.ok() ? "PASSED" : "FAILED") << ": " << result.errors() << " error(s), "

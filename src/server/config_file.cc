@@ -7,8 +7,8 @@
 #include <set>
 #include <sstream>
 
-#include "src/core/text.h"
 #include "genops/decision.h"
+#include "src/core/text.h"
 
 namespace genops::server {
 namespace {
@@ -31,11 +31,16 @@ Where At(std::string_view source, std::string path, const YAML::Node& node) {
 
 std::string Describe(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Null: return "null";
-    case YAML::NodeType::Scalar: return Cat("\"", node.Scalar(), "\"");
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a mapping";
-    default: return "nothing";
+    case YAML::NodeType::Null:
+      return "null";
+    case YAML::NodeType::Scalar:
+      return Cat("\"", node.Scalar(), "\"");
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    default:
+      return "nothing";
   }
 }
 
@@ -202,15 +207,16 @@ Apply StrMap(Get get) {
   };
 }
 
-#define GENOPS_FIELD(expr) [](FileConfig & c) -> auto& { return expr; }
+#define GENOPS_FIELD(expr) \
+  [](FileConfig & c) -> auto& { return expr; }
 
 absl::Status ApplyPolicy(const YAML::Node& n, const Where& w, FileConfig& c) {
   auto v = AsString(n, w, /*nullable=*/false);
   if (!v.ok()) return v.status();
   auto level = ParsePolicyLevel(*v);
   if (!level.ok()) {
-    return Bad(w, Cat("unknown policy level \"", *v,
-                               "\"; use audit_only, advisory, enforced or strict"));
+    return Bad(
+        w, Cat("unknown policy level \"", *v, "\"; use audit_only, advisory, enforced or strict"));
   }
   c.adapter.governance_policy = *level;
   return absl::OkStatus();
@@ -236,10 +242,9 @@ absl::Status ApplyBudgets(const YAML::Node& n, const Where& w, FileConfig& c) {
       if (!scope.ok()) return scope.status();
       for (const auto& [key, value] : *scope) {
         if (!Attribution::IsKnownDimension(key)) {
-          return Bad(field("scope"),
-                     Cat("unknown scope key \"", key,
-                                  "\"; use team, project, environment, customer_id, "
-                                  "cost_center, feature or tag:<key>"));
+          return Bad(field("scope"), Cat("unknown scope key \"", key,
+                                         "\"; use team, project, environment, customer_id, "
+                                         "cost_center, feature or tag:<key>"));
         }
       }
       budget.scope = *scope;
@@ -253,8 +258,7 @@ absl::Status ApplyBudgets(const YAML::Node& n, const Where& w, FileConfig& c) {
       auto period = AsString(b["period"], field("period"), false);
       if (!period.ok()) return period.status();
       if (*period != "day" && *period != "week" && *period != "month" && *period != "total") {
-        return Bad(field("period"),
-                   Cat("\"", *period, "\" is not one of day, week, month, total"));
+        return Bad(field("period"), Cat("\"", *period, "\" is not one of day, week, month, total"));
       }
       budget.period = *period;
     }
@@ -287,7 +291,8 @@ absl::Status ApplyProviders(const YAML::Node& n, const Where& w, FileConfig& c) 
     if (auto s = OnlyKeys(kv.second, pw, kKeys); !s.ok()) return s;
     ProviderEndpointConfig p;
     if (kv.second["base_url"]) {
-      auto v = AsString(kv.second["base_url"], At(w.source, pw.path + ".base_url", kv.second["base_url"]));
+      auto v = AsString(kv.second["base_url"],
+                        At(w.source, pw.path + ".base_url", kv.second["base_url"]));
       if (!v.ok()) return v.status();
       p.base_url = *v;
     }
@@ -326,9 +331,11 @@ const std::vector<KeySpec>& Schema() {
       {{"governance.environment", "string", "$GENOPS_ENVIRONMENT or development",
         "Environment (development, staging, production...)."},
        Str(GENOPS_FIELD(c.adapter.environment))},
-      {{"governance.customer_id", "string", "$GENOPS_CUSTOMER_ID", "Customer for per-customer attribution."},
+      {{"governance.customer_id", "string", "$GENOPS_CUSTOMER_ID",
+        "Customer for per-customer attribution."},
        Str(GENOPS_FIELD(c.adapter.customer_id))},
-      {{"governance.cost_center", "string", "$GENOPS_COST_CENTER", "Cost center for financial reporting."},
+      {{"governance.cost_center", "string", "$GENOPS_COST_CENTER",
+        "Cost center for financial reporting."},
        Str(GENOPS_FIELD(c.adapter.cost_center))},
       {{"governance.feature", "string", "null", "Product feature the spend belongs to."},
        Str(GENOPS_FIELD(c.adapter.feature))},
@@ -343,9 +350,11 @@ const std::vector<KeySpec>& Schema() {
       {{"governance.daily_budget_limit", "USD amount", "null",
         "A budget per UTC day on this scope (team, project, environment, customer, cost center)."},
        Usd(GENOPS_FIELD(c.adapter.daily_budget_limit))},
-      {{"governance.max_operation_cost", "USD amount", "null", "Cap on one operation's worst-case cost."},
+      {{"governance.max_operation_cost", "USD amount", "null",
+        "Cap on one operation's worst-case cost."},
        Usd(GENOPS_FIELD(c.adapter.max_operation_cost))},
-      {{"governance.enable_cost_alerts", "bool", "true", "Raise alerts (log, webhooks, span events)."},
+      {{"governance.enable_cost_alerts", "bool", "true",
+        "Raise alerts (log, webhooks, span events)."},
        Bool(GENOPS_FIELD(c.adapter.enable_cost_alerts))},
       {{"governance.cost_alert_threshold", "USD amount", "null",
         "An operation costing more than this raises an alert."},
@@ -353,25 +362,32 @@ const std::vector<KeySpec>& Schema() {
       {{"governance.require_cost_approval", "bool", "false",
         "Hold operations whose estimate exceeds cost_approval_threshold until approved."},
        Bool(GENOPS_FIELD(c.adapter.require_cost_approval))},
-      {{"governance.cost_approval_threshold", "USD amount", "null", "Estimate above which approval is needed."},
+      {{"governance.cost_approval_threshold", "USD amount", "null",
+        "Estimate above which approval is needed."},
        Usd(GENOPS_FIELD(c.adapter.cost_approval_threshold))},
       {{"governance.operation_timeout", "seconds", "300",
         "Longest operation; reservations of operations older than this expire."},
        Int(GENOPS_FIELD(c.adapter.operation_timeout), 1, 86400)},
-      {{"governance.allowed_models", "list of strings", "[]", "strict only: the models that may be called."},
+      {{"governance.allowed_models", "list of strings", "[]",
+        "strict only: the models that may be called."},
        List(GENOPS_FIELD(c.adapter.allowed_models))},
       {{"governance.default_max_output_tokens", "integer", "4096",
-        "Output allowance for worst-case estimates when a call gives no max_tokens and the model has no default."},
+        "Output allowance for worst-case estimates when a call gives no max_tokens and the model "
+        "has no default."},
        Int(GENOPS_FIELD(c.adapter.default_max_output_tokens), 1, 10'000'000)},
       {{"governance.audit_all_operations", "bool", "false",
-        "Audit every operation, not only warnings, refusals and failures (needs enable_audit_logging)."},
+        "Audit every operation, not only warnings, refusals and failures (needs "
+        "enable_audit_logging)."},
        Bool(GENOPS_FIELD(c.adapter.audit_all_operations))},
-      {{"governance.enable_audit_logging", "bool", "false", "Write the audit trail to audit_log_path."},
+      {{"governance.enable_audit_logging", "bool", "false",
+        "Write the audit trail to audit_log_path."},
        Bool(GENOPS_FIELD(c.adapter.enable_audit_logging))},
-      {{"governance.audit_log_path", "path", "genops-audit.jsonl", "Audit trail file (JSON lines)."},
+      {{"governance.audit_log_path", "path", "genops-audit.jsonl",
+        "Audit trail file (JSON lines)."},
        Str(GENOPS_FIELD(c.adapter.audit_log_path))},
       {{"governance.compliance_frameworks", "list of strings", "[]",
-        "Frameworks the operations fall under (SOC2, GDPR, HIPAA, ...); stamped on spans and audit records."},
+        "Frameworks the operations fall under (SOC2, GDPR, HIPAA, ...); stamped on spans and audit "
+        "records."},
        List(GENOPS_FIELD(c.adapter.compliance_frameworks))},
       {{"governance.data_residency_requirements", "list of strings", "[]",
         "Allowed data regions; an operation declaring another region is a policy violation."},
@@ -384,7 +400,8 @@ const std::vector<KeySpec>& Schema() {
        Bool(GENOPS_FIELD(c.adapter.enable_detailed_metrics))},
       {{"governance.metrics_retention_days", "days", "90", "How long operation records are kept."},
        Int(GENOPS_FIELD(c.adapter.metrics_retention_days), 1, 3650)},
-      {{"governance.encrypt_sensitive_data", "bool", "false", "Not supported yet: true is rejected."},
+      {{"governance.encrypt_sensitive_data", "bool", "false",
+        "Not supported yet: true is rejected."},
        Bool(GENOPS_FIELD(c.adapter.encrypt_sensitive_data))},
       {{"budgets", "list of budgets", "[]",
         "Further budgets: {name, scope: {team: x}, limit_usd, period: day|week|month|total, "
@@ -398,7 +415,8 @@ const std::vector<KeySpec>& Schema() {
        Bool(GENOPS_FIELD(c.gateway.enabled))},
       {{"gateway.listen", "host:port", "127.0.0.1:8080", "Gateway listen address."},
        Str(GENOPS_FIELD(c.gateway.listen))},
-      {{"gateway.allow_passthrough_keys", "bool", "true", "Clients may use their own provider key."},
+      {{"gateway.allow_passthrough_keys", "bool", "true",
+        "Clients may use their own provider key."},
        Bool(GENOPS_FIELD(c.gateway.allow_passthrough_keys))},
       {{"gateway.providers", "map", "openai, anthropic",
         "Upstreams: <name>: {base_url, api_key_env, failover: [urls]}."},
@@ -407,7 +425,8 @@ const std::vector<KeySpec>& Schema() {
        Int(GENOPS_FIELD(c.gateway.max_concurrent_operations), 1, 10'000'000)},
       {{"gateway.retry_attempts", "integer", "3", "Upstream retries where safe."},
        Int(GENOPS_FIELD(c.gateway.retry_attempts), 0, 10)},
-      {{"gateway.circuit_breaker_threshold", "integer", "10", "Consecutive upstream failures that open the breaker."},
+      {{"gateway.circuit_breaker_threshold", "integer", "10",
+        "Consecutive upstream failures that open the breaker."},
        Int(GENOPS_FIELD(c.gateway.circuit_breaker_threshold), 1, 1'000'000)},
       {{"gateway.circuit_breaker_timeout", "seconds", "60", "Open-breaker time before a probe."},
        Int(GENOPS_FIELD(c.gateway.circuit_breaker_timeout), 1, 86400)},
@@ -418,12 +437,14 @@ const std::vector<KeySpec>& Schema() {
       {{"receiver.otlp_grpc_listen", "host:port", "127.0.0.1:4317", "OTLP/gRPC listen address."},
        Str(GENOPS_FIELD(c.receiver.otlp_grpc_listen))},
       // export: the span pipeline.
-      {{"export.exporters", "list of otlp | otlp_json | console | file | none", "[otlp] when an endpoint is set",
-        "Where spans go."},
+      {{"export.exporters", "list of otlp | otlp_json | console | file | none",
+        "[otlp] when an endpoint is set", "Where spans go."},
        List(GENOPS_FIELD(c.adapter.exporters))},
-      {{"export.otlp.endpoint", "URL", "$OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP/HTTP traces endpoint."},
+      {{"export.otlp.endpoint", "URL", "$OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTLP/HTTP traces endpoint."},
        Str(GENOPS_FIELD(c.adapter.otlp_endpoint))},
-      {{"export.otlp.headers", "map of strings", "{}", "Extra headers (merged over OTEL_EXPORTER_OTLP_HEADERS)."},
+      {{"export.otlp.headers", "map of strings", "{}",
+        "Extra headers (merged over OTEL_EXPORTER_OTLP_HEADERS)."},
        StrMap(GENOPS_FIELD(c.adapter.otlp_headers))},
       {{"export.otlp.compression", "gzip | none", "gzip", "Request body compression."},
        Str(GENOPS_FIELD(c.adapter.otlp_compression))},
@@ -432,35 +453,47 @@ const std::vector<KeySpec>& Schema() {
       {{"export.otlp.failover_endpoints", "list of URLs", "[]",
         "Endpoints tried in order when the primary fails (the seed's failover_regions)."},
        ApplyOtlpFailover},
-      {{"export.otlp.retry_attempts", "integer", "3", "Export retries on 429/502/503/504 and network errors."},
+      {{"export.otlp.retry_attempts", "integer", "3",
+        "Export retries on 429/502/503/504 and network errors."},
        Int(GENOPS_FIELD(c.adapter.retry_attempts), 0, 10)},
-      {{"export.otlp.circuit_breaker_threshold", "integer", "10", "Failed exports that open an endpoint's breaker."},
+      {{"export.otlp.circuit_breaker_threshold", "integer", "10",
+        "Failed exports that open an endpoint's breaker."},
        Int(GENOPS_FIELD(c.adapter.circuit_breaker_threshold), 1, 1'000'000)},
-      {{"export.otlp.circuit_breaker_timeout", "seconds", "60", "Open-breaker time before a probe."},
+      {{"export.otlp.circuit_breaker_timeout", "seconds", "60",
+        "Open-breaker time before a probe."},
        Int(GENOPS_FIELD(c.adapter.circuit_breaker_timeout), 1, 86400)},
-      {{"export.otlp.health_check_interval", "seconds", "30", "Fail-back probe interval of the primary."},
+      {{"export.otlp.health_check_interval", "seconds", "30",
+        "Fail-back probe interval of the primary."},
        Int(GENOPS_FIELD(c.adapter.health_check_interval), 1, 86400)},
-      {{"export.file.path", "path", "./genops-spans.jsonl", "JSON-lines span file of the file exporter."},
+      {{"export.file.path", "path", "./genops-spans.jsonl",
+        "JSON-lines span file of the file exporter."},
        Str(GENOPS_FIELD(c.adapter.file_path))},
-      {{"export.service_name", "string", "$OTEL_SERVICE_NAME or the project", "service.name resource attribute."},
+      {{"export.service_name", "string", "$OTEL_SERVICE_NAME or the project",
+        "service.name resource attribute."},
        Str(GENOPS_FIELD(c.adapter.service_name))},
-      {{"export.sampling_rate", "fraction", "1.0", "Share of ordinary operations whose spans are exported."},
+      {{"export.sampling_rate", "fraction", "1.0",
+        "Share of ordinary operations whose spans are exported."},
        Fraction(GENOPS_FIELD(c.adapter.sampling_rate))},
-      {{"export.priority_sampling", "bool", "true", "High-priority operations are always exported."},
+      {{"export.priority_sampling", "bool", "true",
+        "High-priority operations are always exported."},
        Bool(GENOPS_FIELD(c.adapter.priority_sampling))},
       {{"export.error_sampling_rate", "fraction", "1.0", "Share of failed operations exported."},
        Fraction(GENOPS_FIELD(c.adapter.error_sampling_rate))},
-      {{"export.enable_async_export", "bool", "true", "false: export synchronously when a span ends."},
+      {{"export.enable_async_export", "bool", "true",
+        "false: export synchronously when a span ends."},
        Bool(GENOPS_FIELD(c.adapter.enable_async_export))},
       {{"export.enable_batching", "bool", "true", "false: one span per export request."},
        Bool(GENOPS_FIELD(c.adapter.enable_batching))},
       {{"export.export_batch_size", "integer", "512", "Spans per export request."},
        Int(GENOPS_FIELD(c.adapter.export_batch_size), 1, 10'000'000)},
-      {{"export.batch_timeout", "milliseconds", "5000", "Longest wait before a partial batch is exported."},
+      {{"export.batch_timeout", "milliseconds", "5000",
+        "Longest wait before a partial batch is exported."},
        Int(GENOPS_FIELD(c.adapter.batch_timeout), 1, 3'600'000)},
-      {{"export.span_processor_queue_size", "integer", "2048", "Spans queued for export; beyond, drops are counted."},
+      {{"export.span_processor_queue_size", "integer", "2048",
+        "Spans queued for export; beyond, drops are counted."},
        Int(GENOPS_FIELD(c.adapter.span_processor_queue_size), 1, 1 << 20)},
-      {{"export.max_attribute_length", "integer", "1000", "Longer string attribute values are truncated."},
+      {{"export.max_attribute_length", "integer", "1000",
+        "Longer string attribute values are truncated."},
        Int(GENOPS_FIELD(c.adapter.max_attribute_length), 1, 1'000'000)},
       {{"export.max_events_per_span", "integer", "100", "Further events are dropped and counted."},
        Int(GENOPS_FIELD(c.adapter.max_events_per_span), 0, 100'000)},
@@ -479,9 +512,9 @@ const std::vector<KeySpec>& Schema() {
 #undef GENOPS_FIELD
 
 const std::set<std::string>& Sections() {
-  static const std::set<std::string>* const kSections = new std::set<std::string>{
-      "governance", "ledger", "gateway", "receiver", "export", "export.otlp", "export.file",
-      "pricing", "alerts"};
+  static const std::set<std::string>* const kSections =
+      new std::set<std::string>{"governance",  "ledger",      "gateway", "receiver", "export",
+                                "export.otlp", "export.file", "pricing", "alerts"};
   return *kSections;
 }
 
@@ -519,10 +552,10 @@ absl::Status Walk(const YAML::Node& node, const std::string& prefix, std::string
     } else if (Sections().count(path)) {
       if (auto s = Walk(kv.second, path, source, config); !s.ok()) return s;
     } else {
-      return Bad(At(source, path, kv.first),
-                 Cat("unknown key; allowed ",
-                              prefix.empty() ? "at the top level" : Cat("in ", prefix),
-                              ": ", Join(ChildrenOf(prefix), ", ")));
+      return Bad(
+          At(source, path, kv.first),
+          Cat("unknown key; allowed ", prefix.empty() ? "at the top level" : Cat("in ", prefix),
+              ": ", Join(ChildrenOf(prefix), ", ")));
     }
   }
   return absl::OkStatus();
@@ -537,15 +570,13 @@ absl::StatusOr<FileConfig> ParseConfigYaml(std::string_view yaml, std::string_vi
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(Cat(source, ":", e.mark.line + 1, ":",
-                                                   e.mark.column + 1, ": not valid YAML: ",
-                                                   e.msg));
+    return absl::InvalidArgumentError(
+        Cat(source, ":", e.mark.line + 1, ":", e.mark.column + 1, ": not valid YAML: ", e.msg));
   }
   try {
     if (auto s = Walk(root, "", source, config); !s.ok()) return s;
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        Cat(source, ":", e.mark.line + 1, ": ", e.msg));
+    return absl::InvalidArgumentError(Cat(source, ":", e.mark.line + 1, ": ", e.msg));
   }
   return config;
 }
@@ -553,8 +584,8 @@ absl::StatusOr<FileConfig> ParseConfigYaml(std::string_view yaml, std::string_vi
 absl::StatusOr<FileConfig> LoadConfigFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::NotFoundError(Cat("config file \"", path,
-                                            "\" cannot be read; check the path given to --config"));
+    return absl::NotFoundError(
+        Cat("config file \"", path, "\" cannot be read; check the path given to --config"));
   }
   std::stringstream buffer;
   buffer << in.rdbuf();

@@ -47,8 +47,8 @@ struct ReceiverConfig {
 };
 
 struct FileConfig {
-  std::string source;      // the file's path, for messages
-  AdapterConfig adapter;   // governance, budgets, ledger, export, pricing, alerts
+  std::string source;     // the file's path, for messages
+  AdapterConfig adapter;  // governance, budgets, ledger, export, pricing, alerts
   GatewayConfig gateway;
   ReceiverConfig receiver;
 };

@@ -19,8 +19,7 @@
 
 namespace genops::telemetry {
 
-using AttributeValue =
-    std::variant<bool, int64_t, double, std::string, std::vector<std::string>>;
+using AttributeValue = std::variant<bool, int64_t, double, std::string, std::vector<std::string>>;
 
 // AttributeKey: an attribute key (or event name) that either refers to a string with static
 // storage duration or owns a copy.
@@ -56,9 +55,7 @@ class AttributeKey {
     return k;
   }
 
-  std::string_view view() const noexcept {
-    return is_static_ ? static_ : std::string_view(owned_);
-  }
+  std::string_view view() const noexcept { return is_static_ ? static_ : std::string_view(owned_); }
   operator std::string_view() const noexcept { return view(); }  // NOLINT: implicit by design
   std::string str() const { return std::string(view()); }
   const char* data() const noexcept { return view().data(); }

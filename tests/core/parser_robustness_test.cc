@@ -23,11 +23,21 @@ std::string Mutate(const std::string& input, std::mt19937_64& rng) {
   for (int i = 0; i < edits && !s.empty(); ++i) {
     const size_t pos = rng() % s.size();
     switch (rng() % 5) {
-      case 0: s.resize(pos); break;
-      case 1: s[pos] = static_cast<char>(rng() % 256); break;
-      case 2: s.erase(pos, 1 + rng() % 8); break;
-      case 3: s.insert(pos, s.substr(pos, rng() % 32)); break;
-      default: s.insert(pos, 1, kPieces[rng() % (sizeof(kPieces) - 1)]); break;
+      case 0:
+        s.resize(pos);
+        break;
+      case 1:
+        s[pos] = static_cast<char>(rng() % 256);
+        break;
+      case 2:
+        s.erase(pos, 1 + rng() % 8);
+        break;
+      case 3:
+        s.insert(pos, s.substr(pos, rng() % 32));
+        break;
+      default:
+        s.insert(pos, 1, kPieces[rng() % (sizeof(kPieces) - 1)]);
+        break;
     }
   }
   return s;

@@ -48,8 +48,8 @@ class FakeProvider {
   }
   std::string Call() {
     httplib::Client client("127.0.0.1", port_);
-    auto res = client.Post("/v1/chat/completions", R"({"model":"gpt-4o-mini"})",
-                           "application/json");
+    auto res =
+        client.Post("/v1/chat/completions", R"({"model":"gpt-4o-mini"})", "application/json");
     return res ? res->body : "";
   }
   int calls() const { return calls_.load(); }
@@ -70,10 +70,11 @@ TEST(AdapterTest, BlockedOperationNeverReachesProvider) {
   auto adapter = h.Make(config);
   ASSERT_NE(adapter, nullptr);
 
-  Operation op = adapter->try_track_operation(
-      "chat_completion", "too_big",
-      {.provider = "openai", .model = "gpt-4o", .estimated_input_tokens = 1000,
-       .max_output_tokens = 100000});
+  Operation op = adapter->try_track_operation("chat_completion", "too_big",
+                                              {.provider = "openai",
+                                               .model = "gpt-4o",
+                                               .estimated_input_tokens = 1000,
+                                               .max_output_tokens = 100000});
   EXPECT_FALSE(op.allowed());
   EXPECT_EQ(op.decision().result, DecisionResult::kBlocked);
   EXPECT_EQ(op.decision().reason, DecisionReason::kOperationCostExceeded);
@@ -98,7 +99,8 @@ TEST(AdapterTest, ThrowingFormRaisesPolicyViolationWithDecision) {
   ASSERT_NE(adapter, nullptr);
   try {
     Operation op = adapter->track_operation(
-        "chat_completion", "q", {.provider = "openai", .model = "gpt-4o", .max_output_tokens = 5000});
+        "chat_completion", "q",
+        {.provider = "openai", .model = "gpt-4o", .max_output_tokens = 5000});
     provider.Call();
     FAIL() << "expected PolicyViolationError";
   } catch (const PolicyViolationError& e) {
@@ -114,9 +116,9 @@ TEST(AdapterTest, RecordedResponseIsPricedFromTheCatalog) {
   FakeProvider provider;
   auto adapter = h.Make(h.BaseConfig());
   ASSERT_NE(adapter, nullptr);
-  Operation op = adapter->track_operation("chat_completion", "q",
-                                          {.provider = "openai", .model = "gpt-4o-mini",
-                                           .max_output_tokens = 500});
+  Operation op = adapter->track_operation(
+      "chat_completion", "q",
+      {.provider = "openai", .model = "gpt-4o-mini", .max_output_tokens = 500});
   ASSERT_TRUE(op.record_response("openai", provider.Call()).ok());
   op.end();
 
@@ -172,8 +174,7 @@ TEST(AdapterTest, DailyBudgetBlocksThenResetsAtUtcMidnight) {
   ASSERT_NE(adapter, nullptr);
 
   auto run = [&](double cost) {
-    Operation op = adapter->try_track_operation("chat_completion", "q",
-                                                {.estimated_cost = cost});
+    Operation op = adapter->try_track_operation("chat_completion", "q", {.estimated_cost = cost});
     if (op.allowed()) op.update_cost(cost);
     op.end();
     return op.decision();
@@ -275,8 +276,8 @@ TEST(AdapterTest, NestedOperationsFormOneTrace) {
     Operation parent = adapter->track_operation("batch_processing", "bulk");
     parent_span_id = parent.span_id();
     for (int i = 0; i < 3; ++i) {
-      Operation child = adapter->track_operation("individual_request", "req",
-                                                 {.parent_span = &parent});
+      Operation child =
+          adapter->track_operation("individual_request", "req", {.parent_span = &parent});
       EXPECT_EQ(child.trace_id(), parent.trace_id());
     }
   }

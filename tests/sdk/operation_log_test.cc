@@ -48,8 +48,7 @@ TEST(OperationLogTest, RetentionTrimsTheOldestAndTheRingKeepsWorking) {
   const int64_t later = t0 + kDay + 20;
   EXPECT_EQ(Ids(log.Recent(10, later)), (std::vector<std::string>{"op_3"}));
   for (int i = 4; i <= 9; ++i) log.Add(Record(i, later), later);
-  EXPECT_EQ(Ids(log.Recent(10, later)),
-            (std::vector<std::string>{"op_9", "op_8", "op_7", "op_6"}));
+  EXPECT_EQ(Ids(log.Recent(10, later)), (std::vector<std::string>{"op_9", "op_8", "op_7", "op_6"}));
   EXPECT_EQ(log.RetainedTotals(later).cost, Money::FromNanos(6 + 7 + 8 + 9));
   // Everything expires.
   EXPECT_TRUE(log.Recent(10, later + 2 * kDay).empty());

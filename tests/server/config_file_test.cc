@@ -148,18 +148,19 @@ TEST(ConfigFileTest, UnknownPolicyLevelIsRejected) {
 }
 
 TEST(ConfigFileTest, BadBudgetsAreRejected) {
-  EXPECT_THAT(Message(ParseConfigYaml("budgets:\n  - {name: b, limit_usd: 1, scope: {region: eu}}\n",
-                                      "f")
-                          .status()),
-              HasSubstr("unknown scope key \"region\""));
-  EXPECT_THAT(Message(ParseConfigYaml("budgets:\n  - {name: b, limit_usd: 1, period: year}\n", "f")
-                          .status()),
-              HasSubstr("day, week, month, total"));
+  EXPECT_THAT(
+      Message(ParseConfigYaml("budgets:\n  - {name: b, limit_usd: 1, scope: {region: eu}}\n", "f")
+                  .status()),
+      HasSubstr("unknown scope key \"region\""));
+  EXPECT_THAT(
+      Message(
+          ParseConfigYaml("budgets:\n  - {name: b, limit_usd: 1, period: year}\n", "f").status()),
+      HasSubstr("day, week, month, total"));
   EXPECT_THAT(Message(ParseConfigYaml("budgets:\n  - {limit_usd: 1}\n", "f").status()),
               HasSubstr("name is required"));
-  EXPECT_THAT(Message(ParseConfigYaml("budgets:\n  - {name: b, limit_usd: 1, owner: x}\n", "f")
-                          .status()),
-              HasSubstr("budgets[0].owner"));
+  EXPECT_THAT(
+      Message(ParseConfigYaml("budgets:\n  - {name: b, limit_usd: 1, owner: x}\n", "f").status()),
+      HasSubstr("budgets[0].owner"));
 }
 
 TEST(ConfigFileTest, FailoverEndpointsEnableHa) {
