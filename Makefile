@@ -19,7 +19,9 @@ release: deps
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS)
 
-run: release
+run: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target genops_cli
 	./build/release/genops demo
 
 test: test-dev test-asan

@@ -24,7 +24,12 @@ inline void Section(std::string_view title) { std::cout << "\n== " << title << s
 
 // "$0.000123 (123000 nano-USD)"
 inline std::string Usd(genops::Money amount) {
-  return "$" + amount.ToUsdString() + " (" + std::to_string(amount.nanos()) + " nano-USD)";
+  std::string text = "$";
+  text += amount.ToUsdString();
+  text += " (";
+  text += std::to_string(amount.nanos());
+  text += " nano-USD)";
+  return text;
 }
 
 // Exports everything queued, or fails the example.
