@@ -12,6 +12,8 @@ PACKAGES=(
   libsqlite3-dev libhiredis-dev libpq-dev
   libcli11-dev libspdlog-dev libfmt-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # Servers the ledger tests start on loopback (never as system services).
+  redis-server postgresql
 )
 
 missing=()

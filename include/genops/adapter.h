@@ -38,6 +38,7 @@
 #include "genops/decision.h"
 #include "genops/money.h"
 #include "genops/operation.h"
+#include "genops/operation_record.h"
 #include "genops/usage.h"
 
 namespace genops {
@@ -98,25 +99,6 @@ struct AdapterMetrics {
   std::map<std::string, CostTotals> by_team;
 
   std::string ToJson() const;
-};
-
-// One finished operation, as kept for get_recent_operations_summary().
-struct OperationRecord {
-  std::string operation_id;
-  int64_t start_unix_nanos = 0;
-  int64_t duration_nanos = 0;
-  std::string operation_type;
-  std::string operation_name;
-  Attribution attribution;
-  std::string provider;
-  std::string model;
-  Usage usage;
-  Money cost;
-  bool priced = false;
-  DecisionResult decision = DecisionResult::kAllowed;
-  DecisionReason reason = DecisionReason::kNone;
-  bool error = false;
-  std::string trace_id;
 };
 
 struct OperationsSummary {

@@ -48,6 +48,7 @@ enum class DecisionResult {
 };
 
 std::string_view DecisionResultName(DecisionResult result);  // "allowed", "warned", ...
+absl::StatusOr<DecisionResult> ParseDecisionResult(std::string_view name);
 
 enum class DecisionReason {
   kNone,
@@ -64,6 +65,7 @@ enum class DecisionReason {
 };
 
 std::string_view DecisionReasonName(DecisionReason reason);  // "budget_exceeded", ...
+absl::StatusOr<DecisionReason> ParseDecisionReason(std::string_view name);
 
 struct Decision {
   DecisionResult result = DecisionResult::kAllowed;

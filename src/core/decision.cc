@@ -90,4 +90,22 @@ std::string_view DecisionReasonName(DecisionReason reason) {
   return "unknown";
 }
 
+absl::StatusOr<DecisionResult> ParseDecisionResult(std::string_view name) {
+  for (DecisionResult result : {DecisionResult::kAllowed, DecisionResult::kWarned,
+                                DecisionResult::kBlocked, DecisionResult::kApprovalRequired}) {
+    if (DecisionResultName(result) == name) return result;
+  }
+  return absl::InvalidArgumentError(
+      Cat("unknown decision result \"", name,
+          "\"; expected allowed, warned, blocked or approval_required"));
+}
+
+absl::StatusOr<DecisionReason> ParseDecisionReason(std::string_view name) {
+  for (int i = 0; i <= static_cast<int>(DecisionReason::kLedgerUnavailable); ++i) {
+    DecisionReason reason = static_cast<DecisionReason>(i);
+    if (DecisionReasonName(reason) == name) return reason;
+  }
+  return absl::InvalidArgumentError(Cat("unknown decision reason \"", name, "\""));
+}
+
 }  // namespace genops

@@ -152,4 +152,25 @@ double BudgetStatus::utilization() const {
   return static_cast<double>((spent + reserved).nanos()) / static_cast<double>(max.nanos());
 }
 
+std::string_view OperationStateName(OperationState state) {
+  switch (state) {
+    case OperationState::kReserved:
+      return "reserved";
+    case OperationState::kSettled:
+      return "settled";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<std::vector<OperationRecord>> QueryOperations(Ledger& ledger,
+                                                             const OperationQuery& query) {
+  std::vector<OperationRecord> out;
+  absl::Status status = ledger.ScanOperations(query, [&out](const OperationRecord& record) {
+    out.push_back(record);
+    return true;
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
 }  // namespace genops::ledger

@@ -10,23 +10,32 @@
 //  - Settle() always records the actual cost, even above the reservation (the money was
 //    spent; losing it would be worse than a budget overrun the estimate did not foresee).
 //  - A reservation older than its expiry is released by ExpireReservations().
+//  - The operations log (AppendOperations/ScanOperations) keeps one OperationRecord per
+//    operation id for reports; appending an id that is already there changes nothing.
 // Amounts are integers of nano-USD (genops::Money); windows are UTC (BudgetWindow).
 //
 // Thread safety: implementations are thread-safe.
 #ifndef GENOPS_LEDGER_LEDGER_H_
 #define GENOPS_LEDGER_LEDGER_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "genops/attribution.h"
 #include "genops/money.h"
+#include "genops/operation_record.h"
 
 namespace genops::ledger {
 
@@ -99,6 +108,26 @@ struct SettleOutcome {
   bool already_settled = false;  // an idempotent repeat
 };
 
+// What the ledger remembers of one operation id (LookupOperation). A released or expired
+// reservation is forgotten, and so is a settled id once the store's idempotency record
+// lets it go (48 hours at least).
+enum class OperationState { kReserved, kSettled };
+std::string_view OperationStateName(OperationState state);  // "reserved", "settled"
+
+struct OperationEntry {
+  OperationState state = OperationState::kReserved;
+  Money reserved;  // what is (kReserved) or was (kSettled) held; zero for a direct charge
+  Money actual;    // what was recorded (kSettled only)
+};
+
+// Which records ScanOperations() visits: start time in [since, until), newest first (ties
+// by operation id, descending), at most `limit` of them (0 = no limit).
+struct OperationQuery {
+  int64_t since_unix_nanos = std::numeric_limits<int64_t>::min();
+  int64_t until_unix_nanos = std::numeric_limits<int64_t>::max();
+  size_t limit = 0;
+};
+
 class Ledger {
  public:
   virtual ~Ledger() = default;
@@ -122,7 +151,26 @@ class Ledger {
 
   // Sum of all settled spend ever recorded (for reconciliation checks).
   virtual absl::StatusOr<Money> TotalSpent() = 0;
+
+  // The state of one operation id, or nullopt when the ledger holds nothing for it.
+  virtual absl::StatusOr<std::optional<OperationEntry>> LookupOperation(
+      std::string_view operation_id) = 0;
+
+  // --- The operations log --------------------------------------------------------------
+  // Appends finished operations, all or nothing. A record whose operation_id is already in
+  // the log is skipped (a retried batch never duplicates a row).
+  virtual absl::Status AppendOperations(absl::Span<const OperationRecord> records) = 0;
+  // Calls `visit` for each record matching `query`, in the query's order, until it returns
+  // false. `visit` must not call back into the ledger.
+  virtual absl::Status ScanOperations(
+      const OperationQuery& query, const std::function<bool(const OperationRecord&)>& visit) = 0;
+  // Deletes records that started before `before_unix_nanos` (retention); returns how many.
+  virtual absl::StatusOr<int64_t> PurgeOperations(int64_t before_unix_nanos) = 0;
 };
+
+// The records matching `query`, collected into a vector.
+absl::StatusOr<std::vector<OperationRecord>> QueryOperations(Ledger& ledger,
+                                                             const OperationQuery& query);
 
 }  // namespace genops::ledger
 

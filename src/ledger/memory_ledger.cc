@@ -13,6 +13,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -244,7 +245,74 @@ class MemoryLedger final : public Ledger {
     return total_spent_;
   }
 
+  absl::StatusOr<std::optional<OperationEntry>> LookupOperation(
+      std::string_view operation_id) override {
+    absl::MutexLock lock(&mu_);
+    if (auto it = reservations_.find(Sv(operation_id)); it != reservations_.end()) {
+      return OperationEntry{.state = OperationState::kReserved, .reserved = it->second.amount};
+    }
+    if (auto it = settled_.find(Sv(operation_id)); it != settled_.end()) {
+      return OperationEntry{.state = OperationState::kSettled,
+                            .reserved = it->second.reserved,
+                            .actual = it->second.actual};
+    }
+    return std::optional<OperationEntry>();
+  }
+
+  absl::Status AppendOperations(absl::Span<const OperationRecord> records) override {
+    for (const OperationRecord& record : records) {
+      if (absl::Status s = ValidateOperationId(record.operation_id); !s.ok()) return s;
+    }
+    absl::MutexLock lock(&log_mu_);
+    for (const OperationRecord& record : records) {
+      if (!log_ids_.insert(record.operation_id).second) continue;
+      log_.emplace(LogKey{record.start_unix_nanos, record.operation_id}, record);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ScanOperations(
+      const OperationQuery& query,
+      const std::function<bool(const OperationRecord&)>& visit) override {
+    absl::MutexLock lock(&log_mu_);
+    size_t visited = 0;
+    // log_ is ordered newest first; skip to the first record starting before `until`.
+    for (auto it = log_.lower_bound(LogKey{query.until_unix_nanos, ""});
+         it != log_.end() && it->first.start >= query.since_unix_nanos; ++it) {
+      if (it->first.start >= query.until_unix_nanos) continue;
+      if (query.limit != 0 && visited == query.limit) break;
+      ++visited;
+      if (!visit(it->second)) break;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> PurgeOperations(int64_t before_unix_nanos) override {
+    absl::MutexLock lock(&log_mu_);
+    int64_t purged = 0;
+    for (auto it = log_.lower_bound(LogKey{before_unix_nanos, ""}); it != log_.end();) {
+      if (it->first.start >= before_unix_nanos) {
+        ++it;
+        continue;
+      }
+      log_ids_.erase(it->first.id);
+      it = log_.erase(it);
+      ++purged;
+    }
+    return purged;
+  }
+
  private:
+  // Operations-log order: newest first, ties by id descending.
+  struct LogKey {
+    int64_t start = 0;
+    std::string id;
+    bool operator<(const LogKey& other) const {
+      if (start != other.start) return start > other.start;
+      return id > other.id;
+    }
+  };
+
   struct WindowCounters {
     Money spent;
     Money reserved;
@@ -397,6 +465,11 @@ class MemoryLedger final : public Ledger {
   std::deque<std::pair<int64_t, std::string>> settled_order_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<absl::string_view, SettledRecord> settled_ ABSL_GUARDED_BY(mu_);
   Money total_spent_ ABSL_GUARDED_BY(mu_);
+
+  // The operations log has its own lock: report queries never stall admission.
+  absl::Mutex log_mu_;
+  std::map<LogKey, OperationRecord> log_ ABSL_GUARDED_BY(log_mu_);
+  absl::flat_hash_set<std::string> log_ids_ ABSL_GUARDED_BY(log_mu_);
 };
 
 }  // namespace

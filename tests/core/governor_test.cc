@@ -17,6 +17,7 @@
 #include "src/core/approvals.h"
 #include "src/core/catalog.h"
 #include "src/ledger/memory_ledger.h"
+#include "tests/support/faulty_ledger.h"
 
 namespace genops {
 namespace {
@@ -42,61 +43,7 @@ constexpr char kCatalogJson[] = R"({
   ]
 })";
 
-// A ledger whose every call fails with kUnavailable while `down` is set.
-class FaultyLedger final : public ledger::Ledger {
- public:
-  explicit FaultyLedger(std::unique_ptr<ledger::Ledger> inner) : inner_(std::move(inner)) {}
-  std::atomic<bool> down{false};
-  std::atomic<int> calls_while_down{0};
-
-  absl::StatusOr<ledger::ReserveOutcome> Reserve(const ledger::ReserveRequest& r) override {
-    if (Down()) return Unavailable();
-    return inner_->Reserve(r);
-  }
-  absl::StatusOr<ledger::SettleOutcome> Settle(std::string_view id, Money actual,
-                                               int64_t now) override {
-    if (Down()) return Unavailable();
-    return inner_->Settle(id, actual, now);
-  }
-  absl::StatusOr<ledger::SettleOutcome> Charge(std::string_view id, const Attribution& a,
-                                               Money actual, int64_t now) override {
-    if (Down()) return Unavailable();
-    return inner_->Charge(id, a, actual, now);
-  }
-  absl::Status Release(std::string_view id) override {
-    if (Down()) return Unavailable();
-    return inner_->Release(id);
-  }
-  absl::StatusOr<int> ExpireReservations(int64_t now) override {
-    if (Down()) return Unavailable();
-    return inner_->ExpireReservations(now);
-  }
-  absl::Status UpsertBudget(const ledger::BudgetSpec& spec) override {
-    if (Down()) return Unavailable();
-    return inner_->UpsertBudget(spec);
-  }
-  absl::Status DeleteBudget(std::string_view name) override {
-    if (Down()) return Unavailable();
-    return inner_->DeleteBudget(name);
-  }
-  absl::StatusOr<std::vector<ledger::BudgetStatus>> ListBudgets(int64_t now) override {
-    if (Down()) return Unavailable();
-    return inner_->ListBudgets(now);
-  }
-  absl::StatusOr<Money> TotalSpent() override {
-    if (Down()) return Unavailable();
-    return inner_->TotalSpent();
-  }
-
- private:
-  bool Down() {
-    if (!down.load()) return false;
-    ++calls_while_down;
-    return true;
-  }
-  static absl::Status Unavailable() { return absl::UnavailableError("injected: ledger down"); }
-  std::unique_ptr<ledger::Ledger> inner_;
-};
+using testing::FaultyLedger;
 
 class GovernorTest : public ::testing::Test {
  protected:
