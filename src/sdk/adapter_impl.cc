@@ -6,7 +6,8 @@
 #include "absl/strings/ascii.h"
 #include "src/core/cost.h"
 #include "src/core/text.h"
-#include "src/ledger/memory_ledger.h"
+#include "absl/container/flat_hash_set.h"
+#include "src/ledger/ledger_factory.h"
 #include "src/telemetry/id_generator.h"
 #include "src/telemetry/semconv.h"
 #include "src/telemetry/trace_context.h"
@@ -140,9 +141,19 @@ absl::StatusOr<std::shared_ptr<AdapterImpl>> AdapterImpl::Create(const AdapterCo
     }
     adapter->catalog_ = *std::move(catalog);
   }
-  adapter->ledger_ = deps.ledger != nullptr
-                         ? std::move(deps.ledger)
-                         : std::shared_ptr<ledger::Ledger>(ledger::NewMemoryLedger(clock));
+  bool persist = deps.persist_operations;
+  if (deps.ledger != nullptr) {
+    adapter->ledger_ = std::move(deps.ledger);
+  } else {
+    absl::StatusOr<std::unique_ptr<ledger::Ledger>> opened =
+        ledger::OpenLedger(rc.ledger_url, {.clock = clock});
+    if (!opened.ok()) {
+      return absl::Status(opened.status().code(),
+                          Cat("ledger_url: ", opened.status().message()));
+    }
+    adapter->ledger_ = *std::move(opened);
+    persist = rc.ledger_url != "memory://";
+  }
 
   adapter->alerts_ = std::make_shared<AlertDispatcher>();
   if (rc.log_alerts) adapter->alerts_->AddSink(std::make_shared<LogAlertSink>());
@@ -172,6 +183,25 @@ absl::StatusOr<std::shared_ptr<AdapterImpl>> AdapterImpl::Create(const AdapterCo
   }
   adapter->log_ = std::make_unique<sdk::OperationLog>(
       kOperationLogCapacity, rc.metrics_retention_days, rc.detailed_metrics);
+  if (persist) {
+    ledger::OperationLogWriterOptions writer_options;
+    writer_options.batch_size = static_cast<size_t>(rc.export_settings.batch_size);
+    writer_options.retention_days = rc.metrics_retention_days;
+    std::weak_ptr<AlertDispatcher> alerts = adapter->alerts_;
+    writer_options.on_store_state_change = [alerts](const absl::Status& status) {
+      if (status.ok()) return;
+      if (auto dispatcher = alerts.lock()) {
+        Alert alert;
+        alert.kind = AlertKind::kLedgerUnavailable;
+        alert.severity = "warning";
+        alert.message = Cat("writing the operations log failed; records are kept and retried: ",
+                            status.message());
+        dispatcher->Dispatch(alert);
+      }
+    };
+    adapter->writer_ = std::make_unique<ledger::OperationLogWriter>(adapter->ledger_, clock,
+                                                                   std::move(writer_options));
+  }
   for (auto& p : deps.allowed_providers) {
     adapter->allowed_providers_.push_back(absl::AsciiStrToLower(p));
   }
@@ -384,6 +414,7 @@ void AdapterImpl::Finish(Operation::State& s) noexcept {
   } else {
     pipeline_->CountUnsampled();
   }
+  if (writer_ != nullptr) writer_->Add(record);
   log_->Add(std::move(record), clock_->NowUnixNanos());
   s.adapter.reset();  // the handle may outlive the adapter's users; drop our reference
 }
@@ -550,7 +581,48 @@ std::vector<BudgetStatusView> AdapterImpl::get_budget_status() const {
   return out;
 }
 
+OperationsSummary AdapterImpl::SummaryFromLedger(size_t limit) const {
+  OperationsSummary s;
+  const int64_t now = clock_->NowUnixNanos();
+  // Records this process has not committed yet count too; the ledger has everyone else's.
+  std::vector<OperationRecord> unwritten = writer_->Unwritten();
+  absl::flat_hash_set<std::string> seen;
+  auto add = [&](const OperationRecord& r) {
+    if (!seen.insert(r.operation_id).second) return;
+    sdk::AddTo(s.totals, r);
+    sdk::AddTo(s.by_provider[r.provider], r);
+  };
+  for (const OperationRecord& r : unwritten) add(r);
+  const int64_t since =
+      now - int64_t{config_.metrics_retention_days} * 86'400 * kNanosPerSecond;
+  std::vector<OperationRecord> newest;
+  absl::Status status = ledger_->ScanOperations(
+      {.since_unix_nanos = since}, [&](const OperationRecord& r) {
+        if (seen.contains(r.operation_id)) return true;
+        add(r);
+        if (newest.size() < limit) newest.push_back(r);
+        return true;
+      });
+  if (!status.ok()) {
+    // The shared log is unreachable: fall back to what this process saw.
+    OperationsSummary local;
+    local.operations = log_->Recent(limit, now);
+    local.totals = log_->RetainedTotals(now);
+    local.by_provider = log_->ByProvider();
+    return local;
+  }
+  newest.insert(newest.end(), unwritten.begin(), unwritten.end());
+  std::sort(newest.begin(), newest.end(), [](const OperationRecord& a, const OperationRecord& b) {
+    if (a.start_unix_nanos != b.start_unix_nanos) return a.start_unix_nanos > b.start_unix_nanos;
+    return a.operation_id > b.operation_id;
+  });
+  if (newest.size() > limit) newest.resize(limit);
+  s.operations = std::move(newest);
+  return s;
+}
+
 OperationsSummary AdapterImpl::get_recent_operations_summary(size_t limit) const {
+  if (writer_ != nullptr) return SummaryFromLedger(limit);
   OperationsSummary s;
   const int64_t now = clock_->NowUnixNanos();
   s.operations = log_->Recent(limit, now);
@@ -586,11 +658,15 @@ absl::Status AdapterImpl::deny(std::string_view approval_id) {
 }
 
 bool AdapterImpl::flush(int timeout_ms) noexcept {
-  return pipeline_->Flush(std::chrono::milliseconds(timeout_ms));
+  const bool log_flushed =
+      writer_ == nullptr || writer_->Flush(std::chrono::milliseconds(timeout_ms));
+  return pipeline_->Flush(std::chrono::milliseconds(timeout_ms)) && log_flushed;
 }
 
 void AdapterImpl::shutdown() noexcept {
   if (shut_down_.exchange(true)) return;
+  if (governor_ != nullptr) (void)governor_->FlushPending();
+  if (writer_ != nullptr) writer_->Shutdown(config_.export_settings.export_timeout);
   if (pipeline_ != nullptr) pipeline_->Shutdown(config_.export_settings.export_timeout);
 }
 

@@ -20,6 +20,7 @@
 #include "src/core/catalog.h"
 #include "src/core/governor.h"
 #include "src/ledger/ledger.h"
+#include "src/ledger/operation_log_writer.h"
 #include "src/sdk/audit_log.h"
 #include "src/sdk/operation_log.h"
 #include "src/sdk/operation_state.h"
@@ -36,6 +37,10 @@ struct AdapterDependencies {
   std::vector<std::shared_ptr<AlertSink>> extra_alert_sinks;
   // Providers an operation may use (multi_provider_cost_tracking); empty = any.
   std::vector<std::string> allowed_providers;
+  // Write every finished operation to the ledger's operations log (group commit) and read
+  // summaries back from it. Set automatically when the ledger is opened from a durable
+  // ledger_url; an injected ledger opts in here.
+  bool persist_operations = false;
 };
 
 class AdapterImpl final : public Adapter, public std::enable_shared_from_this<AdapterImpl> {
@@ -70,6 +75,8 @@ class AdapterImpl final : public Adapter, public std::enable_shared_from_this<Ad
   // Moves the operation's custom attributes and events into the span.
   telemetry::SpanData BuildSpan(Operation::State& state, const OperationRecord& record) const;
   OperationRecord BuildRecord(const Operation::State& state) const;
+  // get_recent_operations_summary() over the shared operations log (writer_ set).
+  OperationsSummary SummaryFromLedger(size_t limit) const;
 
   sdk::ResolvedConfig config_;
   const Clock* clock_;
@@ -81,6 +88,8 @@ class AdapterImpl final : public Adapter, public std::enable_shared_from_this<Ad
   std::unique_ptr<sdk::SpanPipeline> pipeline_;
   std::unique_ptr<sdk::AuditLog> audit_;
   std::unique_ptr<sdk::OperationLog> log_;
+  // Set when operations are persisted to a shared ledger (see AdapterDependencies).
+  std::unique_ptr<ledger::OperationLogWriter> writer_;
   std::vector<std::string> allowed_providers_;
   std::atomic<int64_t> alerts_raised_{0};
   std::atomic<bool> shut_down_{false};

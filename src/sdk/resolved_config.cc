@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "src/core/text.h"
 #include "src/ledger/ledger.h"
+#include "src/ledger/ledger_factory.h"
 
 namespace genops::sdk {
 namespace {
@@ -401,11 +402,10 @@ absl::StatusOr<ResolvedConfig> ResolveConfig(const AdapterConfig& config, const 
   }
   out.metrics_retention_days = config.metrics_retention_days;
 
-  if (config.ledger_url != "memory://") {
-    return Invalid("ledger_url", Cat("\"", config.ledger_url,
-                                     "\": only memory:// is supported in this version (durable "
-                                     "sqlite://, redis:// and postgresql:// stores are not "
-                                     "supported yet)"));
+  // The scheme is checked here; the store itself is opened (and reached) by the adapter.
+  if (absl::StatusOr<std::string_view> scheme = ledger::LedgerScheme(config.ledger_url);
+      !scheme.ok()) {
+    return Invalid("ledger_url", std::string(scheme.status().message()));
   }
   out.ledger_url = config.ledger_url;
   out.pricing_overrides = config.pricing_overrides;

@@ -13,6 +13,7 @@
 #include "genops/attribution.h"
 #include "genops/money.h"
 #include "gtest/gtest.h"
+#include "src/core/text.h"
 
 namespace genops::ledger::testing {
 namespace {
@@ -482,6 +483,174 @@ TEST_P(LedgerConformanceTest, ConcurrentReserveAndSettleNeverExceedTheLimit) {
   EXPECT_EQ(b.reserved, Money::Zero());
   EXPECT_EQ(b.spent.nanos(), settled_nanos.load());
   EXPECT_EQ(ledger().TotalSpent()->nanos(), settled_nanos.load());
+}
+
+
+// --- LookupOperation -------------------------------------------------------------------
+
+TEST_P(LedgerConformanceTest, LookupFollowsAnOperationThroughItsLife) {
+  ASSERT_TRUE(ledger().UpsertBudget(Budget("daily", Usd(10))).ok());
+  auto unknown = ledger().LookupOperation("op");
+  ASSERT_TRUE(unknown.ok()) << unknown.status();
+  EXPECT_FALSE(unknown->has_value());
+
+  ASSERT_TRUE(ledger().Reserve(Req("op", Team("a"), Usd(2), now())).ok());
+  auto reserved = ledger().LookupOperation("op");
+  ASSERT_TRUE(reserved.ok() && reserved->has_value()) << reserved.status();
+  EXPECT_EQ((*reserved)->state, OperationState::kReserved);
+  EXPECT_EQ((*reserved)->reserved, Usd(2));
+
+  ASSERT_TRUE(ledger().Settle("op", Nanos(1'500'000'001), now()).ok());
+  auto settled = ledger().LookupOperation("op");
+  ASSERT_TRUE(settled.ok() && settled->has_value()) << settled.status();
+  EXPECT_EQ((*settled)->state, OperationState::kSettled);
+  EXPECT_EQ((*settled)->reserved, Usd(2));
+  EXPECT_EQ((*settled)->actual, Nanos(1'500'000'001));
+
+  ASSERT_TRUE(ledger().Charge("direct", Team("a"), Nanos(7), now()).ok());
+  auto charged = ledger().LookupOperation("direct");
+  ASSERT_TRUE(charged.ok() && charged->has_value()) << charged.status();
+  EXPECT_EQ((*charged)->state, OperationState::kSettled);
+  EXPECT_EQ((*charged)->reserved, Money());
+  EXPECT_EQ((*charged)->actual, Nanos(7));
+
+  ASSERT_TRUE(ledger().Reserve(Req("gone", Team("a"), Usd(1), now())).ok());
+  ASSERT_TRUE(ledger().Release("gone").ok());
+  auto released = ledger().LookupOperation("gone");
+  ASSERT_TRUE(released.ok()) << released.status();
+  EXPECT_FALSE(released->has_value());
+}
+
+// --- The operations log ------------------------------------------------------------------
+
+OperationRecord Record(std::string id, int64_t start, std::string team, int64_t cost_nanos) {
+  OperationRecord r;
+  r.operation_id = std::move(id);
+  r.start_unix_nanos = start;
+  r.duration_nanos = 1'234'567;
+  r.operation_type = "chat_completion";
+  r.operation_name = "answer";
+  r.attribution.team = std::move(team);
+  r.attribution.project = "proj";
+  r.provider = "openai";
+  r.model = "gpt-4o";
+  r.usage.input_tokens = 1200;
+  r.usage.cache_read_tokens = 200;
+  r.usage.output_tokens = 300;
+  r.usage.reasoning_tokens = 100;
+  r.cost = Nanos(cost_nanos);
+  r.priced = true;
+  return r;
+}
+
+std::vector<std::string> Ids(const std::vector<OperationRecord>& records) {
+  std::vector<std::string> ids;
+  for (const OperationRecord& r : records) ids.push_back(r.operation_id);
+  return ids;
+}
+
+TEST_P(LedgerConformanceTest, OperationsLogRoundTripsEveryField) {
+  OperationRecord full = Record("op-1", now(), "a", 123'456'789'012);
+  full.attribution.environment = "production";
+  full.attribution.customer_id = "acme";
+  full.attribution.cost_center = "cc-7";
+  full.attribution.feature = "search";
+  full.attribution.tags = {{"region", "eu-west-1"}, {"tier", "gold, \"quoted\"=x"}};
+  full.usage.cache_write_tokens = 50;
+  full.decision = DecisionResult::kWarned;
+  full.reason = DecisionReason::kBudgetExceeded;
+  full.error = true;
+  full.trace_id = "0af7651916cd43dd8448eb211c80319c";
+  OperationRecord unpriced = Record("op-2", now() - 1, "b", 0);
+  unpriced.priced = false;
+  unpriced.model = "mystery-model";
+  ASSERT_TRUE(ledger().AppendOperations({full, unpriced}).ok());
+
+  auto records = QueryOperations(ledger(), {});
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 2u);
+  const OperationRecord& got = (*records)[0];
+  EXPECT_EQ(got.operation_id, full.operation_id);
+  EXPECT_EQ(got.start_unix_nanos, full.start_unix_nanos);
+  EXPECT_EQ(got.duration_nanos, full.duration_nanos);
+  EXPECT_EQ(got.operation_type, full.operation_type);
+  EXPECT_EQ(got.operation_name, full.operation_name);
+  EXPECT_EQ(got.attribution, full.attribution);
+  EXPECT_EQ(got.provider, full.provider);
+  EXPECT_EQ(got.model, full.model);
+  EXPECT_EQ(got.usage, full.usage);
+  EXPECT_EQ(got.cost, full.cost);
+  EXPECT_EQ(got.priced, true);
+  EXPECT_EQ(got.decision, DecisionResult::kWarned);
+  EXPECT_EQ(got.reason, DecisionReason::kBudgetExceeded);
+  EXPECT_EQ(got.error, true);
+  EXPECT_EQ(got.trace_id, full.trace_id);
+  EXPECT_EQ((*records)[1].priced, false);
+  EXPECT_EQ((*records)[1].model, "mystery-model");
+}
+
+TEST_P(LedgerConformanceTest, OperationsLogSkipsIdsAlreadyThere) {
+  ASSERT_TRUE(ledger().AppendOperations({Record("op-1", now(), "a", 10)}).ok());
+  // A retried batch: the first record again (with other values) and a new one.
+  ASSERT_TRUE(ledger()
+                  .AppendOperations({Record("op-1", now() + 5, "other", 99),
+                                     Record("op-2", now() + 1, "a", 20)})
+                  .ok());
+  auto records = QueryOperations(ledger(), {});
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 2u);
+  EXPECT_EQ(Ids(*records), (std::vector<std::string>{"op-2", "op-1"}));
+  EXPECT_EQ((*records)[1].attribution.team, "a");
+  EXPECT_EQ((*records)[1].cost, Nanos(10));
+}
+
+TEST_P(LedgerConformanceTest, OperationsLogQueriesNewestFirstWithinTheRange) {
+  std::vector<OperationRecord> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back(Record(Cat("op-", i), now() + i * kSecond, "a", i));
+  // Same start time as op-5: ties order by id, descending.
+  batch.push_back(Record("op-5b", now() + 5 * kSecond, "a", 0));
+  ASSERT_TRUE(ledger().AppendOperations(batch).ok());
+
+  auto all = QueryOperations(ledger(), {});
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(Ids(*all), (std::vector<std::string>{"op-9", "op-8", "op-7", "op-6", "op-5b", "op-5",
+                                                 "op-4", "op-3", "op-2", "op-1", "op-0"}));
+  auto newest3 = QueryOperations(ledger(), {.limit = 3});
+  ASSERT_TRUE(newest3.ok());
+  EXPECT_EQ(Ids(*newest3), (std::vector<std::string>{"op-9", "op-8", "op-7"}));
+  // [since, until): start times 3 s .. 5 s inclusive.
+  auto range = QueryOperations(
+      ledger(), {.since_unix_nanos = now() + 3 * kSecond, .until_unix_nanos = now() + 6 * kSecond});
+  ASSERT_TRUE(range.ok());
+  EXPECT_EQ(Ids(*range), (std::vector<std::string>{"op-5b", "op-5", "op-4", "op-3"}));
+  // A visitor may stop early.
+  int visited = 0;
+  ASSERT_TRUE(ledger()
+                  .ScanOperations({}, [&visited](const OperationRecord&) { return ++visited < 2; })
+                  .ok());
+  EXPECT_EQ(visited, 2);
+}
+
+TEST_P(LedgerConformanceTest, OperationsLogPurgesByAge) {
+  std::vector<OperationRecord> batch;
+  for (int i = 0; i < 6; ++i) batch.push_back(Record(Cat("op-", i), now() - i * kDay, "a", i));
+  ASSERT_TRUE(ledger().AppendOperations(batch).ok());
+  auto purged = ledger().PurgeOperations(now() - 3 * kDay);  // keeps ages 0..3 days
+  ASSERT_TRUE(purged.ok()) << purged.status();
+  EXPECT_EQ(*purged, 2);
+  auto left = QueryOperations(ledger(), {});
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(Ids(*left), (std::vector<std::string>{"op-0", "op-1", "op-2", "op-3"}));
+  // A purged id may be appended again (retention is over; it is a new record).
+  ASSERT_TRUE(ledger().AppendOperations({Record("op-5", now(), "a", 5)}).ok());
+  EXPECT_EQ(QueryOperations(ledger(), {})->size(), 5u);
+}
+
+TEST_P(LedgerConformanceTest, OperationsLogRejectsABatchWithAnEmptyIdWhole) {
+  absl::Status bad =
+      ledger().AppendOperations({Record("op-1", now(), "a", 1), Record("", now(), "a", 1)});
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument) << bad;
+  EXPECT_TRUE(QueryOperations(ledger(), {})->empty());
 }
 
 }  // namespace

@@ -82,7 +82,11 @@ TEST(ResolvedConfigTest, UnsupportedKnobsAreRejectedNotIgnored) {
   EXPECT_THAT(Error(c), HasSubstr("enable_model_experimentation"));
   c = Base();
   c.ledger_url = "sqlite://./x.db";
-  EXPECT_THAT(Error(c), HasSubstr("not supported yet"));
+  EXPECT_EQ(Error(c), "");
+  c.ledger_url = "mysql://db/genops";
+  EXPECT_THAT(Error(c), HasSubstr("unknown scheme \"mysql\""));
+  c.ledger_url = "genops.db";
+  EXPECT_THAT(Error(c), HasSubstr("has no scheme"));
 }
 
 TEST(ResolvedConfigTest, HighAvailabilityNeedsEndpointUrls) {
