@@ -142,7 +142,9 @@ class Adapter {
   virtual absl::Status approve(std::string_view approval_id) = 0;
   virtual absl::Status deny(std::string_view approval_id) = 0;
 
-  // Exports everything queued; returns false on timeout.
+  // Retries settlements held back by an unreachable ledger, writes queued operation records
+  // to a shared ledger, and exports every queued span. Returns false when any of them could
+  // not complete (ledger still unreachable, timeout).
   virtual bool flush(int timeout_ms = 10000) noexcept = 0;
   // Flushes and stops exporting. Operations after shutdown are still governed and charged.
   virtual void shutdown() noexcept = 0;

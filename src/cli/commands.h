@@ -39,6 +39,11 @@ void RegisterPricesCommand(CLI::App& app, CommandRegistry& registry);
 void RegisterValidateCommand(CLI::App& app, CommandRegistry& registry);
 void RegisterDemoCommand(CLI::App& app, CommandRegistry& registry);
 void RegisterConfigReferenceCommand(CLI::App& app, CommandRegistry& registry);
+// The ledger commands (src/cli/ledger_access.h): `budget status|set|delete`, `report`,
+// `operations`.
+void RegisterBudgetCommand(CLI::App& app, CommandRegistry& registry);
+void RegisterReportCommand(CLI::App& app, CommandRegistry& registry);
+void RegisterOperationsCommand(CLI::App& app, CommandRegistry& registry);
 
 // Calls every Register*Command above, in help order.
 void RegisterAllCommands(CLI::App& app, CommandRegistry& registry);

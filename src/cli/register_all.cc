@@ -8,6 +8,9 @@ void RegisterAllCommands(CLI::App& app, CommandRegistry& registry) {
   RegisterCostCommand(app, registry);
   RegisterPricesCommand(app, registry);
   RegisterValidateCommand(app, registry);
+  RegisterBudgetCommand(app, registry);
+  RegisterReportCommand(app, registry);
+  RegisterOperationsCommand(app, registry);
   RegisterConfigReferenceCommand(app, registry);
 }
 

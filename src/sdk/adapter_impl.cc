@@ -658,9 +658,11 @@ absl::Status AdapterImpl::deny(std::string_view approval_id) {
 }
 
 bool AdapterImpl::flush(int timeout_ms) noexcept {
+  // Settlements held back by an unreachable ledger first: they are money.
+  const bool settled = governor_->FlushPending().ok();
   const bool log_flushed =
       writer_ == nullptr || writer_->Flush(std::chrono::milliseconds(timeout_ms));
-  return pipeline_->Flush(std::chrono::milliseconds(timeout_ms)) && log_flushed;
+  return pipeline_->Flush(std::chrono::milliseconds(timeout_ms)) && log_flushed && settled;
 }
 
 void AdapterImpl::shutdown() noexcept {

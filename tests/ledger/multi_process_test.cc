@@ -70,17 +70,19 @@ class MultiProcessTest : public ::testing::TestWithParam<SharedStoreFactory> {
     char tmpl[] = "/tmp/genops_multiprocess_XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    absl::StatusOr<std::string> url = GetParam().make_url(dir_);
-    if (!url.ok() && url.status().code() == absl::StatusCode::kUnavailable) {
-      GTEST_SKIP() << GetParam().name << " unavailable: " << url.status();
+    absl::StatusOr<std::unique_ptr<StoreUnderTest>> store = GetParam().start(dir_);
+    if (!store.ok() && store.status().code() == absl::StatusCode::kUnavailable) {
+      GTEST_SKIP() << GetParam().name << " unavailable: " << store.status();
     }
-    ASSERT_TRUE(url.ok()) << url.status();
-    url_ = *url;
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    url_ = store_->url();
     ledger_ = Open();
     ASSERT_NE(ledger_, nullptr);
   }
   void TearDown() override {
     ledger_.reset();
+    store_.reset();
     if (!dir_.empty()) std::system(("rm -rf '" + dir_ + "'").c_str());
   }
 
@@ -117,8 +119,9 @@ class MultiProcessTest : public ::testing::TestWithParam<SharedStoreFactory> {
     return {};
   }
 
-  std::string url_;
   std::string dir_;
+  std::unique_ptr<StoreUnderTest> store_;
+  std::string url_;
   std::unique_ptr<Ledger> ledger_;
 };
 

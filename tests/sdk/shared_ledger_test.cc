@@ -83,7 +83,9 @@ TEST_F(SharedLedgerTest, SpendAndOperationsSurviveARestart) {
   EXPECT_EQ(summary.operations.size(), 3u);
   EXPECT_EQ(summary.totals.cost, Usd("0.375"));
   for (const BudgetStatusView& v : again->get_budget_status()) {
-    if (v.period == "day") EXPECT_EQ(v.spent, Usd("0.375"));
+    if (v.period == "day") {
+      EXPECT_EQ(v.spent, Usd("0.375"));
+    }
   }
 }
 

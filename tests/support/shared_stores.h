@@ -1,28 +1,46 @@
-// The durable stores the multi-process tests run against, each as a URL maker.
+// The durable ledger stores the multi-process and outage tests run against.
 //
-// sqlite gets a fresh file in the test's own temp dir `dir`; redis and postgresql get a fresh store on a server
-// the test binary starts once on loopback (tests/support/redis_server.h, postgres_server.h).
-// A maker returning kUnavailable (server binary not installed, outside CI) skips the test.
+// Each factory starts what its store needs and returns a handle owning it: sqlite a database
+// file in the test's temp dir; redis and postgresql a real server of their own on loopback
+// (tests/support/redis_server.h, postgres_server.h), stopped when the handle is destroyed.
+// A factory returning kUnavailable (server binary not installed, outside CI) skips the test.
 #ifndef GENOPS_TESTS_SUPPORT_SHARED_STORES_H_
 #define GENOPS_TESTS_SUPPORT_SHARED_STORES_H_
 
 #include <functional>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace genops::ledger {
 
+// Thread safety: not thread-safe; owned by one test.
+class StoreUnderTest {
+ public:
+  virtual ~StoreUnderTest() = default;
+  virtual const std::string& url() const = 0;
+  // Takes the store down / brings it back with its data (servers only; sqlite returns
+  // kUnimplemented).
+  virtual absl::Status Stop() = 0;
+  virtual absl::Status Restart() = 0;
+};
+
 struct SharedStoreFactory {
-  std::string name;
-  std::function<absl::StatusOr<std::string>(const std::string& dir)> make_url;
+  std::string name;  // a valid test-name fragment
+  bool is_server = false;
+  std::function<absl::StatusOr<std::unique_ptr<StoreUnderTest>>(const std::string& dir)> start;
 };
 
 inline void PrintTo(const SharedStoreFactory& factory, std::ostream* os) { *os << factory.name; }
 
+// sqlite, redis, postgresql.
 std::vector<SharedStoreFactory> SharedStores();
+// Only the server stores (redis, postgresql): those that can be stopped mid-run.
+std::vector<SharedStoreFactory> ServerStores();
 
 }  // namespace genops::ledger
 
