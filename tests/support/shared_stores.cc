@@ -4,6 +4,8 @@
 #include <utility>
 
 #include "src/core/text.h"
+#include "tests/support/postgres_server.h"
+#include "tests/support/redis_server.h"
 
 namespace genops::ledger {
 namespace {
@@ -16,6 +18,33 @@ class SqliteStore final : public StoreUnderTest {
   absl::Status Restart() override { return absl::UnimplementedError("sqlite has no server"); }
 
  private:
+  std::string url_;
+};
+
+// A server of the store's own per test, so stopping it touches no other test.
+class RedisStore final : public StoreUnderTest {
+ public:
+  explicit RedisStore(std::unique_ptr<testing::RedisServer> server)
+      : server_(std::move(server)), url_(server_->Url()) {}
+  const std::string& url() const override { return url_; }
+  absl::Status Stop() override { return server_->Stop(); }
+  absl::Status Restart() override { return server_->Restart(); }
+
+ private:
+  std::unique_ptr<testing::RedisServer> server_;
+  std::string url_;
+};
+
+class PostgresStore final : public StoreUnderTest {
+ public:
+  PostgresStore(std::unique_ptr<testing::PostgresServer> server, std::string url)
+      : server_(std::move(server)), url_(std::move(url)) {}
+  const std::string& url() const override { return url_; }
+  absl::Status Stop() override { return server_->Stop(); }
+  absl::Status Restart() override { return server_->Restart(); }
+
+ private:
+  std::unique_ptr<testing::PostgresServer> server_;
   std::string url_;
 };
 
@@ -32,6 +61,23 @@ std::vector<SharedStoreFactory> SharedStores() {
   return stores;
 }
 
-std::vector<SharedStoreFactory> ServerStores() { return {}; }
+std::vector<SharedStoreFactory> ServerStores() {
+  return {
+      {"redis", true,
+       [](const std::string&) -> absl::StatusOr<std::unique_ptr<StoreUnderTest>> {
+         auto server = testing::RedisServer::Start();
+         if (!server.ok()) return server.status();
+         return std::make_unique<RedisStore>(*std::move(server));
+       }},
+      {"postgresql", true,
+       [](const std::string&) -> absl::StatusOr<std::unique_ptr<StoreUnderTest>> {
+         auto server = testing::PostgresServer::Start();
+         if (!server.ok()) return server.status();
+         absl::StatusOr<std::string> url = (*server)->CreateDatabase();
+         if (!url.ok()) return url.status();
+         return std::make_unique<PostgresStore>(*std::move(server), *std::move(url));
+       }},
+  };
+}
 
 }  // namespace genops::ledger
