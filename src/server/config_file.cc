@@ -408,7 +408,9 @@ const std::vector<KeySpec>& Schema() {
         "alert_thresholds: [0.5, 0.8, 1.0]}. scope {} is global."},
        ApplyBudgets},
       {{"ledger.url", "URL", "memory://",
-        "Where budgets and spend live. This version supports memory:// only."},
+        "Where budgets, spend and the operations log live: memory:// (in-process), "
+        "sqlite://PATH, redis://HOST:PORT/DB or postgresql://USER@HOST:PORT/DB. "
+        "See docs/ledger.md."},
        Str(GENOPS_FIELD(c.adapter.ledger_url))},
       // gateway and receiver: read by `genops serve`.
       {{"gateway.enabled", "bool", "true", "Run the OpenAI/Anthropic-compatible gateway."},

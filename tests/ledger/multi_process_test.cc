@@ -201,6 +201,7 @@ TEST_P(MultiProcessTest, SigkillMidLoadLosesNothingAndItsReservationsExpire) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_EQ(victim->Kill(SIGKILL), 128 + SIGKILL);
+  ASSERT_TRUE(store_->AwaitQuiet().ok());
 
   // "Restart": a fresh connection to the store.
   ledger_ = Open();

@@ -1,6 +1,8 @@
 #include "tests/support/shared_stores.h"
 
 #include <string>
+
+#include "absl/time/time.h"
 #include <utility>
 
 #include "src/core/text.h"
@@ -42,6 +44,12 @@ class PostgresStore final : public StoreUnderTest {
   const std::string& url() const override { return url_; }
   absl::Status Stop() override { return server_->Stop(); }
   absl::Status Restart() override { return server_->Restart(); }
+  absl::Status AwaitQuiet() override {
+    // The database is the URL's path: postgresql://user@host:port/<database>[?...].
+    std::string database = url_.substr(url_.rfind('/') + 1);
+    database = database.substr(0, database.find('?'));
+    return server_->AwaitQuiet(database, absl::Seconds(30));
+  }
 
  private:
   std::unique_ptr<testing::PostgresServer> server_;

@@ -27,6 +27,12 @@ class StoreUnderTest {
   // kUnimplemented).
   virtual absl::Status Stop() = 0;
   virtual absl::Status Restart() = 0;
+  // Waits until no statement of a (killed) client is still running on the server, so what
+  // the test reads next includes everything that client's last calls will ever commit.
+  // PostgreSQL finishes a killed client's current statement before noticing it is gone;
+  // SQLite rolls an unfinished transaction back and Redis runs each script whole, so they
+  // have nothing to wait for.
+  virtual absl::Status AwaitQuiet() { return absl::OkStatus(); }
 };
 
 struct SharedStoreFactory {
