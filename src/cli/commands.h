@@ -45,6 +45,8 @@ void RegisterBudgetCommand(CLI::App& app, CommandRegistry& registry);
 void RegisterReportCommand(CLI::App& app, CommandRegistry& registry);
 void RegisterOperationsCommand(CLI::App& app, CommandRegistry& registry);
 
+void RegisterMockUpstreamCommand(CLI::App& app, CommandRegistry& registry);
+
 // Calls every Register*Command above, in help order.
 void RegisterAllCommands(CLI::App& app, CommandRegistry& registry);
 

@@ -12,6 +12,7 @@ void RegisterAllCommands(CLI::App& app, CommandRegistry& registry) {
   RegisterReportCommand(app, registry);
   RegisterOperationsCommand(app, registry);
   RegisterConfigReferenceCommand(app, registry);
+  RegisterMockUpstreamCommand(app, registry);
 }
 
 }  // namespace genops::cli

@@ -1,0 +1,126 @@
+// Throughput of the Redis ledger store: Reserve + Settle pairs per second, against a
+// redis-server this program starts on loopback (tests/support/redis_server.h), at 1 and 32
+// concurrent callers sharing one Ledger (one process, pool_size connections).
+//
+// Each pair is two server-side scripts; every reservation matches two budgets (a global day
+// budget and a team budget), as a typical governed call does. items_per_second counts pairs.
+//
+// Run (Release):
+//   cmake -S . -B build-redis-rel -G Ninja -DCMAKE_BUILD_TYPE=Release -DGENOPS_BUILD_EXAMPLES=OFF
+//   ninja -C build-redis-rel ledger_redis_benchmark
+//   build-redis-rel/ledger_redis_benchmark --benchmark_min_time=3
+// Without redis-server installed the benchmarks report an error and exit cleanly.
+// GENOPS_BENCH_REDIS_URL=redis://HOST:PORT/DB measures an existing server instead (keys
+// under a fresh prefix "bench-<pid>-<pool>:", left behind).
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "benchmark/benchmark.h"
+#include "genops/clock.h"
+#include "genops/money.h"
+#include "src/core/environment.h"
+#include "src/core/text.h"
+#include "src/ledger/ledger.h"
+#include "src/ledger/ledger_factory.h"
+#include "tests/support/redis_server.h"
+
+namespace genops::ledger {
+namespace {
+
+constexpr int64_t kNow = 1'772'625'600LL * kNanosPerSecond;
+
+struct Fixture {
+  std::unique_ptr<Ledger> ledger;
+  std::string error;
+};
+
+// One ledger (and server) for the whole program; each pool size gets its own store.
+Fixture& Shared(int pool_size) {
+  static std::mutex mu;
+  static Fixture fixtures[65];
+  std::lock_guard<std::mutex> lock(mu);
+  Fixture& f = fixtures[pool_size];
+  if (f.ledger != nullptr || !f.error.empty()) return f;
+  std::string url;
+  if (std::optional<std::string> external = Environment::Process()->Get("GENOPS_BENCH_REDIS_URL")) {
+    url = Cat(*external, external->find('?') == std::string::npos ? "?" : "&", "prefix=bench-",
+              getpid(), "-", pool_size, ":");
+  } else {
+    absl::StatusOr<testing::RedisServer*> server = testing::RedisServer::Shared();
+    if (!server.ok()) {
+      f.error = std::string(server.status().message());
+      return f;
+    }
+    url = (*server)->FreshUrl();
+  }
+  absl::StatusOr<std::unique_ptr<Ledger>> ledger =
+      OpenLedger(Cat(url, "&pool_size=", pool_size), LedgerOpenOptions{});
+  if (!ledger.ok()) {
+    f.error = std::string(ledger.status().message());
+    return f;
+  }
+  // Limits no run can exhaust: the benchmark measures admission, not refusal.
+  BudgetSpec daily{.name = "daily", .limit = Money::FromNanos(int64_t{1} << 62)};
+  BudgetSpec team{.name = "team-bench",
+                  .scope = {{"team", "bench"}},
+                  .limit = Money::FromNanos(int64_t{1} << 62),
+                  .period = BudgetPeriod::kMonth};
+  if (absl::Status s = (*ledger)->UpsertBudget(daily); !s.ok()) {
+    f.error = std::string(s.message());
+    return f;
+  }
+  if (absl::Status s = (*ledger)->UpsertBudget(team); !s.ok()) {
+    f.error = std::string(s.message());
+    return f;
+  }
+  f.ledger = *std::move(ledger);
+  return f;
+}
+
+void BM_RedisReserveSettle(benchmark::State& state) {
+  Fixture& fixture = Shared(static_cast<int>(state.range(0)));
+  if (fixture.ledger == nullptr) {
+    state.SkipWithError(fixture.error.c_str());
+    return;
+  }
+  static std::atomic<int64_t> next_id{0};
+  Ledger& ledger = *fixture.ledger;
+  ReserveRequest request;
+  request.attribution.team = "bench";
+  request.attribution.project = "throughput";
+  request.amount = Money::FromNanos(2'500'000);
+  request.now_unix_nanos = kNow;
+  request.expires_at_unix_nanos = kNow + 300 * kNanosPerSecond;
+  for (auto _ : state) {
+    request.operation_id = Cat("bench-", next_id.fetch_add(1, std::memory_order_relaxed));
+    absl::StatusOr<ReserveOutcome> reserved = ledger.Reserve(request);
+    if (!reserved.ok() || !reserved->admitted) {
+      state.SkipWithError(reserved.ok() ? "refused" : reserved.status().ToString().c_str());
+      break;
+    }
+    absl::StatusOr<SettleOutcome> settled =
+        ledger.Settle(request.operation_id, Money::FromNanos(1'234'567), kNow);
+    if (!settled.ok()) {
+      state.SkipWithError(settled.status().ToString().c_str());
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// Argument: pool_size (connections); 2 is the default.
+BENCHMARK(BM_RedisReserveSettle)->Arg(2)->Threads(1)->Threads(32)->UseRealTime();
+BENCHMARK(BM_RedisReserveSettle)->Arg(1)->Threads(32)->UseRealTime();
+BENCHMARK(BM_RedisReserveSettle)->Arg(4)->Threads(32)->UseRealTime();
+
+}  // namespace
+}  // namespace genops::ledger
+
+BENCHMARK_MAIN();
