@@ -1,10 +1,14 @@
 // One governed operation through the SDK, end to end:
 //   start (policy check + atomic reservation) -> 5 attributes -> usage -> cost ->
-//   end (settlement, operation log) -> span built and enqueued to the batch processor.
+//   end (settlement, operation log) -> span handed to the batch processor, which builds and
+//   exports it on its own thread.
 // The exporter behind the processor drops batches, so the figure is GenOps' own overhead.
 //
-// Also counts heap allocations per operation and, with GENOPS_BENCH_LONG=1, checks that the
-// live heap does not grow across 10M operations.
+// Counters: allocs_per_op counts the heap allocations of every thread (the export thread's
+// included) per operation, caller_allocs_per_op those of the threads running operations;
+// spans_dropped must stay 0 (a processor that fell behind and dropped spans would hide the cost
+// of building them). With GENOPS_BENCH_LONG=1, also checks that the live heap does not grow
+// across 10M operations.
 //
 //   build/release/operation_benchmark
 //   GENOPS_BENCH_LONG=1 build/release/operation_benchmark --benchmark_filter=SteadyState
@@ -21,6 +25,7 @@ namespace {
 
 std::atomic<int64_t> g_allocations{0};
 std::atomic<int64_t> g_live_bytes{0};
+thread_local int64_t t_allocations = 0;  // this thread's
 
 }  // namespace
 
@@ -29,6 +34,7 @@ std::atomic<int64_t> g_live_bytes{0};
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void* operator new(size_t size) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
+  ++t_allocations;
   g_live_bytes.fetch_add(static_cast<int64_t>(size), std::memory_order_relaxed);
   void* p = std::malloc(size + 16);
   if (p == nullptr) throw std::bad_alloc();
@@ -100,14 +106,24 @@ void BM_TrackedOperation(benchmark::State& state) {
   if (state.thread_index() == 0) Shared() = MakeAdapter();
   // Other threads wait for thread 0's setup at the first iteration (benchmark barrier).
   int64_t allocations_before = 0;
+  int64_t caller_allocations_before = 0;
   for (auto _ : state) {
-    if (allocations_before == 0) allocations_before = g_allocations.load();
+    if (allocations_before == 0) {
+      allocations_before = g_allocations.load();
+      caller_allocations_before = t_allocations;
+    }
     RunOne(*Shared());
   }
+  const int64_t caller_allocations = t_allocations - caller_allocations_before;
   if (state.thread_index() == 0) {
     state.counters["allocs_per_op"] =
         benchmark::Counter(static_cast<double>(g_allocations.load() - allocations_before) /
                            static_cast<double>(state.iterations() * state.threads()));
+    state.counters["caller_allocs_per_op"] = benchmark::Counter(
+        static_cast<double>(caller_allocations) / static_cast<double>(state.iterations()));
+    Shared()->flush();
+    state.counters["spans_dropped"] =
+        benchmark::Counter(static_cast<double>(Shared()->get_metrics().spans_dropped));
     Shared()->shutdown();
     Shared().reset();
   }

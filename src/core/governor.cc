@@ -1,6 +1,8 @@
 #include "src/core/governor.h"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -10,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -26,6 +29,8 @@ constexpr int64_t kAnomalyMinSamples = 20;
 constexpr double kAnomalyAlpha = 0.1;
 constexpr size_t kMaxAnomalyModels = 10'000;
 constexpr int64_t kMaintenanceIntervalNanos = kNanosPerSecond;
+
+std::atomic<uint64_t> next_governor_id{1};
 
 absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
@@ -188,7 +193,8 @@ Governor::Governor(GovernanceSettings settings, std::shared_ptr<const pricing::C
       ledger_(std::move(ledger)),
       alerts_(std::move(alerts)),
       approvals_(std::move(approvals)),
-      clock_(clock) {
+      clock_(clock),
+      id_(next_governor_id.fetch_add(1, std::memory_order_relaxed)) {
   if (auto daily = DailyBudgetSpec(settings_); daily.has_value()) {
     budget_specs_.push_back(*std::move(daily));
   }
@@ -202,14 +208,43 @@ absl::Status Governor::SyncBudgets() {
   for (const auto& spec : budget_specs_) {
     if (absl::Status s = ledger_->UpsertBudget(spec); !s.ok()) return s;
   }
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   budgets_synced_ = true;
   return absl::OkStatus();
 }
 
 void Governor::set_approval_callback(ApprovalCallback callback) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   approval_callback_ = std::move(callback);
+}
+
+// Catalog::Find resolves dated ids, aliases and prefixes (~80 ns), and a thread usually asks
+// about the same few models over and over. The catalog is immutable and held for the
+// governor's lifetime, so remembering its answers per (governor, provider, model) is exact.
+const pricing::ModelPricing* Governor::FindPricing(std::string_view provider,
+                                                   std::string_view model) const {
+  if (model.empty()) return nullptr;
+  struct Entry {
+    uint64_t governor = 0;  // 0: unused
+    std::string provider;
+    std::string model;
+    const pricing::ModelPricing* pricing = nullptr;
+  };
+  static constexpr size_t kEntries = 4;
+  thread_local std::array<Entry, kEntries> cache;
+  thread_local size_t next_victim = 0;
+  for (const Entry& e : cache) {
+    if (e.governor == id_ && e.model == model && e.provider == provider) return e.pricing;
+  }
+  const pricing::ModelPricing* found = catalog_->Find(provider, model);
+  if (model.size() <= 64 && provider.size() <= 64) {  // ids, not arbitrary text
+    Entry& e = cache[next_victim++ % kEntries];
+    e.governor = id_;
+    e.provider.assign(provider);
+    e.model.assign(model);
+    e.pricing = found;
+  }
+  return found;
 }
 
 bool Governor::Blocks() const {
@@ -234,10 +269,7 @@ Alert Governor::MakeAlert(AlertKind kind, std::string severity, std::string mess
 }
 
 void Governor::Raise(Alert alert, std::vector<Alert>& out) {
-  {
-    absl::MutexLock lock(&mu_);
-    ++counters_.alerts_raised;
-  }
+  counters_.alerts_raised.fetch_add(1, std::memory_order_relaxed);
   if (alerts_ != nullptr) alerts_->Dispatch(alert);
   out.push_back(std::move(alert));
 }
@@ -259,8 +291,8 @@ Admission Governor::Admit(const OperationRequest& request) noexcept {
 }
 
 Admission Governor::AdmitImpl(const OperationRequest& request) {
-  Maintain();
-  const int64_t now = clock_->NowUnixNanos();
+  const int64_t now = request.now_unix_nanos != 0 ? request.now_unix_nanos : clock_->NowUnixNanos();
+  Maintain(now);
   const bool strict = settings_.level == PolicyLevel::kStrict;
   const bool blocks = Blocks();
   Admission a;
@@ -268,7 +300,7 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
 
   // 1. The worst case.
   const pricing::ModelPricing* pricing =
-      request.model.empty() ? nullptr : catalog_->Find(request.provider, request.model);
+      request.model.empty() ? nullptr : FindPricing(request.provider, request.model);
   a.priced = pricing != nullptr;
   Money estimate;
   if (request.estimated_cost.has_value()) {
@@ -284,26 +316,21 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
         std::min(max_output, Usage::kMaxTokens));
   }
   d.estimate = estimate;
-  {
-    absl::MutexLock lock(&mu_);
-    ++counters_.operations;
-    if (!a.priced) ++counters_.unpriced;
-  }
+  counters_.operations.fetch_add(1, std::memory_order_relaxed);
+  if (!a.priced) counters_.unpriced.fetch_add(1, std::memory_order_relaxed);
   if (request.operation_id.empty()) {
     // Not a policy matter but a caller bug: without an id nothing can be recorded
     // idempotently, so no level lets it through.
     d.result = DecisionResult::kBlocked;
     d.message = "the operation has no id; every governed operation needs a unique operation_id";
-    absl::MutexLock lock(&mu_);
-    ++counters_.blocked;
+    counters_.blocked.fetch_add(1, std::memory_order_relaxed);
     return a;
   }
 
   if (!settings_.enable_governance) {
     Track(request, Money::Zero());
     d.message = "governance disabled: spend is tracked, not limited";
-    absl::MutexLock lock(&mu_);
-    ++counters_.allowed;
+    counters_.allowed.fetch_add(1, std::memory_order_relaxed);
     return a;
   }
 
@@ -319,21 +346,15 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
   auto refuse = [&](DecisionResult result, DecisionReason reason, std::string message,
                     std::string budget = {}) -> Admission {
     if (tracked) {
-      absl::MutexLock lock(&mu_);
-      in_flight_.erase(request.operation_id);
+      std::lock_guard<std::mutex> lock(mu_);
+      in_flight_.erase(std::string_view(request.operation_id));
     }
     d.result = result;
     d.reason = reason;
     d.message = std::move(message);
     d.budget_name = std::move(budget);
-    {
-      absl::MutexLock lock(&mu_);
-      if (result == DecisionResult::kApprovalRequired) {
-        ++counters_.approval_required;
-      } else {
-        ++counters_.blocked;
-      }
-    }
+    (result == DecisionResult::kApprovalRequired ? counters_.approval_required : counters_.blocked)
+        .fetch_add(1, std::memory_order_relaxed);
     if (Alerts() && result == DecisionResult::kBlocked) {
       Alert alert =
           MakeAlert(reason == DecisionReason::kLedgerUnavailable ? AlertKind::kLedgerUnavailable
@@ -468,7 +489,7 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
       if (approval_to_consume.empty()) {
         ApprovalCallback callback;
         {
-          absl::MutexLock lock(&mu_);
+          std::lock_guard<std::mutex> lock(mu_);
           callback = approval_callback_;
         }
         const std::string id = approvals_->Create(ask);
@@ -499,14 +520,24 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
     }
   }
 
-  // 5. Concurrency (the operation counts as in flight from here on).
+  // 5. Concurrency (the operation counts as in flight from here on). A blocking level is
+  // about to reserve the estimate: it is recorded as reserved now (one lock instead of two),
+  // and put back below if the ledger cannot take the reservation.
+  bool was_in_flight = false;
+  Money in_flight_before;
   {
-    absl::MutexLock lock(&mu_);
-    const bool full = settings_.max_concurrent_operations > 0 &&
-                      !in_flight_.contains(request.operation_id) &&
+    std::lock_guard<std::mutex> lock(mu_);
+    auto existing = in_flight_.find(std::string_view(request.operation_id));
+    was_in_flight = existing != in_flight_.end();
+    const bool full = settings_.max_concurrent_operations > 0 && !was_in_flight &&
                       in_flight_.size() >= static_cast<size_t>(settings_.max_concurrent_operations);
     if (!full || !blocks) {
-      in_flight_.try_emplace(request.operation_id, Money::Zero());
+      if (was_in_flight) {
+        in_flight_before = existing->second;
+        if (blocks) existing->second = estimate;
+      } else {
+        in_flight_.emplace(IdKey(request.operation_id), blocks ? estimate : Money::Zero());
+      }
       tracked = true;
     }
     if (full) {
@@ -525,7 +556,8 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
 
   // 6. Budgets: reserve (blocking levels) or read (advisory, audit).
   if (blocks) {
-    ledger::ReserveRequest reserve;
+    // Reused by this thread's admissions: assigning into it reuses its strings' buffers.
+    thread_local ledger::ReserveRequest reserve;
     reserve.operation_id = request.operation_id;
     reserve.attribution = request.attribution;
     reserve.amount = estimate;
@@ -544,6 +576,9 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
                                        "reservation (fail-open): ",
                                        outcome.status().ToString()),
                           {}});
+      std::lock_guard<std::mutex> lock(mu_);  // nothing was reserved after all
+      auto it = in_flight_.find(std::string_view(request.operation_id));
+      if (it != in_flight_.end()) it->second = was_in_flight ? in_flight_before : Money::Zero();
     } else if (!outcome->admitted) {
       a.budgets = outcome->budgets;
       std::string message =
@@ -558,9 +593,7 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
                     outcome->refused_by);
     } else {
       a.reserved = true;
-      a.budgets = std::move(outcome->budgets);
-      absl::MutexLock lock(&mu_);
-      in_flight_[request.operation_id] = estimate;
+      a.budgets = std::move(outcome->budgets);  // in_flight_ already holds the estimate (5.)
     }
   } else {
     absl::StatusOr<std::vector<ledger::BudgetStatus>> budgets = ledger_->ListBudgets(now);
@@ -629,14 +662,23 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
       }
     }
   }
-  absl::MutexLock lock(&mu_);
-  ++(d.result == DecisionResult::kAllowed ? counters_.allowed : counters_.warned);
+  (d.result == DecisionResult::kAllowed ? counters_.allowed : counters_.warned)
+      .fetch_add(1, std::memory_order_relaxed);
   return a;
 }
 
 void Governor::Track(const OperationRequest& request, Money reserved) {
-  absl::MutexLock lock(&mu_);
-  in_flight_[request.operation_id] = reserved;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = in_flight_.find(std::string_view(request.operation_id));
+  if (it != in_flight_.end()) {
+    it->second = reserved;
+  } else {
+    in_flight_.emplace(IdKey(request.operation_id), reserved);
+  }
+}
+
+size_t Governor::IdHash::operator()(std::string_view id) const {
+  return absl::Hash<absl::string_view>()(absl::string_view(id.data(), id.size()));
 }
 
 // --- Complete ----------------------------------------------------------------------------
@@ -654,21 +696,21 @@ Settlement Governor::Complete(const OperationRequest& request, const Admission& 
 
 Settlement Governor::CompleteImpl(const OperationRequest& request, const Admission& admission,
                                   const Completion& completion) {
-  Maintain();
-  const int64_t now = clock_->NowUnixNanos();
+  const int64_t now =
+      completion.now_unix_nanos != 0 ? completion.now_unix_nanos : clock_->NowUnixNanos();
+  Maintain(now);
   Settlement s;
   {
-    absl::MutexLock lock(&mu_);
-    in_flight_.erase(request.operation_id);
+    std::lock_guard<std::mutex> lock(mu_);
+    in_flight_.erase(std::string_view(request.operation_id));
   }
 
   // 1. Price what was used.
   const std::string& model =
       completion.response_model.empty() ? request.model : completion.response_model;
-  const pricing::ModelPricing* pricing =
-      model.empty() ? nullptr : catalog_->Find(request.provider, model);
+  const pricing::ModelPricing* pricing = FindPricing(request.provider, model);
   if (pricing == nullptr && model != request.model && !request.model.empty()) {
-    pricing = catalog_->Find(request.provider, request.model);
+    pricing = FindPricing(request.provider, request.model);
   }
   if (completion.cost_override.has_value()) {
     s.cost = std::max(*completion.cost_override, Money::Zero());
@@ -740,10 +782,7 @@ Settlement Governor::CompleteImpl(const OperationRequest& request, const Admissi
       }
     }
   }
-  if (!repeat) {
-    absl::MutexLock lock(&mu_);
-    counters_.total_cost += s.cost;
-  }
+  if (!repeat) counters_.total_cost_nanos.fetch_add(s.cost.nanos(), std::memory_order_relaxed);
 
   // 3. Alerts.
   if (Alerts() && !repeat) {
@@ -775,7 +814,7 @@ void Governor::ThresholdAlerts(const OperationRequest& request,
     for (double threshold : b.spec->alert_thresholds) {
       if (used < threshold) continue;
       {
-        absl::MutexLock lock(&mu_);
+        std::lock_guard<std::mutex> lock(mu_);
         auto [it, inserted] = fired_thresholds_.try_emplace(
             ThresholdKey{b.spec->name, b.window.start_unix_nanos, threshold},
             FiredThreshold{b.window.end_unix_nanos});
@@ -800,7 +839,7 @@ void Governor::AnomalyAlert(const OperationRequest& request, const std::string& 
   double mean = 0;
   bool anomalous = false;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = cost_stats_.find(model_key);
     if (it == cost_stats_.end()) {
       if (cost_stats_.size() >= kMaxAnomalyModels) return;
@@ -828,8 +867,8 @@ void Governor::AnomalyAlert(const OperationRequest& request, const std::string& 
 // --- Pending settlements ---------------------------------------------------------------------
 
 void Governor::Enqueue(PendingSettlement pending) {
-  absl::MutexLock lock(&mu_);
-  ++counters_.ledger_errors;
+  counters_.ledger_errors.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(mu_);
   pending_.push_back(std::move(pending));
 }
 
@@ -860,7 +899,7 @@ absl::Status Governor::FlushPending() noexcept {
     bool synced = false;
     std::vector<PendingSettlement> work;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       synced = budgets_synced_;
       work.swap(pending_);
       retrying_ += static_cast<int64_t>(work.size());
@@ -882,9 +921,9 @@ absl::Status Governor::FlushPending() noexcept {
         failed.push_back(std::move(p));
       }
     }
-    absl::MutexLock lock(&mu_);
+    counters_.settlements_retried.fetch_add(done, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(mu_);
     retrying_ -= static_cast<int64_t>(work.size());
-    counters_.settlements_retried += done;
     pending_.insert(pending_.begin(), std::make_move_iterator(failed.begin()),
                     std::make_move_iterator(failed.end()));
     if (!pending_.empty() && last.ok()) {
@@ -897,26 +936,33 @@ absl::Status Governor::FlushPending() noexcept {
   }
 }
 
-void Governor::Maintain() noexcept {
-  const int64_t mono = clock_->MonotonicNanos();
+void Governor::Maintain(int64_t now) noexcept {
+  // Paced by the wall-clock time the caller has just read (saving a clock read per call). A
+  // clock set back makes maintenance due at once rather than stalling it until the clock
+  // catches up.
+  const int64_t next = next_maintenance_unix_.load(std::memory_order_relaxed);
+  if (next != INT64_MIN && now < next && now >= next - kMaintenanceIntervalNanos) return;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (maintenance_running_) return;
-    if (maintained_once_ && mono - last_maintenance_monotonic_ < kMaintenanceIntervalNanos) {
+    if (maintained_once_ && now - last_maintenance_unix_ < kMaintenanceIntervalNanos &&
+        now >= last_maintenance_unix_) {
       return;
     }
     maintained_once_ = true;
-    last_maintenance_monotonic_ = mono;
+    last_maintenance_unix_ = now;
     maintenance_running_ = true;
+    next_maintenance_unix_.store(
+        now > INT64_MAX - kMaintenanceIntervalNanos ? INT64_MAX : now + kMaintenanceIntervalNanos,
+        std::memory_order_relaxed);
   }
-  const int64_t now = clock_->NowUnixNanos();
   try {
     (void)ledger_->ExpireReservations(now);
   } catch (...) {
     // A store that throws is treated like an unreachable one: try again next time.
   }
   (void)FlushPending();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   for (auto it = fired_thresholds_.begin(); it != fired_thresholds_.end();) {
     if (it->second.window_end_unix_nanos <= now) {
       it = fired_thresholds_.erase(it);
@@ -928,8 +974,18 @@ void Governor::Maintain() noexcept {
 }
 
 GovernorMetrics Governor::metrics() const {
-  absl::MutexLock lock(&mu_);
-  GovernorMetrics m = counters_;
+  GovernorMetrics m;
+  m.operations = counters_.operations.load(std::memory_order_relaxed);
+  m.allowed = counters_.allowed.load(std::memory_order_relaxed);
+  m.warned = counters_.warned.load(std::memory_order_relaxed);
+  m.blocked = counters_.blocked.load(std::memory_order_relaxed);
+  m.approval_required = counters_.approval_required.load(std::memory_order_relaxed);
+  m.unpriced = counters_.unpriced.load(std::memory_order_relaxed);
+  m.total_cost = Money::FromNanos(counters_.total_cost_nanos.load(std::memory_order_relaxed));
+  m.ledger_errors = counters_.ledger_errors.load(std::memory_order_relaxed);
+  m.settlements_retried = counters_.settlements_retried.load(std::memory_order_relaxed);
+  m.alerts_raised = counters_.alerts_raised.load(std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(mu_);
   m.in_flight = static_cast<int64_t>(in_flight_.size());
   m.pending_settlements = static_cast<int64_t>(pending_.size()) + retrying_;
   Money reserved;

@@ -167,25 +167,25 @@ bool OperationLogWriter::WriteBatch() {
   bool notify = false;
   {
     absl::MutexLock lock(&mu_);
-    in_batch_ = 0;
-    if (status.ok()) {
-      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(batch.size()));
-      committed_ += static_cast<int64_t>(batch.size());
-      stats_.written += static_cast<int64_t>(batch.size());
-      ++stats_.batches;
-      notify = store_failing_;
-      store_failing_ = false;
-    } else {
-      ++stats_.failed_attempts;
-      notify = !store_failing_;
-      store_failing_ = true;
-    }
+    notify = status.ok() == store_failing_;  // the store's state changed
+    store_failing_ = !status.ok();
   }
+  // Reported before the batch counts as committed, so a Flush() that returns has seen it.
   if (!status.ok() && notify) {
     spdlog::warn("genops: writing {} operation records failed, will retry: {}", batch.size(),
                  status.ToString());
   }
   if (notify && options_.on_store_state_change) options_.on_store_state_change(status);
+  absl::MutexLock lock(&mu_);
+  in_batch_ = 0;
+  if (status.ok()) {
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(batch.size()));
+    committed_ += static_cast<int64_t>(batch.size());
+    stats_.written += static_cast<int64_t>(batch.size());
+    ++stats_.batches;
+  } else {
+    ++stats_.failed_attempts;
+  }
   return status.ok();
 }
 

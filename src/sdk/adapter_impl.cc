@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "src/core/cost.h"
 #include "src/core/text.h"
 #include "absl/container/flat_hash_set.h"
@@ -39,23 +40,11 @@ void PopOpen(const Operation::State* state) {
   if (it != open.stack.rend()) open.stack.erase(std::next(it).base());
 }
 
-// The GenAI semantic-convention operation name for the seed's operation types.
-std::string_view GenAiOperationName(std::string_view operation_type) {
-  if (operation_type == "chat_completion" || operation_type == "chat") return sc::kOperationChat;
-  if (operation_type == "completion" || operation_type == "text_completion") {
-    return sc::kOperationTextCompletion;
-  }
-  if (operation_type == "embedding" || operation_type == "embeddings") {
-    return sc::kOperationEmbeddings;
-  }
-  return operation_type;
-}
-
-// "op_" and 32 random hex digits, built in place (one allocation).
-std::string RandomOperationId() {
+// "op_" and 32 random hex digits, written into `out` (a recycled State keeps its buffer).
+void RandomOperationId(std::string& out) {
   static constexpr char kHexDigits[] = "0123456789abcdef";
   const telemetry::TraceId id = telemetry::GenerateTraceId();
-  std::string out(3 + 2 * id.bytes.size(), '\0');
+  out.resize(3 + 2 * id.bytes.size());
   out[0] = 'o';
   out[1] = 'p';
   out[2] = '_';
@@ -63,19 +52,7 @@ std::string RandomOperationId() {
     out[3 + 2 * i] = kHexDigits[id.bytes[i] >> 4];
     out[4 + 2 * i] = kHexDigits[id.bytes[i] & 0x0f];
   }
-  return out;
 }
-
-// `key` must have static storage duration (a semconv constant or a literal): it is referred
-// to, not copied. Keys built at run time go through PutOwned.
-void Put(std::vector<Attribute>& attrs, std::string_view key, telemetry::AttributeValue value) {
-  attrs.push_back({AttributeKey::Static(key), std::move(value)});
-}
-void PutOwned(std::vector<Attribute>& attrs, std::string key, telemetry::AttributeValue value) {
-  attrs.push_back({AttributeKey(std::move(key)), std::move(value)});
-}
-
-std::string_view PolicyResultValue(DecisionResult r) { return DecisionResultName(r); }
 
 BudgetStatusView ToView(const ledger::BudgetStatus& b) {
   BudgetStatusView v;
@@ -90,30 +67,6 @@ BudgetStatusView ToView(const ledger::BudgetStatus& b) {
   v.window_start_unix_nanos = b.window.start_unix_nanos;
   v.window_end_unix_nanos = b.window.end_unix_nanos;
   return v;
-}
-
-// The budget with the least room, for the genops.budget.* attributes.
-const ledger::BudgetStatus* Tightest(const ledger::BudgetStatusList& budgets) {
-  const ledger::BudgetStatus* best = nullptr;
-  for (const auto& b : budgets) {
-    if (best == nullptr || b.remaining() < best->remaining()) best = &b;
-  }
-  return best;
-}
-
-void AlertEvents(const std::vector<Alert>& alerts, std::vector<SpanEvent>& events) {
-  for (const Alert& a : alerts) {
-    SpanEvent e;
-    e.name = AttributeKey::Static(sc::kEventAlert);
-    e.time_unix_nanos = a.time_unix_nanos;
-    e.attributes.reserve(5);
-    Put(e.attributes, "genops.alert.kind", std::string(AlertKindName(a.kind)));
-    Put(e.attributes, "genops.alert.severity", a.severity);
-    Put(e.attributes, "genops.alert.message", a.message);
-    if (!a.budget_name.empty()) Put(e.attributes, "genops.budget.name", a.budget_name);
-    if (a.amount.nanos() != 0) Put(e.attributes, "genops.alert.amount", a.amount.usd());
-    events.push_back(std::move(e));
-  }
 }
 
 }  // namespace
@@ -228,14 +181,14 @@ Operation AdapterImpl::track_operation(std::string_view operation_type,
 Operation AdapterImpl::try_track_operation(std::string_view operation_type,
                                            std::string_view operation_name,
                                            const TrackOptions& options) noexcept {
-  auto state = std::make_unique<Operation::State>();
+  std::unique_ptr<Operation::State> state = Operation::State::Acquire();
   Operation::State& s = *state;
   s.adapter = shared_from_this();
-  s.operation_type = std::string(operation_type);
-  s.operation_name = std::string(operation_name);
+  s.operation_type.assign(operation_type);
+  s.operation_name.assign(operation_name);
   s.start_unix_nanos = clock_->NowUnixNanos();
   s.start_monotonic_nanos = clock_->MonotonicNanos();
-  s.high_priority = absl::AsciiStrToLower(options.priority) == "high";
+  s.high_priority = absl::EqualsIgnoreCase(options.priority, "high");
 
   // Trace context: parent operation > W3C traceparent > new root.
   s.span_id = telemetry::GenerateSpanId();
@@ -259,15 +212,15 @@ Operation AdapterImpl::try_track_operation(std::string_view operation_type,
   }
   if (!s.trace_id.valid()) s.trace_id = telemetry::GenerateTraceId();
   if (s.tree == nullptr) {
-    s.tree = std::make_shared<telemetry::OperationSpanBudget>(
-        static_cast<uint32_t>(config_.limits.max_spans_per_operation));
+    s.tree.StartAt(s, static_cast<uint32_t>(config_.limits.max_spans_per_operation));
   } else {
     s.record_span = s.tree->TryRecordChild();
   }
 
   // The governance request.
   OperationRequest& r = s.request;
-  r.operation_id = RandomOperationId();
+  RandomOperationId(r.operation_id);
+  r.now_unix_nanos = s.start_unix_nanos;  // spares the governor a clock read
   const Attribution& defaults = config_.governance.defaults;
   r.attribution =
       options.attribution.team.empty() && options.attribution.project.empty() &&
@@ -277,7 +230,8 @@ Operation AdapterImpl::try_track_operation(std::string_view operation_type,
           ? defaults
           : defaults.MergedWith(options.attribution);
   for (const auto& [k, v] : options.tags) r.attribution.tags[k] = v;
-  r.provider = absl::AsciiStrToLower(options.provider);
+  r.provider.assign(options.provider);
+  absl::AsciiStrToLower(&r.provider);
   r.model = options.model;
   r.estimated_input_tokens = std::max<int64_t>(options.estimated_input_tokens, 0);
   r.max_output_tokens = options.max_output_tokens;
@@ -289,7 +243,8 @@ Operation AdapterImpl::try_track_operation(std::string_view operation_type,
     auto m = Money::FromUsdDouble(*options.estimated_cost);
     if (m.ok() && m->nanos() >= 0) r.estimated_cost = *m;
   }
-  r.data_region = absl::AsciiStrToUpper(options.data_region);
+  r.data_region.assign(options.data_region);
+  absl::AsciiStrToUpper(&r.data_region);
   r.approval_id = options.approval_id;
   r.high_priority = s.high_priority;
 
@@ -298,30 +253,8 @@ Operation AdapterImpl::try_track_operation(std::string_view operation_type,
     s.admission = governor_->Admit(r);
   }
 
-  s.events.reserve(3 + s.admission.alerts.size());
-  SpanEvent& evaluated = s.events.emplace_back();
-  evaluated.name = AttributeKey::Static(sc::kEventPolicyEvaluated);
-  evaluated.time_unix_nanos = s.start_unix_nanos;
-  evaluated.attributes.reserve(4);
-  Put(evaluated.attributes, sc::kGenOpsPolicyLevel,
-      std::string(PolicyLevelName(config_.governance.level)));
-  Put(evaluated.attributes, sc::kGenOpsPolicyResult,
-      std::string(PolicyResultValue(s.admission.decision.result)));
-  Put(evaluated.attributes, sc::kGenOpsPolicyReason,
-      std::string(DecisionReasonName(s.admission.decision.reason)));
-  Put(evaluated.attributes, "genops.cost.estimate", s.admission.decision.estimate.usd());
-  if (s.admission.reserved) {
-    SpanEvent& reservation = s.events.emplace_back();
-    reservation.name = AttributeKey::Static(sc::kEventBudgetReservation);
-    reservation.time_unix_nanos = s.start_unix_nanos;
-    reservation.attributes.reserve(3);
-    Put(reservation.attributes, sc::kGenOpsAccountingReserved, s.admission.decision.estimate.usd());
-    if (const auto* b = Tightest(s.admission.budgets)) {
-      Put(reservation.attributes, sc::kGenOpsBudgetName, b->spec->name);
-      Put(reservation.attributes, sc::kGenOpsBudgetRemaining, b->remaining().usd());
-    }
-  }
-  AlertEvents(s.admission.alerts, s.events);
+  // The policy and reservation events are built with the span, on the export thread
+  // (sdk::BuildOperationSpan).
   alerts_raised_.fetch_add(static_cast<int64_t>(s.admission.alerts.size()),
                            std::memory_order_relaxed);
 
@@ -358,8 +291,9 @@ std::pair<Money, bool> AdapterImpl::PreviewCost(const Operation::State& s) const
   return {pricing::ComputeCost(*m, s.usage).total, true};
 }
 
-OperationRecord AdapterImpl::BuildRecord(const Operation::State& s) const {
-  OperationRecord rec;
+void AdapterImpl::FillRecord(Operation::State& s) const {
+  // Assignments into the (possibly recycled) record reuse its buffers.
+  OperationRecord& rec = s.record;
   rec.operation_id = s.request.operation_id;
   rec.start_unix_nanos = s.start_unix_nanos;
   rec.duration_nanos = s.duration_nanos;
@@ -374,8 +308,7 @@ OperationRecord AdapterImpl::BuildRecord(const Operation::State& s) const {
   rec.decision = s.admission.decision.result;
   rec.reason = s.admission.decision.reason;
   rec.error = s.error;
-  rec.trace_id = s.trace_id.ToHex();
-  return rec;
+  s.trace_id.ToHex(&rec.trace_id);
 }
 
 void AdapterImpl::Finish(Operation::State& s) noexcept {
@@ -390,12 +323,14 @@ void AdapterImpl::Finish(Operation::State& s) noexcept {
     c.usage = s.usage;
     c.response_model = s.response_model;
     c.cost_override = s.cost_override;
+    c.now_unix_nanos = s.start_unix_nanos + s.duration_nanos;
     s.settlement = governor_->Complete(s.request, s.admission, c);
     alerts_raised_.fetch_add(static_cast<int64_t>(s.settlement.alerts.size()),
                              std::memory_order_relaxed);
   }
 
-  OperationRecord record = BuildRecord(s);
+  FillRecord(s);
+  const OperationRecord& record = s.record;
   if (audit_ != nullptr && audit_->Wants(record)) {
     audit_->Write(record, config_.governance.level,
                   s.error ? std::string_view(s.error_message)
@@ -410,130 +345,16 @@ void AdapterImpl::Finish(Operation::State& s) noexcept {
           s.trace_id,
           s.has_remote_parent ? std::optional<bool>(s.remote_parent_sampled) : std::nullopt,
           s.error, s.high_priority || refused)) {
-    pipeline_->Submit(BuildSpan(s, record));
+    // Built from `s` on the export thread; from here on `s` is only read.
+    pipeline_->SubmitOperation(s);
   } else {
     pipeline_->CountUnsampled();
   }
   if (writer_ != nullptr) writer_->Add(record);
-  log_->Add(std::move(record), clock_->NowUnixNanos());
+  // Swapped in: s.record gets the evicted record's buffers back for its next operation. The
+  // end of the operation is "now" closely enough for retention, without a clock read.
+  log_->Add(std::move(s.record), s.start_unix_nanos + s.duration_nanos);
   s.adapter.reset();  // the handle may outlive the adapter's users; drop our reference
-}
-
-telemetry::SpanData AdapterImpl::BuildSpan(Operation::State& s, const OperationRecord& rec) const {
-  telemetry::SpanData span;
-  span.trace_id = s.trace_id;
-  span.span_id = s.span_id;
-  span.parent_span_id = s.parent_span_id;
-  span.trace_state = s.trace_state;
-  const std::string_view op_name = GenAiOperationName(s.operation_type);
-  const bool llm_call = !s.request.model.empty() || !rec.model.empty();
-  span.name = llm_call ? Cat(op_name, " ", s.request.model.empty() ? rec.model : s.request.model)
-                       : Cat(op_name, " ", s.operation_name);
-  span.kind = llm_call ? telemetry::SpanKind::kClient : telemetry::SpanKind::kInternal;
-  span.start_unix_nanos = s.start_unix_nanos;
-  span.end_unix_nanos = s.start_unix_nanos + s.duration_nanos;
-  if (s.error) {
-    span.status_code = telemetry::StatusCode::kError;
-    span.status_message = s.error_message;
-  } else if (!s.admission.decision.may_proceed()) {
-    span.status_code = telemetry::StatusCode::kError;
-    span.status_message = s.admission.decision.message;
-  }
-
-  auto& a = span.attributes;
-  a.reserve(48 + rec.attribution.tags.size() + s.custom_attributes.size());
-  // GenAI semantic conventions (current and the legacy OpenLLMetry keys).
-  if (llm_call) {
-    if (!s.request.provider.empty()) {
-      Put(a, sc::kGenAiProviderName, s.request.provider);
-      Put(a, sc::kGenAiSystem, s.request.provider);
-    }
-    Put(a, sc::kGenAiOperationName, std::string(op_name));
-    Put(a, sc::kLlmRequestType, std::string(op_name));
-    if (!s.request.model.empty()) Put(a, sc::kGenAiRequestModel, s.request.model);
-    if (!s.response_model.empty()) Put(a, sc::kGenAiResponseModel, s.response_model);
-    if (s.request.max_output_tokens) {
-      Put(a, "gen_ai.request.max_tokens", *s.request.max_output_tokens);
-    }
-    if (!s.response_id.empty()) Put(a, "gen_ai.response.id", s.response_id);
-  }
-  if (s.has_usage) {
-    Put(a, sc::kGenAiUsageInputTokens, s.usage.input_tokens);
-    Put(a, sc::kGenAiUsageOutputTokens, s.usage.output_tokens);
-    if (s.usage.cache_read_tokens) {
-      Put(a, sc::kGenAiUsageCacheReadInputTokens, s.usage.cache_read_tokens);
-    }
-    if (s.usage.cache_write_tokens) {
-      Put(a, sc::kGenAiUsageCacheCreationInputTokens, s.usage.cache_write_tokens);
-    }
-    if (s.usage.reasoning_tokens) {
-      Put(a, sc::kGenAiUsageReasoningOutputTokens, s.usage.reasoning_tokens);
-    }
-    Put(a, sc::kLlmUsageTotalTokens, s.usage.total_tokens());
-  }
-  if (!s.finish_reasons.empty()) Put(a, sc::kGenAiResponseFinishReasons, s.finish_reasons);
-
-  // Governance.
-  const Attribution& at = rec.attribution;
-  Put(a, sc::kGenOpsTeam, at.team);
-  Put(a, sc::kGenOpsProject, at.project);
-  Put(a, sc::kGenOpsEnvironment, at.environment);
-  if (!at.customer_id.empty()) Put(a, sc::kGenOpsCustomerId, at.customer_id);
-  if (!at.cost_center.empty()) Put(a, sc::kGenOpsCostCenter, at.cost_center);
-  if (!at.feature.empty()) Put(a, sc::kGenOpsFeature, at.feature);
-  for (const auto& [k, v] : at.tags) PutOwned(a, Cat(sc::kGenOpsTagPrefix, k), v);
-  Put(a, sc::kGenOpsOperationId, s.request.operation_id);
-  Put(a, sc::kGenOpsOperationType, s.operation_type);
-  Put(a, sc::kGenOpsOperationName, s.operation_name);
-  Put(a, sc::kGenOpsCostTotal, rec.cost.usd());
-  Put(a, "genops.cost.total_nanos", rec.cost.nanos());
-  Put(a, sc::kGenOpsCostCurrency, std::string("USD"));
-  if (!rec.provider.empty()) Put(a, sc::kGenOpsCostProvider, rec.provider);
-  if (!rec.model.empty()) Put(a, sc::kGenOpsCostModel, rec.model);
-  Put(a, sc::kGenOpsCostPriced, rec.priced);
-  Put(a, sc::kGenOpsTokensInput, s.usage.input_tokens);
-  Put(a, sc::kGenOpsTokensOutput, s.usage.output_tokens);
-  Put(a, sc::kGenOpsTokensTotal, s.usage.total_tokens());
-  const Decision& d = s.admission.decision;
-  Put(a, sc::kGenOpsPolicyLevel, std::string(PolicyLevelName(config_.governance.level)));
-  Put(a, sc::kGenOpsPolicyResult, std::string(PolicyResultValue(d.result)));
-  if (d.reason != DecisionReason::kNone) {
-    Put(a, sc::kGenOpsPolicyReason, std::string(DecisionReasonName(d.reason)));
-  }
-  if (!d.approval_id.empty()) Put(a, "genops.approval.id", d.approval_id);
-  const auto& budgets = s.settlement.budgets.empty() ? s.admission.budgets : s.settlement.budgets;
-  if (const auto* b = Tightest(budgets)) {
-    Put(a, sc::kGenOpsBudgetName, b->spec->name);
-    Put(a, sc::kGenOpsBudgetLimit, b->spec->limit.usd());
-    Put(a, sc::kGenOpsBudgetConsumed, (b->spent + b->reserved).usd());
-    Put(a, sc::kGenOpsBudgetRemaining, b->remaining().usd());
-    Put(a, sc::kGenOpsBudgetUtilizationPercent, b->utilization() * 100.0);
-  }
-  Put(a, sc::kGenOpsAccountingReserved, s.admission.reserved ? d.estimate.usd() : 0.0);
-  Put(a, sc::kGenOpsAccountingActual, rec.cost.usd());
-  if (!config_.compliance.frameworks.empty()) {
-    Put(a, sc::kGenOpsComplianceFrameworks, config_.compliance.frameworks);
-  }
-  if (s.high_priority) Put(a, sc::kGenOpsSamplingPriority, std::string(sc::kSamplingPriorityHigh));
-  // The operation has ended: its custom attributes and events move into the span.
-  for (auto& attr : s.custom_attributes) a.push_back(std::move(attr));
-  s.custom_attributes.clear();
-
-  if (s.is_root) s.tree->AnnotateRoot(span);
-  span.events = std::move(s.events);
-  s.events.clear();
-  if (s.admission.decision.may_proceed()) {
-    SpanEvent& reconciliation = span.events.emplace_back();
-    reconciliation.name = AttributeKey::Static(sc::kEventBudgetReconciliation);
-    reconciliation.time_unix_nanos = span.end_unix_nanos;
-    reconciliation.attributes.reserve(3);
-    Put(reconciliation.attributes, sc::kGenOpsAccountingReserved,
-        s.admission.reserved ? d.estimate.usd() : 0.0);
-    Put(reconciliation.attributes, sc::kGenOpsAccountingActual, rec.cost.usd());
-    Put(reconciliation.attributes, "genops.accounting.ledger_ok", s.settlement.ledger_status.ok());
-  }
-  AlertEvents(s.settlement.alerts, span.events);
-  return span;
 }
 
 AdapterMetrics AdapterImpl::get_metrics() const {

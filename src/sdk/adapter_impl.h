@@ -72,9 +72,8 @@ class AdapterImpl final : public Adapter, public std::enable_shared_from_this<Ad
  private:
   AdapterImpl(sdk::ResolvedConfig config, const Clock* clock);
   void ApplyProviderAllowlist(Operation::State& state) const;
-  // Moves the operation's custom attributes and events into the span.
-  telemetry::SpanData BuildSpan(Operation::State& state, const OperationRecord& record) const;
-  OperationRecord BuildRecord(const Operation::State& state) const;
+  // Fills state.record: what the operation log and the audit trail keep.
+  void FillRecord(Operation::State& state) const;
   // get_recent_operations_summary() over the shared operations log (writer_ set).
   OperationsSummary SummaryFromLedger(size_t limit) const;
 

@@ -3,8 +3,12 @@
 #include "genops/operation.h"
 
 #include <algorithm>
+#include <array>
+#include <memory>
+#include <mutex>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "src/core/usage_parser.h"
 #include "src/sdk/adapter_impl.h"
 #include "src/sdk/operation_state.h"
@@ -33,6 +37,364 @@ void AppendAttributes(std::vector<telemetry::Attribute>& out,
 }
 
 }  // namespace
+
+// StatePool: recycled Operation::States. Each thread keeps a small cache (no lock); caches
+// spill to and refill from one shared list in batches, because States are usually released on
+// another thread than the one that takes them (the span processor's worker releases most).
+// The shared list is first in, first out: the worker has just read a State it releases, and
+// the thread that takes it next writes all of it (Reset); the longer the State rests in
+// between, the likelier its cache lines have left the worker's core, which makes those writes
+// cheap local misses instead of cross-core transfers.
+// Both are bounded, so an idle process keeps at most
+// kSharedCapacity + kCacheCapacity * threads States (about 2.5 KB each with their buffers),
+// and only as many as were once in use at the same time: a State is pooled when released,
+// never created for the pool. The shared capacity covers the spans a batch span processor
+// holds between exports, plus the backlog of a worker that fell behind: below that, States
+// would be freed on the worker's thread and allocated again on the application's.
+//
+// Thread safety: thread-safe.
+class StatePool {
+ public:
+  static Operation::State* Take() noexcept {
+    if (!cache_alive) return nullptr;  // the thread is exiting: its cache is gone
+    Cache& cache = ThisThreadsCache();
+    if (cache.size == 0) Refill(cache);
+    if (cache.size == 0) return nullptr;
+    return cache.items[--cache.size];
+  }
+
+  // `state` has no other holder; Acquire() resets it.
+  static void Give(Operation::State* state) noexcept {
+    if (!cache_alive) {  // the thread is exiting: its cache is gone
+      GiveShared(&state, 1);
+      return;
+    }
+    Cache& cache = ThisThreadsCache();
+    if (cache.size == kCacheCapacity) {
+      // The older half goes to the shared list; see the class comment for why oldest first.
+      GiveShared(cache.items.data(), kBatch);
+      std::copy(cache.items.begin() + kBatch, cache.items.end(), cache.items.begin());
+      cache.size -= kBatch;
+    }
+    cache.items[cache.size++] = state;
+  }
+
+  static void Destroy(Operation::State* state) noexcept {
+    state->~State();
+    ::operator delete(state);
+  }
+
+ private:
+  static constexpr size_t kCacheCapacity = 64;
+  static constexpr size_t kBatch = kCacheCapacity / 2;
+  static constexpr size_t kSharedCapacity = 4096;
+
+  struct Cache {
+    std::array<Operation::State*, kCacheCapacity> items{};
+    size_t size = 0;
+    ~Cache() {
+      cache_alive = false;
+      GiveShared(items.data(), size);
+      size = 0;
+    }
+  };
+  // A FIFO ring of at most kSharedCapacity States.
+  struct Shared {
+    std::mutex mu;
+    std::unique_ptr<Operation::State*[]> items ABSL_GUARDED_BY(mu);
+    size_t head ABSL_GUARDED_BY(mu) = 0;  // the oldest
+    size_t count ABSL_GUARDED_BY(mu) = 0;
+  };
+
+  static Cache& ThisThreadsCache() noexcept {
+    thread_local Cache cache;
+    return cache;
+  }
+  static Shared& TheShared() noexcept {
+    static Shared* const shared = [] {
+      auto* s = new Shared;  // never destroyed: threads may give States back during exit
+      std::lock_guard<std::mutex> lock(s->mu);
+      s->items = std::make_unique<Operation::State*[]>(kSharedCapacity);
+      return s;
+    }();
+    return *shared;
+  }
+
+  static void Refill(Cache& cache) noexcept {
+    Shared& shared = TheShared();
+    std::lock_guard<std::mutex> lock(shared.mu);
+    while (cache.size < kBatch && shared.count > 0) {
+      cache.items[cache.size++] = shared.items[shared.head];
+      shared.head = (shared.head + 1) % kSharedCapacity;
+      --shared.count;
+    }
+  }
+
+  static void GiveShared(Operation::State* const* states, size_t count) noexcept {
+    Shared& shared = TheShared();
+    size_t kept = 0;
+    {
+      std::lock_guard<std::mutex> lock(shared.mu);
+      while (kept < count && shared.count < kSharedCapacity) {
+        shared.items[(shared.head + shared.count) % kSharedCapacity] = states[kept++];
+        ++shared.count;
+      }
+    }
+    for (size_t i = kept; i < count; ++i) Destroy(states[i]);
+  }
+
+  // False once this thread's cache has been destroyed (thread exit). A trivially destructible
+  // thread_local stays readable after that, unlike the cache itself.
+  static thread_local bool cache_alive;
+};
+
+thread_local bool StatePool::cache_alive = true;
+
+std::unique_ptr<Operation::State> Operation::State::Acquire() {
+  if (State* recycled = StatePool::Take()) {
+    recycled->Reset();
+    return std::unique_ptr<State>(recycled);
+  }
+  return std::make_unique<State>();
+}
+
+void Operation::State::Unref() noexcept {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // Pooled as it is: Acquire() resets it, on the thread about to use it. The last holder is
+  // usually the span processor's worker; resetting there would hand every cache line (and the
+  // reference counts of the budget specs it holds) back and forth between the two threads.
+  // Only the reference on a tree root is dropped now, so roots are recycled promptly.
+  tree = SpanTree();
+  refs_.store(1, std::memory_order_relaxed);
+  StatePool::Give(this);
+}
+
+void* Operation::State::operator new(std::size_t size) {
+  // `new State` (rather than Acquire()) still reuses a pooled State's memory, though not its
+  // buffers: the constructor that follows needs raw memory.
+  if (size == sizeof(State)) {
+    if (State* recycled = StatePool::Take()) {
+      recycled->~State();
+      return recycled;
+    }
+  }
+  return ::operator new(size);
+}
+
+void Operation::State::operator delete(void* memory) noexcept { ::operator delete(memory); }
+
+void Operation::State::operator delete(State* state, std::destroying_delete_t) noexcept {
+  state->Unref();
+}
+
+SpanTree& SpanTree::operator=(const SpanTree& other) {
+  if (this != &other) {
+    SpanTree copy(other);
+    *this = std::move(copy);
+  }
+  return *this;
+}
+
+SpanTree::SpanTree(SpanTree&& other) noexcept
+    : root_(std::exchange(other.root_, nullptr)),
+      holds_root_(std::exchange(other.holds_root_, false)),
+      shared_(std::move(other.shared_)) {}
+
+SpanTree& SpanTree::operator=(SpanTree&& other) noexcept {
+  if (this != &other) {
+    Release();
+    root_ = std::exchange(other.root_, nullptr);
+    holds_root_ = std::exchange(other.holds_root_, false);
+    shared_ = std::move(other.shared_);
+  }
+  return *this;
+}
+
+SpanTree& SpanTree::operator=(std::shared_ptr<telemetry::OperationSpanBudget> budget) noexcept {
+  Release();
+  shared_ = std::move(budget);
+  return *this;
+}
+
+void SpanTree::StartAt(Operation::State& root, uint32_t max_spans_per_operation) noexcept {
+  Release();
+  root.span_budget_.Restart(max_spans_per_operation);
+  root_ = &root;  // the root's own handle: no reference on itself
+}
+
+telemetry::OperationSpanBudget* SpanTree::get() const noexcept {
+  if (root_ != nullptr) return &root_->span_budget_;
+  return shared_.get();
+}
+
+void SpanTree::CopyFrom(const SpanTree& other) noexcept {
+  shared_ = other.shared_;
+  root_ = other.root_;
+  holds_root_ = root_ != nullptr;
+  if (holds_root_) root_->Ref();
+}
+
+void SpanTree::Release() noexcept {
+  Operation::State* root = std::exchange(root_, nullptr);
+  if (std::exchange(holds_root_, false)) root->Unref();
+  shared_.reset();
+}
+
+namespace {
+
+// The number of fields of an aggregate (the technique of Boost.PFR): how many initializers
+// that convert to anything T{...} accepts. Reset() below clears each struct field by field
+// for speed; these counts make adding a field without clearing it a compile error.
+struct AnyField {
+  template <typename T>
+  operator T&() const&& noexcept;  // NOLINT: only ever named in unevaluated contexts
+};
+template <typename T, typename... Fields>
+constexpr size_t CountFields() {
+  if constexpr (requires { T{Fields{}..., AnyField{}}; }) {
+    return CountFields<T, Fields..., AnyField>();
+  } else {
+    return sizeof...(Fields);
+  }
+}
+
+// Each Clear() leaves its argument equal to a value-initialized one, keeping the buffers of
+// strings and vectors (clear() never shrinks). Scalars are copied from a default-constructed
+// value, so default member initializers stay the one source of defaults.
+template <typename T>
+const T& Defaults() {
+  static const T* const kDefaults = new T();
+  return *kDefaults;
+}
+
+void Clear(Attribution& a) {
+  static_assert(CountFields<Attribution>() == 7, "a field was added: clear it here");
+  a.team.clear();
+  a.project.clear();
+  a.environment.clear();
+  a.customer_id.clear();
+  a.cost_center.clear();
+  a.feature.clear();
+  a.tags.clear();
+}
+
+void Clear(OperationRequest& r) {
+  static_assert(CountFields<OperationRequest>() == 12, "a field was added: clear it here");
+  r.operation_id.clear();
+  Clear(r.attribution);
+  r.provider.clear();
+  r.model.clear();
+  r.estimated_input_tokens = Defaults<OperationRequest>().estimated_input_tokens;
+  r.max_output_tokens.reset();
+  r.max_cost.reset();
+  r.estimated_cost.reset();
+  r.data_region.clear();
+  r.approval_id.clear();
+  r.high_priority = Defaults<OperationRequest>().high_priority;
+  r.now_unix_nanos = Defaults<OperationRequest>().now_unix_nanos;
+}
+
+void Clear(Decision& d) {
+  static_assert(CountFields<Decision>() == 6, "a field was added: clear it here");
+  d.result = Defaults<Decision>().result;
+  d.reason = Defaults<Decision>().reason;
+  d.message.clear();
+  d.estimate = Money();
+  d.budget_name.clear();
+  d.approval_id.clear();
+}
+
+void Clear(Admission& a) {
+  static_assert(CountFields<Admission>() == 5, "a field was added: clear it here");
+  Clear(a.decision);
+  a.reserved = false;
+  a.priced = false;
+  a.budgets.clear();
+  a.alerts.clear();
+}
+
+void Clear(Settlement& s) {
+  static_assert(CountFields<Settlement>() == 6, "a field was added: clear it here");
+  s.cost = Money();
+  s.priced = false;
+  s.breakdown = pricing::CostBreakdown();
+  s.budgets.clear();
+  s.alerts.clear();
+  s.ledger_status = absl::OkStatus();
+}
+
+void Clear(OperationRecord& r) {
+  static_assert(CountFields<OperationRecord>() == 15, "a field was added: clear it here");
+  r.operation_id.clear();
+  r.start_unix_nanos = 0;
+  r.duration_nanos = 0;
+  r.operation_type.clear();
+  r.operation_name.clear();
+  Clear(r.attribution);
+  r.provider.clear();
+  r.model.clear();
+  r.usage = Usage();
+  r.cost = Money();
+  r.priced = false;
+  r.decision = Defaults<OperationRecord>().decision;
+  r.reason = Defaults<OperationRecord>().reason;
+  r.error = false;
+  r.trace_id.clear();
+}
+
+void Clear(BudgetSummary& b) {
+  static_assert(CountFields<BudgetSummary>() == 5, "a field was added: clear it here");
+  b.present = false;
+  b.name.clear();
+  b.limit = Money();
+  b.spent = Money();
+  b.reserved = Money();
+}
+
+}  // namespace
+
+void Operation::State::Reset() noexcept {
+  // Field by field rather than by assigning a fresh OperationFields: this runs once per
+  // operation, and clear() is a fraction of the cost of assigning an empty string.
+  static_assert(CountFields<OperationFields>() == 35, "a field was added: reset it here");
+  OperationFields& f = *this;
+  const OperationFields& defaults = Defaults<OperationFields>();
+  f.adapter.reset();
+  f.open_on.reset();
+  f.operation_type.clear();
+  f.operation_name.clear();
+  Clear(f.request);
+  Clear(f.admission);
+  f.high_priority = defaults.high_priority;
+  f.trace_id = telemetry::TraceId();
+  f.span_id = telemetry::SpanId();
+  f.parent_span_id = telemetry::SpanId();
+  f.trace_state.clear();
+  f.remote_parent_sampled = defaults.remote_parent_sampled;
+  f.has_remote_parent = defaults.has_remote_parent;
+  f.tree = SpanTree();
+  f.is_root = defaults.is_root;
+  f.record_span = defaults.record_span;
+  f.start_unix_nanos = defaults.start_unix_nanos;
+  f.start_monotonic_nanos = defaults.start_monotonic_nanos;
+  f.usage = Usage();
+  f.has_usage = defaults.has_usage;
+  f.cost_override.reset();
+  f.response_model.clear();
+  f.response_id.clear();
+  f.finish_reasons.clear();
+  f.error = defaults.error;
+  f.error_message.clear();
+  f.custom_attributes.clear();
+  f.events.clear();
+  f.ended = defaults.ended;
+  Clear(f.settlement);
+  f.duration_nanos = defaults.duration_nanos;
+  Clear(f.record);
+  f.spans_dropped = defaults.spans_dropped;
+  Clear(f.span_budget);
+  Clear(f.reservation_budget);
+}
 
 Operation::Operation(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Operation::Operation(Operation&&) noexcept = default;

@@ -1,6 +1,7 @@
 #include "src/sdk/operation_log.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "genops/clock.h"
 
@@ -29,37 +30,69 @@ OperationLog::OperationLog(size_t capacity, int retention_days, bool detailed)
       retention_nanos_(int64_t{retention_days} * kNanosPerDay),
       detailed_(detailed) {}
 
-void OperationLog::Add(OperationRecord record, int64_t now_unix_nanos) {
-  absl::MutexLock lock(&mu_);
+void OperationLog::Add(const OperationRecord& record, int64_t now_unix_nanos) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CountLocked(record);
+  NextSlotLocked() = record;
+  TrimLocked(now_unix_nanos);
+  PrefetchNextSlotLocked();
+}
+
+void OperationLog::Add(OperationRecord&& record, int64_t now_unix_nanos) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CountLocked(record);
+  std::swap(NextSlotLocked(), record);
+  TrimLocked(now_unix_nanos);
+  PrefetchNextSlotLocked();
+}
+
+void OperationLog::CountLocked(const OperationRecord& record) {
   AddTo(totals_, record);
-  if (!record.provider.empty()) AddTo(by_provider_[record.provider], record);
+  if (!record.provider.empty()) {
+    // Usually an existing provider: look it up without building a key.
+    auto it = by_provider_.find(record.provider);
+    if (it == by_provider_.end()) it = by_provider_.emplace(record.provider, CostTotals{}).first;
+    AddTo(it->second, record);
+  }
   if (detailed_) {
     if (!record.model.empty()) AddTo(by_model_[record.model], record);
     AddTo(by_team_[record.attribution.team], record);
   }
-  by_day_[DayIndex(record.start_unix_nanos)] += record.cost;
-  while (by_day_.size() > kDaysKept) by_day_.erase(by_day_.begin());
-  PushLocked(std::move(record));
-  TrimLocked(now_unix_nanos);
+  const int64_t day = DayIndex(record.start_unix_nanos);
+  if (!by_day_.empty() && by_day_.rbegin()->first == day) {
+    by_day_.rbegin()->second += record.cost;  // the common case: today
+  } else {
+    by_day_[day] += record.cost;
+    while (by_day_.size() > kDaysKept) by_day_.erase(by_day_.begin());
+  }
 }
 
-void OperationLog::PushLocked(OperationRecord record) {
+void OperationLog::PrefetchNextSlotLocked() const {
+  if (ring_.size() < capacity_ || count_ < ring_.size()) return;  // growing: slots are warm
+  // At capacity the next record overwrites the oldest, which has long left the caches; so
+  // does reading it to trim. Start loading it now, not when the next operation needs it.
+  const char* slot = reinterpret_cast<const char*>(&ring_[head_]);
+  for (size_t offset = 0; offset < sizeof(OperationRecord); offset += 64) {
+    __builtin_prefetch(slot + offset, 1);
+  }
+}
+
+OperationRecord& OperationLog::NextSlotLocked() {
   if (count_ < ring_.size()) {
-    ring_[(head_ + count_) % ring_.size()] = std::move(record);
     ++count_;
-    return;
+    return ring_[(head_ + count_ - 1) % ring_.size()];
   }
   if (ring_.size() < capacity_) {
     // Full but allowed to grow: make the ring linear (oldest first), then append.
     std::rotate(ring_.begin(), ring_.begin() + static_cast<std::ptrdiff_t>(head_), ring_.end());
     head_ = 0;
-    ring_.push_back(std::move(record));
     ++count_;
-    return;
+    return ring_.emplace_back();
   }
   // At capacity: the newest record replaces the oldest.
-  ring_[head_] = std::move(record);
+  OperationRecord& slot = ring_[head_];
   head_ = (head_ + 1) % ring_.size();
+  return slot;
 }
 
 void OperationLog::PopOldestLocked() {
@@ -75,7 +108,7 @@ void OperationLog::TrimLocked(int64_t now_unix_nanos) {
 }
 
 std::vector<OperationRecord> OperationLog::Recent(size_t limit, int64_t now_unix_nanos) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   TrimLocked(now_unix_nanos);
   std::vector<OperationRecord> out;
   out.reserve(std::min(limit, count_));
@@ -84,12 +117,12 @@ std::vector<OperationRecord> OperationLog::Recent(size_t limit, int64_t now_unix
 }
 
 CostTotals OperationLog::Totals() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return totals_;
 }
 
 CostTotals OperationLog::RetainedTotals(int64_t now_unix_nanos) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   TrimLocked(now_unix_nanos);
   CostTotals t;
   for (size_t i = 0; i < count_; ++i) AddTo(t, At(i));
@@ -97,20 +130,20 @@ CostTotals OperationLog::RetainedTotals(int64_t now_unix_nanos) {
 }
 
 std::map<std::string, CostTotals> OperationLog::ByProvider() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return by_provider_;
 }
 std::map<std::string, CostTotals> OperationLog::ByModel() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return by_model_;
 }
 std::map<std::string, CostTotals> OperationLog::ByTeam() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return by_team_;
 }
 
 Money OperationLog::SpentOnDay(int64_t now_unix_nanos) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = by_day_.find(DayIndex(now_unix_nanos));
   return it == by_day_.end() ? Money() : it->second;
 }

@@ -11,12 +11,102 @@
 #include "src/telemetry/batch_span_processor.h"
 #include "src/telemetry/resource.h"
 #include "src/telemetry/sampler.h"
+#include "src/telemetry/semconv.h"
 #include "src/telemetry/simple_span_processor.h"
 #include "src/telemetry/span_limits.h"
 #include "src/telemetry/span_processor.h"
 
 namespace genops::sdk {
 namespace {
+
+namespace sc = telemetry::semconv;
+using telemetry::Attribute;
+using telemetry::AttributeKey;
+using telemetry::SpanEvent;
+
+// The GenAI semantic-convention operation name for the seed's operation types.
+std::string_view GenAiOperationName(std::string_view operation_type) {
+  if (operation_type == "chat_completion" || operation_type == "chat") return sc::kOperationChat;
+  if (operation_type == "completion" || operation_type == "text_completion") {
+    return sc::kOperationTextCompletion;
+  }
+  if (operation_type == "embedding" || operation_type == "embeddings") {
+    return sc::kOperationEmbeddings;
+  }
+  return operation_type;
+}
+
+// `key` must have static storage duration (a semconv constant or a literal): it is referred
+// to, not copied. Keys built at run time go through PutOwned.
+void Put(std::vector<Attribute>& attrs, std::string_view key, telemetry::AttributeValue value) {
+  attrs.push_back({AttributeKey::Static(key), std::move(value)});
+}
+void PutOwned(std::vector<Attribute>& attrs, std::string_view key,
+              telemetry::AttributeValue value) {
+  attrs.push_back({AttributeKey(key), std::move(value)});
+}
+
+// The budget with the least room, for the genops.budget.* attributes.
+const ledger::BudgetStatus* Tightest(const ledger::BudgetStatusList& budgets) {
+  const ledger::BudgetStatus* best = nullptr;
+  for (const auto& b : budgets) {
+    if (best == nullptr || b.remaining() < best->remaining()) best = &b;
+  }
+  return best;
+}
+
+void Summarize(const ledger::BudgetStatus* status, BudgetSummary& out) {
+  out.present = status != nullptr && status->spec != nullptr;
+  if (!out.present) return;
+  out.name = status->spec->name;
+  out.limit = status->spec->limit;
+  out.spent = status->spent;
+  out.reserved = status->reserved;
+}
+
+// As ledger::BudgetStatus::utilization().
+double Utilization(const BudgetSummary& b) {
+  if (b.limit.nanos() <= 0) return 0;
+  return static_cast<double>((b.spent + b.reserved).nanos()) / static_cast<double>(b.limit.nanos());
+}
+
+void AlertEvents(const std::vector<Alert>& alerts, std::vector<SpanEvent>& events) {
+  for (const Alert& a : alerts) {
+    SpanEvent& e = events.emplace_back();
+    e.name = AttributeKey::Static(sc::kEventAlert);
+    e.time_unix_nanos = a.time_unix_nanos;
+    e.attributes.reserve(5);
+    Put(e.attributes, "genops.alert.kind", std::string(AlertKindName(a.kind)));
+    Put(e.attributes, "genops.alert.severity", a.severity);
+    Put(e.attributes, "genops.alert.message", a.message);
+    if (!a.budget_name.empty()) Put(e.attributes, "genops.budget.name", a.budget_name);
+    if (a.amount.nanos() != 0) Put(e.attributes, "genops.alert.amount", a.amount.usd());
+  }
+}
+
+// Builds the deferred spans of SubmitOperation() on the processor's thread.
+// Thread safety: thread-safe (immutable after construction).
+class OperationSpanSource final : public telemetry::DeferredSpanSource {
+ public:
+  OperationSpanSource(OperationSpanSettings settings, telemetry::SpanLimits limits)
+      : settings_(std::move(settings)), limits_(limits) {}
+
+  void Materialize(void* record, telemetry::SpanData& out) noexcept override {
+    try {
+      BuildOperationSpan(settings_, *static_cast<Operation::State*>(record), out);
+    } catch (...) {
+      // Out of memory while building: export what was built rather than nothing.
+    }
+    telemetry::ApplyLimits(limits_, out);
+  }
+  void Release(void* record) noexcept override { static_cast<Operation::State*>(record)->Unref(); }
+
+  const telemetry::SpanLimits& limits() const { return limits_; }
+
+ private:
+  const OperationSpanSettings settings_;
+  const telemetry::SpanLimits limits_;
+};
 
 // Hides the TRACELOOP_* variables when the configuration turns the platform off.
 class WithoutTraceloop final : public Environment {
@@ -75,10 +165,11 @@ class NullExporter final : public exporter::SpanExporter {
 class SpanPipelineImpl final : public SpanPipeline {
  public:
   SpanPipelineImpl(std::unique_ptr<telemetry::GenOpsSampler> sampler, telemetry::SpanLimits limits,
+                   OperationSpanSettings span_settings,
                    std::unique_ptr<telemetry::SpanProcessor> processor,
                    telemetry::ResourceInfo resource, bool exporting)
       : sampler_(std::move(sampler)),
-        limits_(limits),
+        source_(std::move(span_settings), limits),
         processor_(std::move(processor)),
         resource_(std::move(resource)),
         exporting_(exporting) {}
@@ -100,8 +191,15 @@ class SpanPipelineImpl final : public SpanPipeline {
 
   void Submit(telemetry::SpanData&& span) noexcept override {
     submitted_.fetch_add(1, std::memory_order_relaxed);
-    telemetry::ApplyLimits(limits_, span);
+    telemetry::ApplyLimits(source_.limits(), span);
     processor_->OnEnd(std::move(span));
+  }
+
+  void SubmitOperation(Operation::State& state) noexcept override {
+    submitted_.fetch_add(1, std::memory_order_relaxed);
+    PrepareOperationSpan(state);
+    state.Ref();
+    processor_->OnEndDeferred(telemetry::DeferredSpan{&source_, &state});
   }
 
   void CountUnsampled() noexcept override { unsampled_.fetch_add(1, std::memory_order_relaxed); }
@@ -130,7 +228,9 @@ class SpanPipelineImpl final : public SpanPipeline {
 
  private:
   std::unique_ptr<telemetry::GenOpsSampler> sampler_;
-  telemetry::SpanLimits limits_;
+  // Declared before processor_: the processor hands deferred records back to it until it is
+  // destroyed.
+  OperationSpanSource source_;
   std::unique_ptr<telemetry::SpanProcessor> processor_;
   telemetry::ResourceInfo resource_;
   const bool exporting_;
@@ -140,6 +240,160 @@ class SpanPipelineImpl final : public SpanPipeline {
 };
 
 }  // namespace
+
+void PrepareOperationSpan(Operation::State& state) {
+  state.spans_dropped =
+      state.is_root && state.tree != nullptr ? state.tree->dropped() : uint32_t{0};
+  const ledger::BudgetStatusList& budgets =
+      state.settlement.budgets.empty() ? state.admission.budgets : state.settlement.budgets;
+  Summarize(Tightest(budgets), state.span_budget);
+  Summarize(state.admission.reserved ? Tightest(state.admission.budgets) : nullptr,
+            state.reservation_budget);
+}
+
+void BuildOperationSpan(const OperationSpanSettings& settings, Operation::State& s,
+                        telemetry::SpanData& span) {
+  const Decision& d = s.admission.decision;
+  // What the operation record says (AdapterImpl::FillRecord), read from the state itself: the
+  // record may already have gone to the operation log.
+  const std::string& model = s.response_model.empty() ? s.request.model : s.response_model;
+  const Money cost = s.settlement.cost;
+  span.trace_id = s.trace_id;
+  span.span_id = s.span_id;
+  span.parent_span_id = s.parent_span_id;
+  span.trace_state = s.trace_state;
+  const std::string_view op_name = GenAiOperationName(s.operation_type);
+  const bool llm_call = !s.request.model.empty() || !model.empty();
+  span.name = llm_call ? Cat(op_name, " ", s.request.model.empty() ? model : s.request.model)
+                       : Cat(op_name, " ", s.operation_name);
+  span.kind = llm_call ? telemetry::SpanKind::kClient : telemetry::SpanKind::kInternal;
+  span.start_unix_nanos = s.start_unix_nanos;
+  span.end_unix_nanos = s.start_unix_nanos + s.duration_nanos;
+  if (s.error) {
+    span.status_code = telemetry::StatusCode::kError;
+    span.status_message = s.error_message;
+  } else if (!d.may_proceed()) {
+    span.status_code = telemetry::StatusCode::kError;
+    span.status_message = d.message;
+  }
+
+  auto& a = span.attributes;
+  a.reserve(48 + s.request.attribution.tags.size() + s.custom_attributes.size());
+  // GenAI semantic conventions (current and the legacy OpenLLMetry keys).
+  if (llm_call) {
+    if (!s.request.provider.empty()) {
+      Put(a, sc::kGenAiProviderName, s.request.provider);
+      Put(a, sc::kGenAiSystem, s.request.provider);
+    }
+    Put(a, sc::kGenAiOperationName, std::string(op_name));
+    Put(a, sc::kLlmRequestType, std::string(op_name));
+    if (!s.request.model.empty()) Put(a, sc::kGenAiRequestModel, s.request.model);
+    if (!s.response_model.empty()) Put(a, sc::kGenAiResponseModel, s.response_model);
+    if (s.request.max_output_tokens) {
+      Put(a, "gen_ai.request.max_tokens", *s.request.max_output_tokens);
+    }
+    if (!s.response_id.empty()) Put(a, "gen_ai.response.id", s.response_id);
+  }
+  if (s.has_usage) {
+    Put(a, sc::kGenAiUsageInputTokens, s.usage.input_tokens);
+    Put(a, sc::kGenAiUsageOutputTokens, s.usage.output_tokens);
+    if (s.usage.cache_read_tokens) {
+      Put(a, sc::kGenAiUsageCacheReadInputTokens, s.usage.cache_read_tokens);
+    }
+    if (s.usage.cache_write_tokens) {
+      Put(a, sc::kGenAiUsageCacheCreationInputTokens, s.usage.cache_write_tokens);
+    }
+    if (s.usage.reasoning_tokens) {
+      Put(a, sc::kGenAiUsageReasoningOutputTokens, s.usage.reasoning_tokens);
+    }
+    Put(a, sc::kLlmUsageTotalTokens, s.usage.total_tokens());
+  }
+  if (!s.finish_reasons.empty()) Put(a, sc::kGenAiResponseFinishReasons, s.finish_reasons);
+
+  // Governance.
+  const Attribution& at = s.request.attribution;
+  Put(a, sc::kGenOpsTeam, at.team);
+  Put(a, sc::kGenOpsProject, at.project);
+  Put(a, sc::kGenOpsEnvironment, at.environment);
+  if (!at.customer_id.empty()) Put(a, sc::kGenOpsCustomerId, at.customer_id);
+  if (!at.cost_center.empty()) Put(a, sc::kGenOpsCostCenter, at.cost_center);
+  if (!at.feature.empty()) Put(a, sc::kGenOpsFeature, at.feature);
+  for (const auto& [k, v] : at.tags) PutOwned(a, Cat(sc::kGenOpsTagPrefix, k), v);
+  Put(a, sc::kGenOpsOperationId, s.request.operation_id);
+  Put(a, sc::kGenOpsOperationType, s.operation_type);
+  Put(a, sc::kGenOpsOperationName, s.operation_name);
+  Put(a, sc::kGenOpsCostTotal, cost.usd());
+  Put(a, "genops.cost.total_nanos", cost.nanos());
+  Put(a, sc::kGenOpsCostCurrency, std::string("USD"));
+  if (!s.request.provider.empty()) Put(a, sc::kGenOpsCostProvider, s.request.provider);
+  if (!model.empty()) Put(a, sc::kGenOpsCostModel, model);
+  Put(a, sc::kGenOpsCostPriced, s.settlement.priced);
+  Put(a, sc::kGenOpsTokensInput, s.usage.input_tokens);
+  Put(a, sc::kGenOpsTokensOutput, s.usage.output_tokens);
+  Put(a, sc::kGenOpsTokensTotal, s.usage.total_tokens());
+  Put(a, sc::kGenOpsPolicyLevel, std::string(PolicyLevelName(settings.level)));
+  Put(a, sc::kGenOpsPolicyResult, std::string(DecisionResultName(d.result)));
+  if (d.reason != DecisionReason::kNone) {
+    Put(a, sc::kGenOpsPolicyReason, std::string(DecisionReasonName(d.reason)));
+  }
+  if (!d.approval_id.empty()) Put(a, "genops.approval.id", d.approval_id);
+  if (const BudgetSummary& b = s.span_budget; b.present) {
+    Put(a, sc::kGenOpsBudgetName, b.name);
+    Put(a, sc::kGenOpsBudgetLimit, b.limit.usd());
+    Put(a, sc::kGenOpsBudgetConsumed, (b.spent + b.reserved).usd());
+    Put(a, sc::kGenOpsBudgetRemaining, (b.limit - b.spent - b.reserved).usd());
+    Put(a, sc::kGenOpsBudgetUtilizationPercent, Utilization(b) * 100.0);
+  }
+  const double reserved = s.admission.reserved ? d.estimate.usd() : 0.0;
+  Put(a, sc::kGenOpsAccountingReserved, reserved);
+  Put(a, sc::kGenOpsAccountingActual, cost.usd());
+  if (!settings.compliance_frameworks.empty()) {
+    Put(a, sc::kGenOpsComplianceFrameworks, settings.compliance_frameworks);
+  }
+  if (s.high_priority) Put(a, sc::kGenOpsSamplingPriority, std::string(sc::kSamplingPriorityHigh));
+  // The operation has ended: its custom attributes move into the span (the State keeps the
+  // vector's buffer for its next operation).
+  for (Attribute& attr : s.custom_attributes) a.push_back(std::move(attr));
+  s.custom_attributes.clear();
+  if (s.is_root) telemetry::OperationSpanBudget::AnnotateDropped(span, s.spans_dropped);
+
+  // Events: admission, then the application's, then settlement.
+  auto& events = span.events;
+  events.reserve(3 + s.admission.alerts.size() + s.events.size() + s.settlement.alerts.size());
+  SpanEvent& evaluated = events.emplace_back();
+  evaluated.name = AttributeKey::Static(sc::kEventPolicyEvaluated);
+  evaluated.time_unix_nanos = s.start_unix_nanos;
+  evaluated.attributes.reserve(4);
+  Put(evaluated.attributes, sc::kGenOpsPolicyLevel, std::string(PolicyLevelName(settings.level)));
+  Put(evaluated.attributes, sc::kGenOpsPolicyResult, std::string(DecisionResultName(d.result)));
+  Put(evaluated.attributes, sc::kGenOpsPolicyReason, std::string(DecisionReasonName(d.reason)));
+  Put(evaluated.attributes, "genops.cost.estimate", d.estimate.usd());
+  if (s.admission.reserved) {
+    SpanEvent& reservation = events.emplace_back();
+    reservation.name = AttributeKey::Static(sc::kEventBudgetReservation);
+    reservation.time_unix_nanos = s.start_unix_nanos;
+    reservation.attributes.reserve(3);
+    Put(reservation.attributes, sc::kGenOpsAccountingReserved, d.estimate.usd());
+    if (const BudgetSummary& b = s.reservation_budget; b.present) {
+      Put(reservation.attributes, sc::kGenOpsBudgetName, b.name);
+      Put(reservation.attributes, sc::kGenOpsBudgetRemaining,
+          (b.limit - b.spent - b.reserved).usd());
+    }
+  }
+  AlertEvents(s.admission.alerts, events);
+  for (SpanEvent& event : s.events) events.push_back(std::move(event));
+  s.events.clear();
+  if (d.may_proceed()) {
+    SpanEvent& reconciliation = events.emplace_back();
+    reconciliation.name = AttributeKey::Static(sc::kEventBudgetReconciliation);
+    reconciliation.time_unix_nanos = span.end_unix_nanos;
+    reconciliation.attributes.reserve(3);
+    Put(reconciliation.attributes, sc::kGenOpsAccountingReserved, reserved);
+    Put(reconciliation.attributes, sc::kGenOpsAccountingActual, cost.usd());
+    Put(reconciliation.attributes, "genops.accounting.ledger_ok", s.settlement.ledger_status.ok());
+  }
+  AlertEvents(s.settlement.alerts, events);
+}
 
 absl::StatusOr<exporter::OtlpExporterOptions> OtlpOptionsFor(const ResolvedConfig& settings,
                                                              const Environment& env) {
@@ -241,8 +495,12 @@ absl::StatusOr<std::unique_ptr<SpanPipeline>> SpanPipeline::Create(
   telemetry::SpanLimits limits;
   limits.max_attribute_length = static_cast<uint32_t>(settings.limits.max_attribute_length);
   limits.max_events_per_span = static_cast<uint32_t>(settings.limits.max_events_per_span);
-  return std::unique_ptr<SpanPipeline>(new SpanPipelineImpl(
-      *std::move(sampler), limits, std::move(processor), *std::move(resource), exporting));
+  OperationSpanSettings span_settings;
+  span_settings.level = settings.governance.level;
+  span_settings.compliance_frameworks = settings.compliance.frameworks;
+  return std::unique_ptr<SpanPipeline>(
+      new SpanPipelineImpl(*std::move(sampler), limits, std::move(span_settings),
+                           std::move(processor), *std::move(resource), exporting));
 }
 
 }  // namespace genops::sdk

@@ -4,6 +4,12 @@
 // The adapter asks ShouldExport() *before* building a span, so an unsampled operation costs
 // no span construction; money never depends on the answer (DESIGN.md §3).
 //
+// SubmitOperation() does not build the span at all on the caller's thread: it queues the
+// operation's State, and the batch processor's worker builds the span (BuildOperationSpan) and
+// applies the limits just before exporting it. Ending an operation then costs the application
+// a queue slot instead of ~50 attributes (docs/performance.md). With enable_async_export=false
+// the span is built at once, on the caller's thread.
+//
 // Thread safety: thread-safe.
 #ifndef GENOPS_SDK_SPAN_PIPELINE_H_
 #define GENOPS_SDK_SPAN_PIPELINE_H_
@@ -18,6 +24,7 @@
 #include "src/core/environment.h"
 #include "src/export/otlp_options.h"
 #include "src/export/span_exporter.h"
+#include "src/sdk/operation_state.h"
 #include "src/sdk/resolved_config.h"
 #include "src/telemetry/span_data.h"
 
@@ -49,12 +56,36 @@ class SpanPipeline {
                             bool high_priority) noexcept = 0;
   // Applies limits and hands the span to the processor. Never blocks on I/O.
   virtual void Submit(telemetry::SpanData&& span) noexcept = 0;
+  // The span of an ended operation, built later by BuildOperationSpan (see above). Takes a
+  // reference to `state` (Operation::State::Ref) and drops it once the span is built or
+  // dropped; reads the state's dropped-children count now. Never blocks on I/O.
+  virtual void SubmitOperation(Operation::State& state) noexcept = 0;
   virtual void CountUnsampled() noexcept = 0;
   virtual bool Flush(std::chrono::milliseconds timeout) noexcept = 0;
   virtual void Shutdown(std::chrono::milliseconds timeout) noexcept = 0;
   virtual PipelineStats stats() const noexcept = 0;
   virtual const telemetry::ResourceInfo& resource() const noexcept = 0;
 };
+
+// What BuildOperationSpan takes from the configuration.
+struct OperationSpanSettings {
+  PolicyLevel level = PolicyLevel::kAdvisory;
+  std::vector<std::string> compliance_frameworks;
+};
+
+// The span of an ended operation (DESIGN.md §4): GenAI semantic conventions, the governance
+// attributes (attribution, cost, tokens, policy, tightest budget, accounting), the custom
+// attributes after them, and the events genops.policy.evaluated, genops.budget.reservation
+// (when reserved), admission alerts, add_event() events, genops.budget.reconciliation (when
+// it ran) and settlement alerts, in that order. Reads the state's fields, not `state.record`
+// (which may have gone to the operation log), and needs PrepareOperationSpan() to have run on
+// it. Moves the custom attributes and events out of `state`. Does not apply span limits.
+void BuildOperationSpan(const OperationSpanSettings& settings, Operation::State& state,
+                        telemetry::SpanData& span);
+
+// Takes what the span needs from outside the state (the tree's dropped children, copies of
+// the tightest budgets) when the operation ends; SubmitOperation() calls it.
+void PrepareOperationSpan(Operation::State& state);
 
 // The OTLP exporter options of a resolved configuration: explicit settings over the
 // OTEL_EXPORTER_OTLP_* / TRACELOOP_* environment over defaults. TRACELOOP_* is ignored when

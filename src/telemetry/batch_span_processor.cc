@@ -26,6 +26,17 @@ constexpr size_t kMaxQueueSize = size_t{1} << 20;
 
 bool IsPowerOfTwo(uint64_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
+// `span` back to a default-constructed value, except for the capacity of its vectors.
+void ClearKeepingCapacity(SpanData& span) noexcept {
+  std::vector<Attribute> attributes = std::move(span.attributes);
+  std::vector<SpanEvent> events = std::move(span.events);
+  attributes.clear();
+  events.clear();
+  span = SpanData();
+  span.attributes = std::move(attributes);
+  span.events = std::move(events);
+}
+
 }  // namespace
 
 absl::Status ValidateBatchSpanProcessorOptions(const BatchSpanProcessorOptions& options) {
@@ -101,10 +112,20 @@ BatchSpanProcessor::BatchSpanProcessor(std::unique_ptr<exporter::SpanExporter> e
 BatchSpanProcessor::~BatchSpanProcessor() {
   if (!shutdown_requested_.load(std::memory_order_acquire)) Shutdown(options_.export_timeout);
   if (worker_.joinable()) worker_.join();
-  // Spans that slipped in while Shutdown was draining: accepted, never exported. Count them.
-  const uint64_t leftover = enqueue_position_.load(std::memory_order_acquire) -
-                            dequeue_position_.load(std::memory_order_acquire);
-  dropped_after_shutdown_.fetch_add(leftover, std::memory_order_relaxed);
+  // Spans that slipped in while Shutdown was draining: accepted, never exported. Count them,
+  // and hand deferred records back to their sources.
+  const uint64_t end = enqueue_position_.load(std::memory_order_acquire);
+  const uint64_t begin = dequeue_position_.load(std::memory_order_acquire);
+  for (uint64_t position = begin; position < end; ++position) {
+    Slot& slot = slots_[SlotIndex(position)];
+    // A producer that claimed the slot has published it by now: OnEnd* returned before the
+    // destructor could run (the caller must not destroy a processor still in use).
+    if (slot.deferred.source != nullptr) {
+      slot.deferred.source->Release(slot.deferred.record);
+      slot.deferred = DeferredSpan{};
+    }
+  }
+  dropped_after_shutdown_.fetch_add(end - begin, std::memory_order_relaxed);
 }
 
 void BatchSpanProcessor::OnEnd(SpanData&& span) noexcept {
@@ -112,33 +133,66 @@ void BatchSpanProcessor::OnEnd(SpanData&& span) noexcept {
     not_sampled_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (shutdown_requested_.load(std::memory_order_acquire)) {
-    dropped_after_shutdown_.fetch_add(1, std::memory_order_relaxed);
+  uint64_t position = 0;
+  Slot* slot = ClaimSlot(&position);
+  if (slot == nullptr) return;
+  slot->span = std::move(span);
+  Publish(slot, position);
+}
+
+void BatchSpanProcessor::OnEndDeferred(DeferredSpan span) noexcept {
+  uint64_t position = 0;
+  Slot* slot = ClaimSlot(&position);
+  if (slot == nullptr) {
+    span.source->Release(span.record);
     return;
   }
+  const uint64_t waiting = position - dequeue_position_.load(std::memory_order_relaxed);
+  if (waiting >= 2 * options_.export_batch_size) {
+    // The worker is more than two batches behind: build the span here, in the slot, so that
+    // the work is shared rather than piling up records (and, once the ring is full, dropping
+    // spans) when producers outpace the worker.
+    slot->span = SpanData();
+    span.source->Materialize(span.record, slot->span);
+    span.source->Release(span.record);
+  } else {
+    slot->deferred = span;
+  }
+  Publish(slot, position);
+}
+
+BatchSpanProcessor::Slot* BatchSpanProcessor::ClaimSlot(uint64_t* position_out) noexcept {
+  if (shutdown_requested_.load(std::memory_order_acquire)) {
+    dropped_after_shutdown_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
   uint64_t position = enqueue_position_.load(std::memory_order_relaxed);
-  Slot* slot = nullptr;
   for (;;) {
-    slot = &slots_[SlotIndex(position)];
+    Slot* slot = &slots_[SlotIndex(position)];
     const uint64_t sequence = slot->sequence.load(std::memory_order_acquire);
     const auto lag = static_cast<int64_t>(sequence - position);
     if (lag == 0) {
       if (enqueue_position_.compare_exchange_weak(position, position + 1,
                                                   std::memory_order_relaxed)) {
-        break;
+        *position_out = position;
+        // The ring is far larger than the caches: start loading the next producer's slot
+        // now rather than stall on it then.
+        __builtin_prefetch(&slots_[SlotIndex(position + 1)], 1);
+        return slot;
       }
       // `position` was reloaded by the failed exchange; retry with it.
     } else if (lag < 0) {
       // The slot still holds the span from one lap ago: the ring is full.
       dropped_queue_full_.fetch_add(1, std::memory_order_relaxed);
-      return;
+      return nullptr;
     } else {
       position = enqueue_position_.load(std::memory_order_relaxed);  // another producer won
     }
   }
-  slot->span = std::move(span);
-  slot->sequence.store(position + 1, std::memory_order_release);
+}
 
+void BatchSpanProcessor::Publish(Slot* slot, uint64_t position) noexcept {
+  slot->sequence.store(position + 1, std::memory_order_release);
   const uint64_t waiting = position + 1 - dequeue_position_.load(std::memory_order_relaxed);
   if (waiting >= options_.export_batch_size && !wakeup_pending_.load(std::memory_order_relaxed) &&
       !wakeup_pending_.exchange(true, std::memory_order_acq_rel)) {
@@ -247,7 +301,17 @@ size_t BatchSpanProcessor::TakeBatch(size_t max_spans, uint64_t limit) noexcept 
   while (taken < max_spans && position < limit) {
     Slot& slot = slots_[SlotIndex(position)];
     if (slot.sequence.load(std::memory_order_acquire) != position + 1) break;  // not published
-    batch_.push_back(std::move(slot.span));  // within reserved capacity: no allocation
+    // Within the reserved capacity: growing batch_ never reallocates.
+    if (batch_size_ == batch_.size()) batch_.emplace_back();
+    SpanData& span = batch_[batch_size_++];
+    if (slot.deferred.source != nullptr) {
+      // Built here, on the worker, off the thread that ended the span.
+      const DeferredSpan deferred = std::exchange(slot.deferred, DeferredSpan{});
+      deferred.source->Materialize(deferred.record, span);
+      deferred.source->Release(deferred.record);
+    } else {
+      span = std::move(slot.span);
+    }
     slot.sequence.store(position + capacity_, std::memory_order_release);
     ++position;
     ++taken;
@@ -257,16 +321,19 @@ size_t BatchSpanProcessor::TakeBatch(size_t max_spans, uint64_t limit) noexcept 
 }
 
 void BatchSpanProcessor::ExportBatch() noexcept {
-  if (batch_.empty()) return;
+  if (batch_size_ == 0) return;
   const exporter::ExportResult result =
-      exporter_->Export(std::span<const SpanData>(batch_.data(), batch_.size()));
+      exporter_->Export(std::span<const SpanData>(batch_.data(), batch_size_));
   if (result == exporter::ExportResult::kSuccess) {
-    exported_.fetch_add(batch_.size(), std::memory_order_relaxed);
+    exported_.fetch_add(batch_size_, std::memory_order_relaxed);
   } else {
     export_failures_.fetch_add(1, std::memory_order_relaxed);
-    failed_spans_.fetch_add(batch_.size(), std::memory_order_relaxed);
+    failed_spans_.fetch_add(batch_size_, std::memory_order_relaxed);
   }
-  batch_.clear();  // frees the spans' memory here, on the worker, not on the caller's thread
+  // Frees the spans' contents here, on the worker, not on the caller's thread; keeps the
+  // vectors' buffers for the next batch.
+  for (size_t i = 0; i < batch_size_; ++i) ClearKeepingCapacity(batch_[i]);
+  batch_size_ = 0;
 }
 
 void BatchSpanProcessor::ExportUntil(uint64_t target) noexcept {

@@ -8,6 +8,10 @@
 // export, on ForceFlush, and on Shutdown. When the ring is full, OnEnd drops the span and counts
 // it (dropped_queue_full): the application is never blocked and never loses data silently.
 // Money is unaffected by any of this; the ledger is charged before a span is ever built.
+// OnEndDeferred queues a DeferredSpan in the same ring; the worker materializes it just before
+// exporting it, so building the span costs the caller nothing. When the worker is more than two
+// batches behind, the caller builds the span itself instead (in its slot): producers that
+// outpace the worker share its work rather than fill the ring and lose spans.
 //
 // Why lock-free rather than mutex + deque: OnEnd runs on the SDK and gateway hot paths from many
 // threads. bench/batch_processor_benchmark.cc compares this ring with a mutex-guarded ring; see
@@ -85,6 +89,10 @@ class BatchSpanProcessor final : public SpanProcessor {
   // slot, or drops it (counted) when the ring is full. Occasionally (once per
   // export_batch_size spans) takes the worker's mutex for a moment to wake it.
   void OnEnd(SpanData&& span) noexcept override;
+  // Queues the record as OnEnd queues a span (same ring, same counters); the worker
+  // materializes it just before exporting the batch that holds it, then releases it. With
+  // more than 2 * export_batch_size spans waiting, materializes it here instead.
+  void OnEndDeferred(DeferredSpan span) noexcept override;
   bool ForceFlush(std::chrono::milliseconds timeout) noexcept override;
   bool Shutdown(std::chrono::milliseconds timeout) noexcept override;
   SpanProcessorStats stats() const noexcept override;
@@ -96,6 +104,9 @@ class BatchSpanProcessor final : public SpanProcessor {
     // Vyukov's sequence number: == position when free for the producer claiming `position`,
     // == position + 1 once that producer has published its span.
     std::atomic<uint64_t> sequence{0};
+    // source != nullptr: the slot holds a deferred span, not `span`. Next to `sequence`, so
+    // queuing a deferred span writes one cache line of the slot.
+    DeferredSpan deferred;
     SpanData span;
   };
 
@@ -106,6 +117,11 @@ class BatchSpanProcessor final : public SpanProcessor {
     return static_cast<size_t>(index_mask_ != 0 ? (position & index_mask_)
                                                 : (position % capacity_));
   }
+  // Claims the next free slot for a producer, or returns nullptr (counted) when the span must be
+  // dropped: after Shutdown or with the ring full. On success, *position is the slot's position.
+  Slot* ClaimSlot(uint64_t* position) noexcept;
+  // Publishes a claimed slot and wakes the worker when a batch is waiting.
+  void Publish(Slot* slot, uint64_t position) noexcept;
   void WakeWorker() noexcept;
   void WorkerLoop() noexcept;
   // Worker only: moves up to `max_spans` published spans with positions < `limit` into batch_.
@@ -125,7 +141,11 @@ class BatchSpanProcessor final : public SpanProcessor {
   // Touched by the worker only (and by the destructor after the worker has exited).
   const std::unique_ptr<exporter::SpanExporter> exporter_;
   const std::unique_ptr<Slot[]> slots_;
-  std::vector<SpanData> batch_;  // capacity export_batch_size, reused
+  // The batch being exported: its first batch_size_ spans. The spans are cleared after each
+  // export but not destroyed, so their vectors' buffers serve the next batch (a batch's memory
+  // is what an export holds anyway; keeping it between exports does not raise the peak).
+  std::vector<SpanData> batch_;
+  size_t batch_size_ = 0;
 
   // Producers' side. enqueue_position_ doubles as the `enqueued` counter: every successful claim
   // is one accepted span.

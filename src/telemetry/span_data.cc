@@ -14,12 +14,18 @@ bool AnyNonZero(const std::array<uint8_t, N>& bytes) {
 }
 
 template <size_t N>
-std::string BytesToHex(const std::array<uint8_t, N>& bytes) {
-  std::string out(2 * N, '0');
+void BytesToHex(const std::array<uint8_t, N>& bytes, std::string* out) {
+  out->resize(2 * N);
   for (size_t i = 0; i < N; ++i) {
-    out[2 * i] = kHexDigits[bytes[i] >> 4];
-    out[2 * i + 1] = kHexDigits[bytes[i] & 0x0f];
+    (*out)[2 * i] = kHexDigits[bytes[i] >> 4];
+    (*out)[2 * i + 1] = kHexDigits[bytes[i] & 0x0f];
   }
+}
+
+template <size_t N>
+std::string BytesToHex(const std::array<uint8_t, N>& bytes) {
+  std::string out;
+  BytesToHex(bytes, &out);
   return out;
 }
 
@@ -50,12 +56,14 @@ bool HexToBytes(std::string_view hex, std::array<uint8_t, N>* out) {
 
 bool TraceId::valid() const { return AnyNonZero(bytes); }
 std::string TraceId::ToHex() const { return BytesToHex(bytes); }
+void TraceId::ToHex(std::string* out) const { BytesToHex(bytes, out); }
 bool TraceId::FromHex(std::string_view hex, TraceId* out) {
   return out != nullptr && HexToBytes(hex, &out->bytes);
 }
 
 bool SpanId::valid() const { return AnyNonZero(bytes); }
 std::string SpanId::ToHex() const { return BytesToHex(bytes); }
+void SpanId::ToHex(std::string* out) const { BytesToHex(bytes, out); }
 bool SpanId::FromHex(std::string_view hex, SpanId* out) {
   return out != nullptr && HexToBytes(hex, &out->bytes);
 }

@@ -9,7 +9,9 @@
 
 #include <array>
 #include <compare>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -28,12 +30,18 @@ using AttributeValue = std::variant<bool, int64_t, double, std::string, std::vec
 // them semantic-convention constants (semconv.h) longer than std::string's small buffer. Owning
 // copies of them was a fifth of every allocation on the SDK's hot path. Static() keys cost a
 // pointer and a length; everything else (user keys, "genops.tag.<k>", keys parsed from the
-// environment or a sanitizer) is owned, so nothing can dangle.
+// environment or a sanitizer) is owned, so nothing can dangle. Owned keys of up to
+// kInlineCapacity (31) bytes live inside the key itself, so typical user keys
+// ("business.customer_tier") allocate nothing either; longer ones are copied to the heap.
+//
+// The key is 32 bytes (an Attribute is 72): spans carry ~50 attributes, and the vectors holding
+// them are what the SDK's hot path and the export thread move around.
 //
 // Implicit construction from std::string / std::string_view / const char* always OWNS a copy:
 // only Static() may refer to storage it does not own, and its argument must outlive every
 // span (a string literal or an `inline constexpr std::string_view` such as the semconv keys).
-// The view is computed on each call from the owned string, so copies and moves stay correct.
+// The view is computed on each call from the current representation, so copies and moves stay
+// correct. data() is not NUL-terminated: always pair it with size().
 //
 // Example:
 //   span.attributes.push_back({AttributeKey::Static(semconv::kGenAiRequestModel), model});
@@ -42,26 +50,49 @@ using AttributeValue = std::variant<bool, int64_t, double, std::string, std::vec
 // Thread safety: a value type; const methods may be called concurrently.
 class AttributeKey {
  public:
-  AttributeKey() = default;
-  AttributeKey(std::string key) : owned_(std::move(key)) {}  // NOLINT: implicit by design
-  AttributeKey(std::string_view key) : owned_(key) {}        // NOLINT: implicit by design
-  AttributeKey(const char* key) : owned_(key) {}             // NOLINT: implicit by design
+  static constexpr size_t kInlineCapacity = 31;
+
+  AttributeKey() noexcept { bytes_[kTagByte] = 0; }
+  AttributeKey(const std::string& key) { Own(key); }  // NOLINT: implicit by design
+  AttributeKey(std::string_view key) { Own(key); }    // NOLINT: implicit by design
+  AttributeKey(const char* key) { Own(key); }         // NOLINT: implicit by design
+  AttributeKey(const AttributeKey& other) { CopyFrom(other); }
+  AttributeKey(AttributeKey&& other) noexcept { StealFrom(other); }
+  AttributeKey& operator=(const AttributeKey& other) {
+    if (this != &other) {
+      AttributeKey copy(other);
+      Release();
+      StealFrom(copy);
+    }
+    return *this;
+  }
+  AttributeKey& operator=(AttributeKey&& other) noexcept {
+    if (this != &other) {
+      Release();
+      StealFrom(other);
+    }
+    return *this;
+  }
+  ~AttributeKey() { Release(); }
 
   // Refers to `key` without copying it; `key` must have static storage duration.
   static AttributeKey Static(std::string_view key) noexcept {
     AttributeKey k;
-    k.static_ = key;
-    k.is_static_ = true;
+    k.SetExternal(key.data(), key.size(), kStaticTag);
     return k;
   }
 
-  std::string_view view() const noexcept { return is_static_ ? static_ : std::string_view(owned_); }
+  std::string_view view() const noexcept {
+    const uint8_t tag = Tag();
+    if (tag <= kInlineCapacity) return std::string_view(bytes_, tag);
+    return std::string_view(ExternalData(), ExternalSize());
+  }
   operator std::string_view() const noexcept { return view(); }  // NOLINT: implicit by design
   std::string str() const { return std::string(view()); }
   const char* data() const noexcept { return view().data(); }
   size_t size() const noexcept { return view().size(); }
   bool empty() const noexcept { return view().empty(); }
-  bool is_static() const noexcept { return is_static_; }
+  bool is_static() const noexcept { return Tag() == kStaticTag; }
 
   friend bool operator==(const AttributeKey& a, const AttributeKey& b) noexcept {
     return a.view() == b.view();
@@ -83,10 +114,58 @@ class AttributeKey {
   }
 
  private:
-  std::string owned_;
-  std::string_view static_;
-  bool is_static_ = false;
+  // bytes_[kTagByte] says what the other bytes hold:
+  //   0..kInlineCapacity  an owned key of that many bytes, stored in bytes_ itself;
+  //   kStaticTag          a pointer and a size (bytes 0-15) referring to static storage;
+  //   kHeapTag            a pointer and a size referring to an owned new[] copy.
+  static constexpr size_t kTagByte = 31;
+  static constexpr uint8_t kStaticTag = 0x80;
+  static constexpr uint8_t kHeapTag = 0x81;
+
+  uint8_t Tag() const noexcept { return static_cast<uint8_t>(bytes_[kTagByte]); }
+  const char* ExternalData() const noexcept {
+    const char* p;
+    std::memcpy(&p, bytes_, sizeof(p));
+    return p;
+  }
+  size_t ExternalSize() const noexcept {
+    size_t n;
+    std::memcpy(&n, bytes_ + sizeof(const char*), sizeof(n));
+    return n;
+  }
+  void SetExternal(const char* p, size_t n, uint8_t tag) noexcept {
+    std::memcpy(bytes_, &p, sizeof(p));
+    std::memcpy(bytes_ + sizeof(p), &n, sizeof(n));
+    bytes_[kTagByte] = static_cast<char>(tag);
+  }
+  void Own(std::string_view key) {
+    if (key.size() <= kInlineCapacity) {
+      if (!key.empty()) std::memcpy(bytes_, key.data(), key.size());
+      bytes_[kTagByte] = static_cast<char>(key.size());
+      return;
+    }
+    char* copy = new char[key.size()];
+    std::memcpy(copy, key.data(), key.size());
+    SetExternal(copy, key.size(), kHeapTag);
+  }
+  void CopyFrom(const AttributeKey& other) {
+    if (other.Tag() == kHeapTag) {
+      Own(other.view());
+    } else {
+      std::memcpy(bytes_, other.bytes_, sizeof(bytes_));
+    }
+  }
+  void StealFrom(AttributeKey& other) noexcept {
+    std::memcpy(bytes_, other.bytes_, sizeof(bytes_));
+    other.bytes_[kTagByte] = 0;  // the source is now empty and owns nothing
+  }
+  void Release() noexcept {
+    if (Tag() == kHeapTag) delete[] ExternalData();
+  }
+
+  alignas(8) char bytes_[32];
 };
+static_assert(sizeof(AttributeKey) == 32, "see the class comment: spans hold ~50 keys");
 
 struct Attribute {
   AttributeKey key;
@@ -111,6 +190,7 @@ struct TraceId {
   std::array<uint8_t, 16> bytes{};
   bool valid() const;
   std::string ToHex() const;
+  void ToHex(std::string* out) const;  // reuses *out's buffer
   static bool FromHex(std::string_view hex, TraceId* out);
   bool operator==(const TraceId&) const = default;
 };
@@ -119,6 +199,7 @@ struct SpanId {
   std::array<uint8_t, 8> bytes{};
   bool valid() const;
   std::string ToHex() const;
+  void ToHex(std::string* out) const;  // reuses *out's buffer
   static bool FromHex(std::string_view hex, SpanId* out);
   bool operator==(const SpanId&) const = default;
 };

@@ -102,6 +102,11 @@ LimitsReport ApplyLimits(const SpanLimits& limits, SpanData& span) noexcept {
 OperationSpanBudget::OperationSpanBudget(uint32_t max_spans_per_operation)
     : limit_(max_spans_per_operation) {}
 
+void OperationSpanBudget::Restart(uint32_t max_spans_per_operation) noexcept {
+  limit_ = max_spans_per_operation;
+  attempts_.store(1, std::memory_order_relaxed);
+}
+
 bool OperationSpanBudget::TryRecordChild() noexcept {
   const uint64_t span_number = attempts_.fetch_add(1, std::memory_order_relaxed) + 1;
   return limit_ == 0 || span_number <= limit_;
@@ -119,8 +124,9 @@ uint32_t OperationSpanBudget::dropped() const noexcept {
   return static_cast<uint32_t>(std::min<uint64_t>(attempts - limit_, UINT32_MAX));
 }
 
-void OperationSpanBudget::AnnotateRoot(SpanData& root) const {
-  const uint32_t count = dropped();
+void OperationSpanBudget::AnnotateRoot(SpanData& root) const { AnnotateDropped(root, dropped()); }
+
+void OperationSpanBudget::AnnotateDropped(SpanData& root, uint32_t count) {
   if (count == 0) return;
   const AttributeValue value = static_cast<int64_t>(count);
   for (Attribute& attribute : root.attributes) {

@@ -100,12 +100,20 @@ class OperationSpanBudget {
   uint32_t dropped() const noexcept;
   uint32_t limit() const noexcept { return limit_; }
 
+  // Starts counting afresh for a new operation with `max_spans_per_operation`. Not
+  // thread-safe: only for an owner reusing a budget that nothing else refers to any more
+  // (the SDK embeds one in each pooled operation state).
+  void Restart(uint32_t max_spans_per_operation) noexcept;
+
   // When dropped() > 0, sets the int attribute genops.spans.dropped on `root` (replacing an
   // earlier value, so calling it twice is harmless). No-op otherwise.
   void AnnotateRoot(SpanData& root) const;
+  // The same with a count taken earlier (the SDK reads dropped() when the root ends and builds
+  // its span later, on the export thread).
+  static void AnnotateDropped(SpanData& root, uint32_t dropped);
 
  private:
-  const uint32_t limit_;
+  uint32_t limit_;
   // Spans asked for, the root included (it is span #1). Recorded and dropped counts both derive
   // from this one counter, so they are always consistent with each other.
   std::atomic<uint64_t> attempts_{1};

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <utility>
 
 #include "src/telemetry/span_data.h"
 
@@ -44,6 +45,38 @@ inline SpanProcessorStats& SpanProcessorStats::operator+=(const SpanProcessorSta
   return *this;
 }
 
+// DeferredSpanSource / DeferredSpan: a finished span whose SpanData is built later.
+//
+// Why: building a span (about fifty attributes, their strings, a few kilobytes of vectors) was
+// most of what ending a governed operation cost the application's thread. The span's content is
+// fixed when it ends, so an asynchronous processor can build it on its export thread instead:
+// the caller hands over a pointer to its own compact record of the span, and the source turns
+// that record into a SpanData when the processor gets to it.
+//
+// Contract: for every DeferredSpan given to OnEndDeferred, the processor calls
+// source->Release(record) exactly once, after at most one Materialize(record, ...) (never,
+// when the span is dropped: queue full, after Shutdown). The record must stay valid and
+// unchanged (as far as Materialize reads it) until Release. The source must outlive every
+// record it was given, i.e. the processor's Shutdown or destruction.
+//
+// Thread safety: Materialize and Release may be called on any thread (the processor's worker
+// for BatchSpanProcessor, the caller's for SimpleSpanProcessor), concurrently for different
+// records.
+class DeferredSpanSource {
+ public:
+  virtual ~DeferredSpanSource() = default;
+  // Builds the span of `record` into `out`: an empty SpanData, equal to a default-constructed
+  // one except that its vectors may have capacity left from an earlier span.
+  virtual void Materialize(void* record, SpanData& out) noexcept = 0;
+  // The processor is done with `record`.
+  virtual void Release(void* record) noexcept = 0;
+};
+
+struct DeferredSpan {
+  DeferredSpanSource* source = nullptr;
+  void* record = nullptr;
+};
+
 // SpanProcessor
 class SpanProcessor {
  public:
@@ -57,6 +90,16 @@ class SpanProcessor {
   // in SimpleSpanProcessor, which is synchronous by definition). Never throws.
   // After Shutdown: the span is discarded and counted in dropped_after_shutdown.
   virtual void OnEnd(SpanData&& span) noexcept = 0;
+
+  // As OnEnd, for a span built later (see DeferredSpanSource); deferred spans count as
+  // sampled. Processors that export on the caller's thread materialize it right away (this
+  // default); BatchSpanProcessor queues the record and materializes it on its worker.
+  virtual void OnEndDeferred(DeferredSpan span) noexcept {
+    SpanData data;
+    span.source->Materialize(span.record, data);
+    span.source->Release(span.record);
+    OnEnd(std::move(data));
+  }
 
   // Exports every span whose OnEnd returned before this call started, then flushes the
   // exporter. Blocks up to `timeout`; returns true when all of that completed in time.
