@@ -81,7 +81,10 @@ class StatePool {
 
   static void Destroy(Operation::State* state) noexcept {
     state->~State();
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // see Operation::State::operator delete
     ::operator delete(state);
+#pragma GCC diagnostic pop
   }
 
  private:
@@ -181,7 +184,13 @@ void* Operation::State::operator new(std::size_t size) {
   return ::operator new(size);
 }
 
+// GCC 12 at -O1 and above (the ASan build) inlines the class's operator new into callers and
+// then reports this global delete as mismatched with it. Both sides are the global operator
+// new/delete (the class's new only hands back memory that came from the global new).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void Operation::State::operator delete(void* memory) noexcept { ::operator delete(memory); }
+#pragma GCC diagnostic pop
 
 void Operation::State::operator delete(State* state, std::destroying_delete_t) noexcept {
   state->Unref();
