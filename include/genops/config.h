@@ -130,8 +130,9 @@ struct AdapterConfig {
   std::string service_name{};                         // overrides OTEL_SERVICE_NAME
 
   // --- Ledger, pricing, alerts ---------------------------------------------------------------
-  std::string ledger_url = "memory://";       // memory:// | sqlite://PATH | redis://H:P/DB | postgresql://...
-  std::string pricing_overrides{};            // path of a catalog file merged over the built-in
+  std::string ledger_url =
+      "memory://";                  // memory:// | sqlite://PATH | redis://H:P/DB | postgresql://...
+  std::string pricing_overrides{};  // path of a catalog file merged over the built-in
   std::vector<std::string> alert_webhooks{};  // URLs receiving a JSON POST per alert
   bool log_alerts = true;                     // alerts also go to the log
 

@@ -162,8 +162,8 @@ class Ledger {
   virtual absl::Status AppendOperations(absl::Span<const OperationRecord> records) = 0;
   // Calls `visit` for each record matching `query`, in the query's order, until it returns
   // false. `visit` must not call back into the ledger.
-  virtual absl::Status ScanOperations(
-      const OperationQuery& query, const std::function<bool(const OperationRecord&)>& visit) = 0;
+  virtual absl::Status ScanOperations(const OperationQuery& query,
+                                      const std::function<bool(const OperationRecord&)>& visit) = 0;
   // Deletes records that started before `before_unix_nanos` (retention); returns how many.
   virtual absl::StatusOr<int64_t> PurgeOperations(int64_t before_unix_nanos) = 0;
 };

@@ -46,10 +46,10 @@
 namespace genops::ledger {
 
 struct OperationLogWriterOptions {
-  size_t batch_size = 512;                           // records per transaction at most
-  std::chrono::milliseconds flush_interval{200};     // a partial batch waits at most this
-  size_t max_queued = 100'000;                       // Add() blocks above this
-  int retention_days = 90;                           // 0 = keep forever
+  size_t batch_size = 512;                        // records per transaction at most
+  std::chrono::milliseconds flush_interval{200};  // a partial batch waits at most this
+  size_t max_queued = 100'000;                    // Add() blocks above this
+  int retention_days = 90;                        // 0 = keep forever
   std::chrono::milliseconds purge_interval{std::chrono::hours(1)};
   std::chrono::milliseconds initial_backoff{100};
   std::chrono::milliseconds max_backoff{5000};
@@ -59,11 +59,11 @@ struct OperationLogWriterOptions {
 };
 
 struct OperationLogWriterStats {
-  int64_t written = 0;         // records committed
-  int64_t batches = 0;         // successful transactions
-  int64_t failed_attempts = 0; // batch attempts the store refused
-  int64_t queued = 0;          // records waiting now
-  int64_t purged = 0;          // records deleted by retention
+  int64_t written = 0;          // records committed
+  int64_t batches = 0;          // successful transactions
+  int64_t failed_attempts = 0;  // batch attempts the store refused
+  int64_t queued = 0;           // records waiting now
+  int64_t purged = 0;           // records deleted by retention
 };
 
 class OperationLogWriter {
@@ -106,9 +106,9 @@ class OperationLogWriter {
   // variables are needed: a commit, a flush request or a stop wakes whoever it concerns.
   mutable absl::Mutex mu_;
   std::deque<OperationRecord> queue_ ABSL_GUARDED_BY(mu_);
-  size_t in_batch_ ABSL_GUARDED_BY(mu_) = 0;  // head records the writer is committing
-  int64_t added_ ABSL_GUARDED_BY(mu_) = 0;     // sequence of the last record added
-  int64_t committed_ ABSL_GUARDED_BY(mu_) = 0; // sequence of the last record committed
+  size_t in_batch_ ABSL_GUARDED_BY(mu_) = 0;    // head records the writer is committing
+  int64_t added_ ABSL_GUARDED_BY(mu_) = 0;      // sequence of the last record added
+  int64_t committed_ ABSL_GUARDED_BY(mu_) = 0;  // sequence of the last record committed
   int64_t flush_target_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;

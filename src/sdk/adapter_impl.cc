@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <chrono>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "src/core/cost.h"
 #include "src/core/text.h"
-#include "absl/container/flat_hash_set.h"
 #include "src/ledger/ledger_factory.h"
 #include "src/telemetry/id_generator.h"
 #include "src/telemetry/semconv.h"
@@ -101,8 +101,7 @@ absl::StatusOr<std::shared_ptr<AdapterImpl>> AdapterImpl::Create(const AdapterCo
     absl::StatusOr<std::unique_ptr<ledger::Ledger>> opened =
         ledger::OpenLedger(rc.ledger_url, {.clock = clock});
     if (!opened.ok()) {
-      return absl::Status(opened.status().code(),
-                          Cat("ledger_url: ", opened.status().message()));
+      return absl::Status(opened.status().code(), Cat("ledger_url: ", opened.status().message()));
     }
     adapter->ledger_ = *std::move(opened);
     persist = rc.ledger_url != "memory://";
@@ -153,7 +152,7 @@ absl::StatusOr<std::shared_ptr<AdapterImpl>> AdapterImpl::Create(const AdapterCo
       }
     };
     adapter->writer_ = std::make_unique<ledger::OperationLogWriter>(adapter->ledger_, clock,
-                                                                   std::move(writer_options));
+                                                                    std::move(writer_options));
   }
   for (auto& p : deps.allowed_providers) {
     adapter->allowed_providers_.push_back(absl::AsciiStrToLower(p));
@@ -414,11 +413,10 @@ OperationsSummary AdapterImpl::SummaryFromLedger(size_t limit) const {
     sdk::AddTo(s.by_provider[r.provider], r);
   };
   for (const OperationRecord& r : unwritten) add(r);
-  const int64_t since =
-      now - int64_t{config_.metrics_retention_days} * 86'400 * kNanosPerSecond;
+  const int64_t since = now - int64_t{config_.metrics_retention_days} * 86'400 * kNanosPerSecond;
   std::vector<OperationRecord> newest;
-  absl::Status status = ledger_->ScanOperations(
-      {.since_unix_nanos = since}, [&](const OperationRecord& r) {
+  absl::Status status =
+      ledger_->ScanOperations({.since_unix_nanos = since}, [&](const OperationRecord& r) {
         if (seen.contains(r.operation_id)) return true;
         add(r);
         if (newest.size() < limit) newest.push_back(r);

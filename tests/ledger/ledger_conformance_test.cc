@@ -485,7 +485,6 @@ TEST_P(LedgerConformanceTest, ConcurrentReserveAndSettleNeverExceedTheLimit) {
   EXPECT_EQ(ledger().TotalSpent()->nanos(), settled_nanos.load());
 }
 
-
 // --- LookupOperation -------------------------------------------------------------------
 
 TEST_P(LedgerConformanceTest, LookupFollowsAnOperationThroughItsLife) {
@@ -593,8 +592,8 @@ TEST_P(LedgerConformanceTest, OperationsLogSkipsIdsAlreadyThere) {
   ASSERT_TRUE(ledger().AppendOperations({Record("op-1", now(), "a", 10)}).ok());
   // A retried batch: the first record again (with other values) and a new one.
   ASSERT_TRUE(ledger()
-                  .AppendOperations({Record("op-1", now() + 5, "other", 99),
-                                     Record("op-2", now() + 1, "a", 20)})
+                  .AppendOperations(
+                      {Record("op-1", now() + 5, "other", 99), Record("op-2", now() + 1, "a", 20)})
                   .ok());
   auto records = QueryOperations(ledger(), {});
   ASSERT_TRUE(records.ok()) << records.status();

@@ -40,8 +40,8 @@ constexpr int64_t kAmount = 1'000'000;  // $0.001 per reservation
 const char* const kBudget = "load-total";
 
 struct Journal {
-  std::map<std::string, int64_t> settled;    // S lines
-  std::map<std::string, int64_t> in_doubt;   // P lines without an S line
+  std::map<std::string, int64_t> settled;   // S lines
+  std::map<std::string, int64_t> in_doubt;  // P lines without an S line
   int64_t settled_sum = 0;
 };
 
@@ -95,8 +95,8 @@ class MultiProcessTest : public ::testing::TestWithParam<SharedStoreFactory> {
   std::unique_ptr<Subprocess> StartLoad(const std::string& name, int threads, int ops,
                                         int64_t expires_ms) {
     auto process = Subprocess::Start(
-        {ToolPath(), "--url", url_, "--journal", dir_ + "/" + name + ".journal", "--prefix",
-         name, "--threads", Cat(threads), "--ops", Cat(ops), "--amount-nanos", Cat(kAmount),
+        {ToolPath(), "--url", url_, "--journal", dir_ + "/" + name + ".journal", "--prefix", name,
+         "--threads", Cat(threads), "--ops", Cat(ops), "--amount-nanos", Cat(kAmount),
          "--expires-ms", Cat(expires_ms)},
         {.stdout_path = dir_ + "/" + name + ".out", .stderr_path = dir_ + "/" + name + ".err"});
     EXPECT_TRUE(process.ok()) << process.status();

@@ -129,8 +129,9 @@ TEST_F(OperationLogWriterTest, ShutdownWritesTheQueueAndReportsWhatItCouldNot) {
 }
 
 TEST_F(OperationLogWriterTest, RetentionPurgesOldRecords) {
-  ASSERT_TRUE(ledger_->AppendOperations({Record(1, kNow - 10 * kDay), Record(2, kNow - 2 * kDay),
-                                         Record(3, kNow)})
+  ASSERT_TRUE(ledger_
+                  ->AppendOperations(
+                      {Record(1, kNow - 10 * kDay), Record(2, kNow - 2 * kDay), Record(3, kNow)})
                   .ok());
   OperationLogWriter writer(ledger_, &clock_, {.retention_days = 7});
   writer.Add(Record(4));

@@ -61,8 +61,7 @@ TEST_F(SharedLedgerTest, TwoAdaptersSeeEachOthersSpendAndOperations) {
   EXPECT_EQ(summary.totals.cost, Usd("0.30"));
 
   // The budget is enforced across adapters: B cannot reserve what A has already spent.
-  Operation refused =
-      b->try_track_operation("chat_completion", "from-b", {.estimated_cost = 0.8});
+  Operation refused = b->try_track_operation("chat_completion", "from-b", {.estimated_cost = 0.8});
   EXPECT_FALSE(refused.allowed());
   EXPECT_EQ(refused.decision().reason, DecisionReason::kBudgetExceeded);
 }

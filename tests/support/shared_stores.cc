@@ -1,10 +1,9 @@
 #include "tests/support/shared_stores.h"
 
 #include <string>
-
-#include "absl/time/time.h"
 #include <utility>
 
+#include "absl/time/time.h"
 #include "src/core/text.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/redis_server.h"

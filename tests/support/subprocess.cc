@@ -30,8 +30,8 @@ int DecodeStatus(int status) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
-    const std::vector<std::string>& argv, const SubprocessOptions& options) {
+absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(const std::vector<std::string>& argv,
+                                                              const SubprocessOptions& options) {
   if (argv.empty()) return absl::InvalidArgumentError("Subprocess::Start: empty argv");
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
