@@ -168,6 +168,14 @@ class Ledger {
   virtual absl::StatusOr<int64_t> PurgeOperations(int64_t before_unix_nanos) = 0;
 };
 
+// Input checks every store applies before touching anything, with the same messages:
+// a non-empty operation id, a non-negative amount ("reservation", "settlement", "charge"),
+// and a budget spec with a name, a non-negative limit, known scope dimensions and alert
+// thresholds in (0, 10].
+absl::Status ValidateOperationId(std::string_view operation_id);
+absl::Status ValidateAmount(std::string_view what, std::string_view operation_id, Money amount);
+absl::Status ValidateBudgetSpec(const BudgetSpec& spec);
+
 // The records matching `query`, collected into a vector.
 absl::StatusOr<std::vector<OperationRecord>> QueryOperations(Ledger& ledger,
                                                              const OperationQuery& query);

@@ -219,47 +219,15 @@ absl::Status ValidateText(std::string_view what, std::string_view text) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateOperationId(std::string_view operation_id) {
-  if (operation_id.empty()) {
-    return absl::InvalidArgumentError(
-        "ledger: empty operation id; every ledger call needs the operation's unique id");
-  }
+// The shared checks (ledger.h), plus what PostgreSQL cannot store.
+absl::Status ValidateStorableOperationId(std::string_view operation_id) {
+  if (absl::Status s = ValidateOperationId(operation_id); !s.ok()) return s;
   return ValidateText("operation id", operation_id);
 }
 
-absl::Status ValidateAmount(std::string_view what, std::string_view operation_id, Money amount) {
-  if (amount < Money::Zero()) {
-    return absl::InvalidArgumentError(Cat("ledger: negative ", what, " ", amount.ToUsdString(),
-                                          " USD for operation '", operation_id,
-                                          "'; amounts must be >= 0"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateBudgetSpec(const BudgetSpec& spec) {
-  if (spec.name.empty()) {
-    return absl::InvalidArgumentError("budget: empty name; every budget needs a unique name");
-  }
-  if (absl::Status s = ValidateText("budget name", spec.name); !s.ok()) return s;
-  if (spec.limit < Money::Zero()) {
-    return absl::InvalidArgumentError(Cat("budget '", spec.name, "': negative limit ",
-                                          spec.limit.ToUsdString(), " USD; limits must be >= 0"));
-  }
-  for (const auto& [dimension, value] : spec.scope) {
-    if (!Attribution::IsKnownDimension(dimension)) {
-      return absl::InvalidArgumentError(
-          Cat("budget '", spec.name, "': unknown scope dimension '", dimension,
-              "'; use team, project, environment, customer_id, cost_center, feature or tag:<key>"));
-    }
-  }
-  for (double threshold : spec.alert_thresholds) {
-    if (!(threshold > 0 && threshold <= 10)) {
-      return absl::InvalidArgumentError(
-          Cat("budget '", spec.name, "': alert threshold ", threshold,
-              " is outside (0, 10]; thresholds are fractions of the limit, e.g. 0.8 for 80%"));
-    }
-  }
-  return absl::OkStatus();
+absl::Status ValidateStorableBudgetSpec(const BudgetSpec& spec) {
+  if (absl::Status s = ValidateBudgetSpec(spec); !s.ok()) return s;
+  return ValidateText("budget name", spec.name);
 }
 
 // --- Operations log rows -------------------------------------------------------------------
@@ -396,7 +364,7 @@ class PostgresLedger final : public Ledger {
   }
 
   absl::StatusOr<ReserveOutcome> Reserve(const ReserveRequest& request) override {
-    if (absl::Status s = ValidateOperationId(request.operation_id); !s.ok()) return s;
+    if (absl::Status s = ValidateStorableOperationId(request.operation_id); !s.ok()) return s;
     if (absl::Status s = ValidateAmount("reservation", request.operation_id, request.amount);
         !s.ok()) {
       return s;
@@ -423,7 +391,7 @@ class PostgresLedger final : public Ledger {
 
   absl::StatusOr<SettleOutcome> Settle(std::string_view operation_id, Money actual,
                                        int64_t now_unix_nanos) override {
-    if (absl::Status s = ValidateOperationId(operation_id); !s.ok()) return s;
+    if (absl::Status s = ValidateStorableOperationId(operation_id); !s.ok()) return s;
     if (absl::Status s = ValidateAmount("settlement", operation_id, actual); !s.ok()) return s;
     const WindowArrays windows = WindowsAt(now_unix_nanos);
     const std::string params[] = {std::string(operation_id),
@@ -442,7 +410,7 @@ class PostgresLedger final : public Ledger {
   absl::StatusOr<SettleOutcome> Charge(std::string_view operation_id,
                                        const Attribution& attribution, Money actual,
                                        int64_t now_unix_nanos) override {
-    if (absl::Status s = ValidateOperationId(operation_id); !s.ok()) return s;
+    if (absl::Status s = ValidateStorableOperationId(operation_id); !s.ok()) return s;
     if (absl::Status s = ValidateAmount("charge", operation_id, actual); !s.ok()) return s;
     const WindowArrays windows = WindowsAt(now_unix_nanos);
     const std::string params[] = {std::string(operation_id),
@@ -459,7 +427,7 @@ class PostgresLedger final : public Ledger {
   }
 
   absl::Status Release(std::string_view operation_id) override {
-    if (absl::Status s = ValidateOperationId(operation_id); !s.ok()) return s;
+    if (absl::Status s = ValidateStorableOperationId(operation_id); !s.ok()) return s;
     const std::string params[] = {std::string(operation_id)};
     return Run(kRelease, params).status();
   }
@@ -477,7 +445,7 @@ class PostgresLedger final : public Ledger {
   }
 
   absl::Status UpsertBudget(const BudgetSpec& spec) override {
-    if (absl::Status s = ValidateBudgetSpec(spec); !s.ok()) return s;
+    if (absl::Status s = ValidateStorableBudgetSpec(spec); !s.ok()) return s;
     const std::string params[] = {spec.name, ScopeJson(spec.scope), Cat(spec.limit.nanos()),
                                   std::string(BudgetPeriodName(spec.period)),
                                   PgArray(spec.alert_thresholds)};
@@ -528,7 +496,7 @@ class PostgresLedger final : public Ledger {
 
   absl::Status AppendOperations(absl::Span<const OperationRecord> records) override {
     for (const OperationRecord& record : records) {
-      if (absl::Status s = ValidateOperationId(record.operation_id); !s.ok()) return s;
+      if (absl::Status s = ValidateStorableOperationId(record.operation_id); !s.ok()) return s;
     }
     if (records.empty()) return absl::OkStatus();
     std::string batch = "[";

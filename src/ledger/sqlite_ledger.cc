@@ -77,48 +77,6 @@ bool CheckedAdd(Money a, Money b, Money* out) {
   return true;
 }
 
-absl::Status ValidateOperationId(std::string_view operation_id) {
-  if (operation_id.empty()) {
-    return absl::InvalidArgumentError(
-        "ledger: empty operation id; every ledger call needs the operation's unique id");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateAmount(std::string_view what, std::string_view operation_id, Money amount) {
-  if (amount < Money::Zero()) {
-    return absl::InvalidArgumentError(Cat("ledger: negative ", what, " ", amount.ToUsdString(),
-                                          " USD for operation '", operation_id,
-                                          "'; amounts must be >= 0"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateBudgetSpec(const BudgetSpec& spec) {
-  if (spec.name.empty()) {
-    return absl::InvalidArgumentError("budget: empty name; every budget needs a unique name");
-  }
-  if (spec.limit < Money::Zero()) {
-    return absl::InvalidArgumentError(Cat("budget '", spec.name, "': negative limit ",
-                                          spec.limit.ToUsdString(), " USD; limits must be >= 0"));
-  }
-  for (const auto& [dimension, value] : spec.scope) {
-    if (!Attribution::IsKnownDimension(dimension)) {
-      return absl::InvalidArgumentError(
-          Cat("budget '", spec.name, "': unknown scope dimension '", dimension,
-              "'; use team, project, environment, customer_id, cost_center, feature or tag:<key>"));
-    }
-  }
-  for (double threshold : spec.alert_thresholds) {
-    if (!(threshold > 0 && threshold <= 10)) {
-      return absl::InvalidArgumentError(
-          Cat("budget '", spec.name, "': alert threshold ", threshold,
-              " is outside (0, 10]; thresholds are fractions of the limit, e.g. 0.8 for 80%"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 constexpr std::string_view kOperationColumns =
     "operation_id, start_unix_nanos, duration_nanos, operation_type, operation_name, team, "
     "project, environment, customer_id, cost_center, feature, tags, provider, model, "
