@@ -1,5 +1,5 @@
 # GenOps — the two entry points of the README, plus a few conveniences.
-#   make run    install what is missing, build, and run the demo
+#   make run    install what is missing, build, and run the gateway (genops serve) on SQLite
 #   make test   install what is missing, build, run the whole suite, then again under ASan+UBSan
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
@@ -10,6 +10,7 @@ all: build
 
 deps:
 	@bash scripts/install-deps.sh
+	@bash scripts/install-node-deps.sh
 
 build: deps
 	cmake --preset dev >/dev/null
@@ -22,7 +23,7 @@ release: deps
 run: deps
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS) --target genops_cli
-	./build/release/genops demo
+	bash scripts/run-gateway.sh ./build/release/genops config/genops.yaml
 
 test: test-dev test-asan
 
@@ -42,6 +43,7 @@ test-tsan: deps
 
 bench: release
 	bash bench/run_all.sh
+	bash bench/gateway_load.sh build/release
 
 format:
 	find include src tests bench examples -name '*.h' -o -name '*.cc' | xargs clang-format -i

@@ -14,6 +14,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # Servers the ledger tests start on loopback (never as system services).
   redis-server postgresql
+  # Load generator and the reference reverse proxy of bench/gateway_load.sh (loopback only).
+  wrk nginx-light
 )
 
 missing=()
@@ -32,5 +34,17 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# redis-server, postgresql and nginx would start system services on install; the tests and
+# benchmarks start their own on loopback ports instead. A policy-rc.d that answers 101 ("not
+# allowed") keeps invoke-rc.d from starting anything while apt runs.
+POLICY=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$POLICY" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$POLICY" >/dev/null
+  $SUDO chmod 755 "$POLICY"
+  created_policy=1
+fi
+cleanup_policy() { if [ "$created_policy" = 1 ]; then $SUDO rm -f "$POLICY"; fi; }
+trap cleanup_policy EXIT
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

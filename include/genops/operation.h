@@ -84,6 +84,10 @@ struct OperationMetrics {
   int64_t duration_nanos = 0;
   bool ended = false;
   bool error = false;
+  // The matching budget with the least room left (after settlement once ended, else after
+  // admission); empty / nullopt when no budget matched.
+  std::string budget_name;
+  std::optional<Money> budget_remaining;
 };
 
 class Operation {

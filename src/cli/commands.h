@@ -44,8 +44,12 @@ void RegisterConfigReferenceCommand(CLI::App& app, CommandRegistry& registry);
 void RegisterBudgetCommand(CLI::App& app, CommandRegistry& registry);
 void RegisterReportCommand(CLI::App& app, CommandRegistry& registry);
 void RegisterOperationsCommand(CLI::App& app, CommandRegistry& registry);
+void RegisterKeysCommand(CLI::App& app, CommandRegistry& registry);  // gateway virtual keys
 
 void RegisterMockUpstreamCommand(CLI::App& app, CommandRegistry& registry);
+// The gateway: `serve` runs it, `approvals` acts on a running one through its admin API.
+void RegisterServeCommand(CLI::App& app, CommandRegistry& registry);
+void RegisterApprovalsCommand(CLI::App& app, CommandRegistry& registry);
 
 // Calls every Register*Command above, in help order.
 void RegisterAllCommands(CLI::App& app, CommandRegistry& registry);

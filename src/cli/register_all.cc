@@ -11,7 +11,10 @@ void RegisterAllCommands(CLI::App& app, CommandRegistry& registry) {
   RegisterBudgetCommand(app, registry);
   RegisterReportCommand(app, registry);
   RegisterOperationsCommand(app, registry);
+  RegisterKeysCommand(app, registry);
+  RegisterApprovalsCommand(app, registry);
   RegisterConfigReferenceCommand(app, registry);
+  RegisterServeCommand(app, registry);
   RegisterMockUpstreamCommand(app, registry);
 }
 

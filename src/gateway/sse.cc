@@ -73,14 +73,23 @@ absl::Status SseParser::Feed(std::string_view chunk, std::vector<SseEvent>* even
       }
       continue;
     }
-    size_t end = chunk.find_first_of("\r\n", pos);
-    if (end == std::string_view::npos) {
+    // A plain loop: libstdc++'s find_first_of calls memchr once per byte for a two-byte set.
+    size_t end = pos;
+    while (end < chunk.size() && chunk[end] != '\n' && chunk[end] != '\r') ++end;
+    if (end == chunk.size()) {
       line_.append(chunk.substr(pos));
       raw_.append(chunk.substr(pos));
       pos = chunk.size();
       break;
     }
-    line_.append(chunk.substr(pos, end - pos));
+    // The line is read in place when no part of it came with an earlier chunk.
+    std::string_view line;
+    if (line_.empty()) {
+      line = chunk.substr(pos, end - pos);
+    } else {
+      line_.append(chunk.substr(pos, end - pos));
+      line = line_;
+    }
     raw_.append(chunk.substr(pos, end - pos + 1));
     pos = end + 1;
     if (chunk[end] == '\r') {
@@ -94,8 +103,6 @@ absl::Status SseParser::Feed(std::string_view chunk, std::vector<SseEvent>* even
       }
     }
     if (raw_.size() > options_.max_block_bytes) break;
-    std::string line = std::move(line_);
-    line_.clear();
     if (line.empty()) {
       if (pending_cr_) {
         dispatch_pending_ = true;  // wait: the next byte may belong to this terminator
@@ -105,6 +112,7 @@ absl::Status SseParser::Feed(std::string_view chunk, std::vector<SseEvent>* even
     } else {
       ProcessLine(line);
     }
+    line_.clear();  // keeps its capacity for the next split line
   }
   if (raw_.size() > options_.max_block_bytes) {
     status_ = absl::ResourceExhaustedError(

@@ -70,6 +70,33 @@ YearMonth YearMonthFromDays(int64_t days) {
 constexpr std::array<std::string_view, 6> kDimensionOrder = {
     "team", "project", "environment", "customer_id", "cost_center", "feature"};
 
+bool IsLowerHex(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool IsAlnum(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// An id for messages: printable, bounded (ids can come from a command line).
+std::string Printable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 40)) {
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back(u < 0x20 || u >= 0x7f ? '?' : c);
+  }
+  if (s.size() > 40) out.append("...");
+  return out;
+}
+
 }  // namespace
 
 std::string_view BudgetPeriodName(BudgetPeriod period) {
@@ -214,6 +241,73 @@ absl::Status ValidateBudgetSpec(const BudgetSpec& spec) {
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidateVirtualKeyId(std::string_view id) {
+  constexpr std::string_view kPrefix = "vk_";
+  if (id.size() != kPrefix.size() + 16 || !id.starts_with(kPrefix) ||
+      !IsLowerHex(id.substr(kPrefix.size()))) {
+    return absl::InvalidArgumentError(
+        Cat("virtual key id '", Printable(id),
+            "' is malformed; ids are \"vk_\" and 16 lowercase hex digits, as `genops keys list` "
+            "shows them"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateVirtualKeyHash(std::string_view secret_sha256) {
+  if (secret_sha256.size() != 64 || !IsLowerHex(secret_sha256)) {
+    return absl::InvalidArgumentError(
+        Cat("virtual key hash of ", secret_sha256.size(),
+            " characters is malformed; it must be the 64 lowercase hex digits of a SHA-256"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateNewVirtualKey(const VirtualKey& key) {
+  if (absl::Status s = ValidateVirtualKeyId(key.id); !s.ok()) return s;
+  if (absl::Status s = ValidateVirtualKeyHash(key.secret_sha256); !s.ok()) return s;
+  if (key.display_prefix.size() != 11 || !key.display_prefix.starts_with("gk_") ||
+      !IsAlnum(std::string_view(key.display_prefix).substr(3))) {
+    return absl::InvalidArgumentError(
+        Cat("virtual key ", key.id, ": display prefix '", Printable(key.display_prefix),
+            "' is malformed; it is the key's first 11 characters, \"gk_\" and 8 letters or "
+            "digits"));
+  }
+  if (key.created_unix_nanos <= 0) {
+    return absl::InvalidArgumentError(Cat("virtual key ", key.id, ": creation time ",
+                                          key.created_unix_nanos,
+                                          " is not after 1970; pass the current time"));
+  }
+  if (key.revoked_unix_nanos != 0) {
+    return absl::InvalidArgumentError(
+        Cat("virtual key ", key.id,
+            ": a new key must be active (revoked_unix_nanos 0); revoke it after creating it"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateVirtualKeyRevocation(std::string_view id, int64_t now_unix_nanos) {
+  if (absl::Status s = ValidateVirtualKeyId(id); !s.ok()) return s;
+  if (now_unix_nanos <= 0) {
+    return absl::InvalidArgumentError(Cat("virtual key ", id, ": revocation time ", now_unix_nanos,
+                                          " is not after 1970; pass the current time"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status VirtualKeyExistsError(std::string_view id, bool id_taken) {
+  if (id_taken) {
+    return absl::AlreadyExistsError(
+        Cat("ledger: a virtual key with id ", id, " already exists; generate a new id"));
+  }
+  return absl::AlreadyExistsError(
+      Cat("ledger: virtual key ", id,
+          ": another key already has the same secret hash; generate a new secret"));
+}
+
+absl::Status VirtualKeyNotFoundError(std::string_view id) {
+  return absl::NotFoundError(Cat("ledger: no virtual key with id ", id));
 }
 
 }  // namespace genops::ledger

@@ -12,6 +12,8 @@
 //  - A reservation older than its expiry is released by ExpireReservations().
 //  - The operations log (AppendOperations/ScanOperations) keeps one OperationRecord per
 //    operation id for reports; appending an id that is already there changes nothing.
+//  - Gateway virtual keys (VirtualKey) are unique by id and by secret hash, even when
+//    replicas create keys at the same time; a revoked key stays stored, marked revoked.
 // Amounts are integers of nano-USD (genops::Money); windows are UTC (BudgetWindow).
 //
 // Thread safety: implementations are thread-safe.
@@ -87,6 +89,28 @@ struct BudgetStatus {
 // budgets (daily, plus a team's or customer's), so Reserve()/Settle() allocate nothing for it.
 using BudgetStatusList = absl::InlinedVector<BudgetStatus, 2>;
 
+// A gateway virtual key (DESIGN.md §5): a credential the gateway accepts instead of a
+// provider key, carrying the attribution (and, through a budget scoped to its id, the limit)
+// of whoever holds it. Keys live in the ledger so every gateway replica sees the same ones.
+//
+// Only a hash of the secret is stored. Keys are 256-bit random strings, so a plain SHA-256
+// is a safe one-way hash: no salt or slow KDF is needed when nothing can be guessed (those
+// defend low-entropy passwords against dictionary attacks). A stolen ledger therefore yields
+// no usable key, and a lookup is one indexed read by hash.
+struct VirtualKey {
+  std::string id;              // "vk_" + 16 lowercase hex; public, used to list/revoke
+  std::string secret_sha256;   // lowercase hex SHA-256 of the whole key text "gk_..."
+  std::string display_prefix;  // first 11 chars of the key ("gk_" + 8), for lists only
+  Attribution attribution;     // team, project, customer_id, ... and tags
+  std::string budget_name;     // empty when the key has no budget of its own
+  std::string description;
+  int64_t created_unix_nanos = 0;
+  int64_t revoked_unix_nanos = 0;  // 0 while active
+
+  bool revoked() const { return revoked_unix_nanos != 0; }
+  bool operator==(const VirtualKey&) const = default;
+};
+
 struct ReserveRequest {
   std::string operation_id;
   Attribution attribution;
@@ -149,6 +173,19 @@ class Ledger {
   virtual absl::Status DeleteBudget(std::string_view name) = 0;
   virtual absl::StatusOr<std::vector<BudgetStatus>> ListBudgets(int64_t now_unix_nanos) = 0;
 
+  // --- Gateway virtual keys -------------------------------------------------------------
+  // Stores a new key. kAlreadyExists when the id or the hash is already stored; nothing is
+  // written then. A key is created active (revoked_unix_nanos must be 0).
+  virtual absl::Status CreateVirtualKey(const VirtualKey& key) = 0;
+  // By hash; nullopt when unknown (a revoked key IS returned, with revoked_unix_nanos set, so
+  // the gateway can say "revoked" rather than "unknown").
+  virtual absl::StatusOr<std::optional<VirtualKey>> FindVirtualKey(
+      std::string_view secret_sha256) = 0;
+  // Every key, revoked ones included, oldest first (by created_unix_nanos, then id).
+  virtual absl::StatusOr<std::vector<VirtualKey>> ListVirtualKeys() = 0;
+  // kNotFound for an unknown id; revoking a revoked key keeps the first time and is OK.
+  virtual absl::Status RevokeVirtualKey(std::string_view id, int64_t now_unix_nanos) = 0;
+
   // Sum of all settled spend ever recorded (for reconciliation checks).
   virtual absl::StatusOr<Money> TotalSpent() = 0;
 
@@ -175,6 +212,19 @@ class Ledger {
 absl::Status ValidateOperationId(std::string_view operation_id);
 absl::Status ValidateAmount(std::string_view what, std::string_view operation_id, Money amount);
 absl::Status ValidateBudgetSpec(const BudgetSpec& spec);
+
+// Virtual-key checks, shared by every store the same way: an id is "vk_" + 16 lowercase hex
+// digits; a hash is 64 lowercase hex digits; a new key has a valid id and hash, a display
+// prefix of "gk_" + 8 letters or digits, a creation time > 0 and no revocation time.
+absl::Status ValidateVirtualKeyId(std::string_view id);
+absl::Status ValidateVirtualKeyHash(std::string_view secret_sha256);
+absl::Status ValidateNewVirtualKey(const VirtualKey& key);
+// A valid id and a revocation time > 0 (0 would mean "active").
+absl::Status ValidateVirtualKeyRevocation(std::string_view id, int64_t now_unix_nanos);
+// The errors every store returns for a duplicate (`id_taken`: the id, else the hash) and for
+// an unknown id.
+absl::Status VirtualKeyExistsError(std::string_view id, bool id_taken);
+absl::Status VirtualKeyNotFoundError(std::string_view id);
 
 // The records matching `query`, collected into a vector.
 absl::StatusOr<std::vector<OperationRecord>> QueryOperations(Ledger& ledger,

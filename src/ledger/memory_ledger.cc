@@ -424,6 +424,49 @@ class MemoryLedger final : public Ledger {
     return absl::OkStatus();
   }
 
+  absl::Status CreateVirtualKey(const VirtualKey& key) override {
+    if (absl::Status s = ValidateNewVirtualKey(key); !s.ok()) return s;
+    std::lock_guard<std::mutex> lock(keys_mu_);
+    if (keys_by_id_.contains(key.id)) return VirtualKeyExistsError(key.id, /*id_taken=*/true);
+    if (!id_by_hash_.emplace(key.secret_sha256, key.id).second) {
+      return VirtualKeyExistsError(key.id, /*id_taken=*/false);
+    }
+    keys_by_id_.emplace(key.id, key);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::optional<VirtualKey>> FindVirtualKey(
+      std::string_view secret_sha256) override {
+    if (absl::Status s = ValidateVirtualKeyHash(secret_sha256); !s.ok()) return s;
+    std::lock_guard<std::mutex> lock(keys_mu_);
+    auto id = id_by_hash_.find(Sv(secret_sha256));
+    if (id == id_by_hash_.end()) return std::optional<VirtualKey>();
+    return std::optional<VirtualKey>(keys_by_id_.find(id->second)->second);
+  }
+
+  absl::StatusOr<std::vector<VirtualKey>> ListVirtualKeys() override {
+    std::vector<VirtualKey> out;
+    {
+      std::lock_guard<std::mutex> lock(keys_mu_);
+      out.reserve(keys_by_id_.size());
+      for (const auto& [id, key] : keys_by_id_) out.push_back(key);
+    }
+    // keys_by_id_ is in id order; stable_sort keeps it for equal creation times.
+    std::stable_sort(out.begin(), out.end(), [](const VirtualKey& a, const VirtualKey& b) {
+      return a.created_unix_nanos < b.created_unix_nanos;
+    });
+    return out;
+  }
+
+  absl::Status RevokeVirtualKey(std::string_view id, int64_t now_unix_nanos) override {
+    if (absl::Status s = ValidateVirtualKeyRevocation(id, now_unix_nanos); !s.ok()) return s;
+    std::lock_guard<std::mutex> lock(keys_mu_);
+    auto it = keys_by_id_.find(id);
+    if (it == keys_by_id_.end()) return VirtualKeyNotFoundError(id);
+    if (it->second.revoked_unix_nanos == 0) it->second.revoked_unix_nanos = now_unix_nanos;
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<int64_t> PurgeOperations(int64_t before_unix_nanos) override {
     std::lock_guard<std::mutex> lock(log_mu_);
     int64_t purged = 0;
@@ -622,6 +665,11 @@ class MemoryLedger final : public Ledger {
   std::mutex log_mu_;
   std::map<LogKey, OperationRecord> log_ ABSL_GUARDED_BY(log_mu_);
   absl::flat_hash_set<std::string> log_ids_ ABSL_GUARDED_BY(log_mu_);
+
+  // Virtual keys have their own lock too: the gateway's key lookups never wait on admission.
+  std::mutex keys_mu_;
+  std::map<std::string, VirtualKey, std::less<>> keys_by_id_ ABSL_GUARDED_BY(keys_mu_);
+  absl::flat_hash_map<std::string, std::string> id_by_hash_ ABSL_GUARDED_BY(keys_mu_);
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -117,6 +118,31 @@ constexpr PgStatement kPurgeOperations = {
 
 #undef GENOPS_PG_OPERATION_COLUMNS
 
+#define GENOPS_PG_KEY_COLUMNS                                                                 \
+  "id, secret_sha256, display_prefix, team, project, environment, customer_id, cost_center, " \
+  "feature, tags, budget_name, description, created_unix_nanos, revoked_unix_nanos"
+
+constexpr PgStatement kCreateKey = {
+    12, "genops_create_key",
+    "INSERT INTO genops_virtual_keys (" GENOPS_PG_KEY_COLUMNS
+    ") VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, "
+    "$8::text, $9::text, $10::jsonb, $11::text, $12::text, $13::bigint, 0) "
+    "ON CONFLICT DO NOTHING"};
+constexpr PgStatement kKeyIdExists = {13, "genops_key_id_exists",
+                                      "SELECT 1 FROM genops_virtual_keys WHERE id = $1::text"};
+constexpr PgStatement kFindKey = {14, "genops_find_key",
+                                  "SELECT " GENOPS_PG_KEY_COLUMNS
+                                  " FROM genops_virtual_keys WHERE secret_sha256 = $1::text"};
+constexpr PgStatement kListKeys = {15, "genops_list_keys",
+                                   "SELECT " GENOPS_PG_KEY_COLUMNS
+                                   " FROM genops_virtual_keys ORDER BY created_unix_nanos, id"};
+constexpr PgStatement kRevokeKey = {
+    16, "genops_revoke_key",
+    "UPDATE genops_virtual_keys SET revoked_unix_nanos = CASE WHEN revoked_unix_nanos = 0 "
+    "THEN $2::bigint ELSE revoked_unix_nanos END WHERE id = $1::text"};
+
+#undef GENOPS_PG_KEY_COLUMNS
+
 // --- Encoding ------------------------------------------------------------------------------
 
 // Appends `s` as a JSON string. Bytes >= 0x80 pass through: the server checks UTF-8.
@@ -228,6 +254,77 @@ absl::Status ValidateStorableOperationId(std::string_view operation_id) {
 absl::Status ValidateStorableBudgetSpec(const BudgetSpec& spec) {
   if (absl::Status s = ValidateBudgetSpec(spec); !s.ok()) return s;
   return ValidateText("budget name", spec.name);
+}
+
+// Every text a virtual key stores, checked for what PostgreSQL cannot hold.
+absl::Status ValidateStorableVirtualKey(const VirtualKey& key) {
+  if (absl::Status s = ValidateNewVirtualKey(key); !s.ok()) return s;
+  const Attribution& a = key.attribution;
+  for (std::string_view text :
+       {std::string_view(a.team), std::string_view(a.project), std::string_view(a.environment),
+        std::string_view(a.customer_id), std::string_view(a.cost_center),
+        std::string_view(a.feature), std::string_view(key.budget_name),
+        std::string_view(key.description)}) {
+    if (absl::Status s = ValidateText(Cat("virtual key ", key.id, " text"), text); !s.ok()) {
+      return s;
+    }
+  }
+  for (const auto& [tag, value] : a.tags) {
+    if (absl::Status s = ValidateText(Cat("virtual key ", key.id, " tag"), tag); !s.ok()) return s;
+    if (absl::Status s = ValidateText(Cat("virtual key ", key.id, " tag value"), value); !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A JSON object of string pairs (tags).
+std::string StringMapJson(const std::map<std::string, std::string>& map) {
+  std::string out = "{";
+  for (const auto& [key, value] : map) AppendJsonMember(out, key, value);
+  out.push_back('}');
+  return out;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> StringMapFromJson(std::string_view text,
+                                                                     std::string_view what) {
+  const nlohmann::json parsed = nlohmann::json::parse(text, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    return absl::DataLossError(Cat("postgresql ledger: ", what, " has malformed tags"));
+  }
+  std::map<std::string, std::string> out;
+  for (const auto& [key, value] : parsed.items()) {
+    if (!value.is_string()) {
+      return absl::DataLossError(
+          Cat("postgresql ledger: ", what, ": tag '", key, "' is not a string"));
+    }
+    out.emplace(key, value.get<std::string>());
+  }
+  return out;
+}
+
+absl::StatusOr<VirtualKey> KeyFromRow(const PgResult& result, int row) {
+  VirtualKey key;
+  int c = 0;
+  auto text = [&]() { return std::string(result.Text(row, c++)); };
+  key.id = text();
+  key.secret_sha256 = text();
+  key.display_prefix = text();
+  key.attribution.team = text();
+  key.attribution.project = text();
+  key.attribution.environment = text();
+  key.attribution.customer_id = text();
+  key.attribution.cost_center = text();
+  key.attribution.feature = text();
+  absl::StatusOr<std::map<std::string, std::string>> tags =
+      StringMapFromJson(result.Text(row, c++), Cat("virtual key ", key.id));
+  if (!tags.ok()) return tags.status();
+  key.attribution.tags = *std::move(tags);
+  key.budget_name = text();
+  key.description = text();
+  key.created_unix_nanos = result.Int(row, c++);
+  key.revoked_unix_nanos = result.Int(row, c++);
+  return key;
 }
 
 // --- Operations log rows -------------------------------------------------------------------
@@ -533,6 +630,66 @@ class PostgresLedger final : public Ledger {
       }
       if (static_cast<size_t>(rows) < page) break;
     }
+    return absl::OkStatus();
+  }
+
+  absl::Status CreateVirtualKey(const VirtualKey& key) override {
+    if (absl::Status s = ValidateStorableVirtualKey(key); !s.ok()) return s;
+    const Attribution& a = key.attribution;
+    const std::string params[] = {key.id,
+                                  key.secret_sha256,
+                                  key.display_prefix,
+                                  a.team,
+                                  a.project,
+                                  a.environment,
+                                  a.customer_id,
+                                  a.cost_center,
+                                  a.feature,
+                                  StringMapJson(a.tags),
+                                  key.budget_name,
+                                  key.description,
+                                  Cat(key.created_unix_nanos)};
+    absl::StatusOr<PgResult> result = Run(kCreateKey, params);
+    if (!result.ok()) return result.status();
+    if (result->AffectedRows() == 1) return absl::OkStatus();
+    // Nothing was written: the id or the hash is taken. Say which.
+    const std::string id_param[] = {key.id};
+    absl::StatusOr<PgResult> exists = Run(kKeyIdExists, id_param);
+    if (!exists.ok()) return exists.status();
+    return VirtualKeyExistsError(key.id, /*id_taken=*/exists->rows() > 0);
+  }
+
+  absl::StatusOr<std::optional<VirtualKey>> FindVirtualKey(
+      std::string_view secret_sha256) override {
+    if (absl::Status s = ValidateVirtualKeyHash(secret_sha256); !s.ok()) return s;
+    const std::string params[] = {std::string(secret_sha256)};
+    absl::StatusOr<PgResult> result = Run(kFindKey, params);
+    if (!result.ok()) return result.status();
+    if (result->rows() == 0) return std::optional<VirtualKey>();
+    absl::StatusOr<VirtualKey> key = KeyFromRow(*result, 0);
+    if (!key.ok()) return key.status();
+    return std::optional<VirtualKey>(*std::move(key));
+  }
+
+  absl::StatusOr<std::vector<VirtualKey>> ListVirtualKeys() override {
+    absl::StatusOr<PgResult> result = Run(kListKeys, {});
+    if (!result.ok()) return result.status();
+    std::vector<VirtualKey> out;
+    out.reserve(static_cast<size_t>(result->rows()));
+    for (int row = 0; row < result->rows(); ++row) {
+      absl::StatusOr<VirtualKey> key = KeyFromRow(*result, row);
+      if (!key.ok()) return key.status();
+      out.push_back(*std::move(key));
+    }
+    return out;
+  }
+
+  absl::Status RevokeVirtualKey(std::string_view id, int64_t now_unix_nanos) override {
+    if (absl::Status s = ValidateVirtualKeyRevocation(id, now_unix_nanos); !s.ok()) return s;
+    const std::string params[] = {std::string(id), Cat(now_unix_nanos)};
+    absl::StatusOr<PgResult> result = Run(kRevokeKey, params);
+    if (!result.ok()) return result.status();
+    if (result->AffectedRows() == 0) return VirtualKeyNotFoundError(id);
     return absl::OkStatus();
   }
 

@@ -60,6 +60,10 @@
 //    as PostgreSQL requires; anything else is kInvalidArgument.
 //  - Operations log: table genops_operations, one row per id (tags as jsonb), indexed by
 //    (start time, id); AppendOperations() is one INSERT ... ON CONFLICT DO NOTHING.
+//  - Virtual keys: table genops_virtual_keys, unique by id and by secret hash (the
+//    constraints make concurrent creates from several replicas safe: one wins, the other is
+//    kAlreadyExists). A database of schema version 1 gains the table when first opened by
+//    this version (the schema script is idempotent), keeping its data.
 //  - TotalSpent() is the sum of 64 counter rows, so spend outside any budget does not queue
 //    on one hot row.
 //

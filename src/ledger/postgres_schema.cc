@@ -5,8 +5,9 @@
 namespace genops::ledger::postgres {
 namespace {
 
-// 1734700655 below is kOperationLockSpace.
+// 1734700655 below is kOperationLockSpace; the version recorded at the end is kSchemaVersion.
 static_assert(kOperationLockSpace == 1734700655);
+static_assert(kSchemaVersion == 2);
 
 constexpr std::string_view kScript = R"sql(
 SET LOCAL client_min_messages = warning;
@@ -95,6 +96,26 @@ CREATE TABLE IF NOT EXISTS genops_operations (
 );
 CREATE INDEX IF NOT EXISTS genops_operations_by_start
   ON genops_operations (start_unix_nanos, operation_id);
+
+-- Version 2: gateway virtual keys. Only the SHA-256 of a key is stored.
+CREATE TABLE IF NOT EXISTS genops_virtual_keys (
+  id text COLLATE "C" PRIMARY KEY,
+  secret_sha256 text COLLATE "C" NOT NULL UNIQUE,
+  display_prefix text NOT NULL,
+  team text NOT NULL,
+  project text NOT NULL,
+  environment text NOT NULL,
+  customer_id text NOT NULL,
+  cost_center text NOT NULL,
+  feature text NOT NULL,
+  tags jsonb NOT NULL,
+  budget_name text NOT NULL,
+  description text NOT NULL,
+  created_unix_nanos bigint NOT NULL,
+  revoked_unix_nanos bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS genops_virtual_keys_by_created
+  ON genops_virtual_keys (created_unix_nanos, id);
 
 -- Window-start arrays passed by clients are indexed by period: day, week, month, total.
 CREATE OR REPLACE FUNCTION genops_period_index(p_period text) RETURNS int
@@ -482,7 +503,7 @@ BEGIN
 END
 $fn$;
 
-INSERT INTO genops_meta (key, value) VALUES ('schema_version', 1)
+INSERT INTO genops_meta (key, value) VALUES ('schema_version', 2)
 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;
 )sql";
 

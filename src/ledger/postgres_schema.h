@@ -19,6 +19,9 @@
 //   total_spent     64 shards of the all-time total (so spend without budgets does not
 //                   serialise on one row); TotalSpent() sums them
 //   operations      the operations log, one row per operation id, indexed by (start, id)
+//   virtual_keys    (version 2) gateway keys: id, secret_sha256 (unique), display prefix,
+//                   attribution (a column per dimension, tags as jsonb), budget name,
+//                   description, created/revoked times
 //
 // Concurrency rules the functions follow:
 //  - Every mutation of an operation id first takes a transaction-scoped advisory lock on a
@@ -42,9 +45,11 @@
 
 namespace genops::ledger::postgres {
 
-// Bumped whenever the tables or functions change incompatibly. A database holding a newer
-// version is refused at open; an older one is upgraded by SchemaScript().
-inline constexpr int64_t kSchemaVersion = 1;
+// Bumped whenever the tables or functions change. A database holding a newer version is
+// refused at open; an older one is upgraded in place, data kept, by SchemaScript() (every
+// statement in it is idempotent: CREATE ... IF NOT EXISTS, CREATE OR REPLACE).
+// 1: budgets, reservations, idempotency record, operations log. 2: + virtual keys.
+inline constexpr int64_t kSchemaVersion = 2;
 
 // Advisory-lock namespace (first key of the two-key form): "geno" and "genp".
 inline constexpr int32_t kOperationLockSpace = 0x67656E6F;

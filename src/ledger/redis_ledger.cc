@@ -350,7 +350,11 @@ class RedisLedger final : public Ledger {
         list_(Cat(redis::kPrelude, redis::kListBudgets)),
         append_(Cat(redis::kPrelude, redis::kAppendOperations)),
         scan_(Cat(redis::kPrelude, redis::kScanOperations)),
-        purge_(Cat(redis::kPrelude, redis::kPurgeOperations)) {}
+        purge_(Cat(redis::kPrelude, redis::kPurgeOperations)),
+        create_key_(Cat(redis::kPrelude, redis::kCreateVirtualKey)),
+        find_key_(Cat(redis::kPrelude, redis::kFindVirtualKey)),
+        list_keys_(Cat(redis::kPrelude, redis::kListVirtualKeys)),
+        revoke_key_(Cat(redis::kPrelude, redis::kRevokeVirtualKey)) {}
 
   // Reads the budgets once, so a broken store is reported at open.
   absl::Status Init() { return Reload().status(); }
@@ -661,6 +665,65 @@ class RedisLedger final : public Ledger {
     }
   }
 
+  absl::Status CreateVirtualKey(const VirtualKey& key) override {
+    if (absl::Status s = ValidateNewVirtualKey(key); !s.ok()) return s;
+    absl::StatusOr<ReplyPtr> reply = client_->Run(
+        {&create_key_,
+         {config_.prefix, key.id, key.secret_sha256, key.display_prefix,
+          EncodeAttribution(key.attribution), key.budget_name, key.description,
+          Cat(key.created_unix_nanos), Cat(StartKey(key.created_unix_nanos), key.id)}});
+    if (!reply.ok()) return reply.status();
+    const std::string tag = Text(reply->get());
+    if (tag == "OK") return absl::OkStatus();
+    if (tag == "ID" || tag == "HASH") return VirtualKeyExistsError(key.id, tag == "ID");
+    return Corrupt(Cat("create virtual key reply '", tag, "'"));
+  }
+
+  absl::StatusOr<std::optional<VirtualKey>> FindVirtualKey(
+      std::string_view secret_sha256) override {
+    if (absl::Status s = ValidateVirtualKeyHash(secret_sha256); !s.ok()) return s;
+    absl::StatusOr<ReplyPtr> reply =
+        client_->Run({&find_key_, {config_.prefix, std::string(secret_sha256)}});
+    if (!reply.ok()) return reply.status();
+    const redisReply* r = reply->get();
+    if (ArraySize(r) == 0) return std::optional<VirtualKey>();
+    absl::StatusOr<VirtualKey> key = KeyFromReply(Text(Element(r, 0)), r, 1);
+    if (!key.ok()) return key.status();
+    return std::optional<VirtualKey>(*std::move(key));
+  }
+
+  absl::StatusOr<std::vector<VirtualKey>> ListVirtualKeys() override {
+    std::vector<VirtualKey> out;
+    std::string min = "-";
+    while (true) {
+      absl::StatusOr<ReplyPtr> reply =
+          client_->Run({&list_keys_, {config_.prefix, min, Cat(kScanPage)}});
+      if (!reply.ok()) return reply.status();
+      const redisReply* r = reply->get();
+      const size_t n = ArraySize(r) / 8;
+      for (size_t i = 0; i < n; ++i) {
+        const std::string member = Text(Element(r, 8 * i));
+        if (member.size() <= 16) return Corrupt("virtual key index member");
+        absl::StatusOr<VirtualKey> key = KeyFromReply(member.substr(16), r, 8 * i + 1);
+        if (!key.ok()) return key.status();
+        out.push_back(*std::move(key));
+      }
+      if (n < kScanPage) return out;
+      min = Cat("(", Text(Element(r, 8 * (n - 1))));
+    }
+  }
+
+  absl::Status RevokeVirtualKey(std::string_view id, int64_t now_unix_nanos) override {
+    if (absl::Status s = ValidateVirtualKeyRevocation(id, now_unix_nanos); !s.ok()) return s;
+    absl::StatusOr<ReplyPtr> reply =
+        client_->Run({&revoke_key_, {config_.prefix, std::string(id), Cat(now_unix_nanos)}});
+    if (!reply.ok()) return reply.status();
+    const std::string tag = Text(reply->get());
+    if (tag == "NOTFOUND") return VirtualKeyNotFoundError(id);
+    if (tag != "OK") return Corrupt(Cat("revoke virtual key reply '", tag, "'"));
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<int64_t> PurgeOperations(int64_t before_unix_nanos) override {
     const std::string max = Cat("(", StartKey(before_unix_nanos));
     int64_t purged = 0;
@@ -676,6 +739,31 @@ class RedisLedger final : public Ledger {
 
  private:
   std::string Key(std::string_view name) const { return Cat(config_.prefix, name); }
+
+  // A key from the 7 fields (h, p, a, b, d, c, r) of `r` starting at element `first`.
+  static absl::StatusOr<VirtualKey> KeyFromReply(std::string id, const redisReply* r,
+                                                 size_t first) {
+    if (ArraySize(r) < first + 7) return Corrupt(Cat("virtual key ", id));
+    for (size_t i = first; i < first + 7; ++i) {
+      if (redis::IsNil(Element(r, i))) return Corrupt(Cat("virtual key ", id, " lacks a field"));
+    }
+    VirtualKey key;
+    key.id = std::move(id);
+    key.secret_sha256 = Text(Element(r, first));
+    key.display_prefix = Text(Element(r, first + 1));
+    std::optional<Attribution> attribution = DecodeAttribution(Text(Element(r, first + 2)));
+    key.budget_name = Text(Element(r, first + 3));
+    key.description = Text(Element(r, first + 4));
+    const std::optional<int64_t> created = ParseInt64(Text(Element(r, first + 5)));
+    const std::optional<int64_t> revoked = ParseInt64(Text(Element(r, first + 6)));
+    if (!attribution.has_value() || !created.has_value() || !revoked.has_value()) {
+      return Corrupt(Cat("virtual key ", key.id));
+    }
+    key.attribution = *std::move(attribution);
+    key.created_unix_nanos = *created;
+    key.revoked_unix_nanos = *revoked;
+    return key;
+  }
 
   // The budgets for the next attempt after the server said STALE.
   absl::StatusOr<std::shared_ptr<const BudgetCache>> AfterStale(int attempt) {
@@ -868,6 +956,10 @@ class RedisLedger final : public Ledger {
   const Script append_;
   const Script scan_;
   const Script purge_;
+  const Script create_key_;
+  const Script find_key_;
+  const Script list_keys_;
+  const Script revoke_key_;
 
   // The budgets as last read; replaced whole, never modified (readers keep their copy).
   std::atomic<std::shared_ptr<const BudgetCache>> cache_;

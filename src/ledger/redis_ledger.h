@@ -58,6 +58,9 @@
 //    repeated Reserve holds nothing more, a repeated Settle/Charge reports already_settled.
 //  - PurgeOperations() and ExpireReservations() work in steps of a few hundred records, so
 //    they never block the server for long; each step is atomic, the whole call is not.
+//  - Virtual keys: a hash per key, an index from secret hash to id and a sorted set for the
+//    list order. CreateVirtualKey() is one script that checks both the id and the hash before
+//    writing anything, so two replicas racing with the same id or hash cannot both succeed.
 //  - Standalone Redis only (the primary: a replica refuses writes, kFailedPrecondition): the
 //    scripts compute key names, which Redis Cluster does not allow.
 //  - Outcome details that differ from the memory store (money and admission never do): the
@@ -69,7 +72,8 @@
 // Keys (P = prefix; details in src/ledger/redis_scripts.h): P"ver" budgets version;
 // P"gen" generation counter; P"budgets" hash name -> spec; P"c" hash of the counters (budget
 // windows, the total, the expiry of reservations in flight); P"o:"ID reservation or settled
-// record; P"log" and P"logidx" the operations log.
+// record; P"log" and P"logidx" the operations log; P"vk:"ID, P"vkh" and P"vkidx" the
+// virtual keys.
 //
 // Thread safety: thread-safe.
 #ifndef GENOPS_LEDGER_REDIS_LEDGER_H_

@@ -31,6 +31,11 @@
 //                            holds = "gen:period:window_start;..."
 //               settled      "S|reserved|actual|gen:period,..."  (with a TTL)
 //   P"log", P"logidx"  the operations log (encoded records by id; index by start time)
+//   P"vk:"ID    a virtual key: hash with fields h (secret hash), p (display prefix),
+//               a (encoded attribution), b (budget name), d (description), c (created),
+//               r (revoked, "0" while active)
+//   P"vkh"      hash secret hash -> ID: the uniqueness of hashes, and FindVirtualKey
+//   P"vkidx"    sorted set of "CREATED(16 hex)ID" members (lexicographic = oldest first)
 //
 // Thread safety: constants.
 #ifndef GENOPS_LEDGER_REDIS_SCRIPTS_H_
@@ -500,6 +505,50 @@ for _, m in ipairs(members) do
   redis.call('ZREM', P .. 'logidx', m)
 end
 return #members
+)lua";
+
+// ARGV: P, id, hash, display prefix, attribution, budget name, description, created, index
+// member. Checks and writes in one script, so id and hash stay unique under any race.
+// -> 'OK' | 'ID' (id taken) | 'HASH' (hash taken)
+inline constexpr char kCreateVirtualKey[] = R"lua(
+local k = P .. 'vk:' .. ARGV[2]
+if redis.call('EXISTS', k) == 1 then return 'ID' end
+if redis.call('HSETNX', P .. 'vkh', ARGV[3], ARGV[2]) == 0 then return 'HASH' end
+redis.call('HSET', k, 'h', ARGV[3], 'p', ARGV[4], 'a', ARGV[5], 'b', ARGV[6], 'd', ARGV[7],
+           'c', ARGV[8], 'r', '0')
+redis.call('ZADD', P .. 'vkidx', 0, ARGV[9])
+return 'OK'
+)lua";
+
+// ARGV: P, hash. -> {} | {id, h, p, a, b, d, c, r}
+inline constexpr char kFindVirtualKey[] = R"lua(
+local id = redis.call('HGET', P .. 'vkh', ARGV[2])
+if not id then return {} end
+local v = redis.call('HMGET', P .. 'vk:' .. id, 'h', 'p', 'a', 'b', 'd', 'c', 'r')
+return {id, v[1], v[2], v[3], v[4], v[5], v[6], v[7]}
+)lua";
+
+// ARGV: P, lex min, count. -> {(member, h, p, a, b, d, c, r)*}, oldest first
+inline constexpr char kListVirtualKeys[] = R"lua(
+local members = redis.call('ZRANGEBYLEX', P .. 'vkidx', ARGV[2], '+', 'LIMIT', 0,
+                           tonumber(ARGV[3]))
+local out = {}
+for _, m in ipairs(members) do
+  local v = redis.call('HMGET', P .. 'vk:' .. string.sub(m, 17), 'h', 'p', 'a', 'b', 'd', 'c',
+                       'r')
+  out[#out + 1] = m
+  for i = 1, 7 do out[#out + 1] = v[i] end
+end
+return out
+)lua";
+
+// ARGV: P, id, now. -> 'OK' | 'NOTFOUND'
+inline constexpr char kRevokeVirtualKey[] = R"lua(
+local k = P .. 'vk:' .. ARGV[2]
+local r = redis.call('HGET', k, 'r')
+if not r then return 'NOTFOUND' end
+if r == '0' then redis.call('HSET', k, 'r', ARGV[3]) end
+return 'OK'
 )lua";
 
 }  // namespace genops::ledger::redis

@@ -83,6 +83,10 @@ constexpr std::string_view kOperationColumns =
     "input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, "
     "cost_nanos, priced, decision, reason, error, trace_id";
 
+constexpr std::string_view kKeyColumns =
+    "id, secret_sha256, display_prefix, attribution, budget_name, description, "
+    "created_unix_nanos, revoked_unix_nanos";
+
 // --- Store: one connection, its statements and its budget cache ----------------------------
 
 struct CachedBudget {
@@ -565,6 +569,67 @@ class Store {
     return absl::OkStatus();
   }
 
+  absl::Status CreateVirtualKey(const VirtualKey& key) {
+    const std::string attribution = EncodeAttribution(key.attribution);
+    {
+      Statement& s = insert_key_;
+      Statement::Scope scope(s);
+      s.BindText(1, key.id);
+      s.BindText(2, key.secret_sha256);
+      s.BindText(3, key.display_prefix);
+      s.BindBlob(4, attribution);
+      s.BindText(5, key.budget_name);
+      s.BindText(6, key.description);
+      s.BindInt64(7, key.created_unix_nanos);
+      s.BindInt64(8, key.revoked_unix_nanos);
+      if (const int rc = s.Step(); rc != SQLITE_DONE) return Fail(rc, "storing a virtual key");
+    }
+    if (sqlite3_changes64(conn_->db()) == 1) return absl::OkStatus();
+    // Nothing was written: the id or the hash is taken. Say which.
+    Statement& s = key_id_exists_;
+    Statement::Scope scope(s);
+    s.BindText(1, key.id);
+    const int rc = s.Step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Fail(rc, "reading a virtual key");
+    return VirtualKeyExistsError(key.id, /*id_taken=*/rc == SQLITE_ROW);
+  }
+
+  absl::Status FindVirtualKey(std::string_view secret_sha256, std::optional<VirtualKey>* out) {
+    Statement& s = find_key_;
+    Statement::Scope scope(s);
+    s.BindText(1, secret_sha256);
+    const int rc = s.Step();
+    if (rc == SQLITE_DONE) return absl::OkStatus();
+    if (rc != SQLITE_ROW) return Fail(rc, "reading a virtual key");
+    VirtualKey key;
+    if (absl::Status st = KeyFromRow(s, &key); !st.ok()) return st;
+    *out = std::move(key);
+    return absl::OkStatus();
+  }
+
+  absl::Status ListVirtualKeys(std::vector<VirtualKey>* out) {
+    Statement& s = list_keys_;
+    Statement::Scope scope(s);
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      VirtualKey key;
+      if (absl::Status st = KeyFromRow(s, &key); !st.ok()) return st;
+      out->push_back(std::move(key));
+    }
+    if (rc != SQLITE_DONE) return Fail(rc, "listing virtual keys");
+    return absl::OkStatus();
+  }
+
+  absl::Status RevokeVirtualKey(std::string_view id, int64_t now) {
+    Statement& s = revoke_key_;
+    Statement::Scope scope(s);
+    s.BindText(1, id);
+    s.BindInt64(2, now);
+    if (const int rc = s.Step(); rc != SQLITE_DONE) return Fail(rc, "revoking a virtual key");
+    if (sqlite3_changes64(conn_->db()) == 0) return VirtualKeyNotFoundError(id);
+    return absl::OkStatus();
+  }
+
  private:
   struct ReservationRow {
     Money amount;
@@ -643,6 +708,15 @@ class Store {
         {&purge_operations_,
          "DELETE FROM operations WHERE rowid IN (SELECT rowid FROM operations "
          "WHERE start_unix_nanos < ?1 LIMIT ?2)"},
+        {&insert_key_, Cat("INSERT INTO virtual_keys(", kKeyColumns,
+                           ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING")},
+        {&key_id_exists_, "SELECT 1 FROM virtual_keys WHERE id = ?1"},
+        {&find_key_, Cat("SELECT ", kKeyColumns, " FROM virtual_keys WHERE secret_sha256 = ?1")},
+        {&list_keys_,
+         Cat("SELECT ", kKeyColumns, " FROM virtual_keys ORDER BY created_unix_nanos, id")},
+        {&revoke_key_,
+         "UPDATE virtual_keys SET revoked_unix_nanos = CASE WHEN revoked_unix_nanos = 0 "
+         "THEN ?2 ELSE revoked_unix_nanos END WHERE id = ?1"},
     };
     for (const auto& [stmt, sql] : statements) {
       absl::StatusOr<Statement> prepared = conn_->Prepare(sql);
@@ -809,6 +883,21 @@ class Store {
     return absl::OkStatus();
   }
 
+  // A row of kKeyColumns.
+  absl::Status KeyFromRow(const Statement& s, VirtualKey* key) {
+    key->id = std::string(s.ColumnText(0));
+    key->secret_sha256 = std::string(s.ColumnText(1));
+    key->display_prefix = std::string(s.ColumnText(2));
+    if (!DecodeAttribution(s.ColumnBlob(3), &key->attribution)) {
+      return Damaged(Cat("virtual key ", key->id, " has an unreadable attribution"));
+    }
+    key->budget_name = std::string(s.ColumnText(4));
+    key->description = std::string(s.ColumnText(5));
+    key->created_unix_nanos = s.ColumnInt64(6);
+    key->revoked_unix_nanos = s.ColumnInt64(7);
+    return absl::OkStatus();
+  }
+
   absl::Status RepeatOutcome(std::string_view operation_id, int64_t now, SettleOutcome* outcome,
                              bool* repeat) {
     std::optional<SettledRow> settled;
@@ -892,6 +981,7 @@ class Store {
   Statement get_reservation_, insert_reservation_, delete_reservation_, expired_reservations_;
   Statement get_settled_, insert_settled_, purge_settled_;
   Statement insert_operation_, scan_operations_, purge_operations_;
+  Statement insert_key_, key_id_exists_, find_key_, list_keys_, revoke_key_;
 };
 
 // --- The ledger -------------------------------------------------------------------------------
@@ -1037,6 +1127,39 @@ class SqliteLedger final : public Ledger {
   absl::Status ScanOperations(const OperationQuery& query,
                               const std::function<bool(const OperationRecord&)>& visit) override {
     return Read([&](Store& store) { return store.ScanOperations(query, visit); });
+  }
+
+  absl::Status CreateVirtualKey(const VirtualKey& key) override {
+    if (absl::Status s = ValidateNewVirtualKey(key); !s.ok()) return s;
+    return Write(/*durable=*/true, [&](Store& store) { return store.CreateVirtualKey(key); });
+  }
+
+  absl::StatusOr<std::optional<VirtualKey>> FindVirtualKey(
+      std::string_view secret_sha256) override {
+    if (absl::Status s = ValidateVirtualKeyHash(secret_sha256); !s.ok()) return s;
+    std::optional<VirtualKey> key;
+    absl::Status s = Read([&](Store& store) {
+      key.reset();
+      return store.FindVirtualKey(secret_sha256, &key);
+    });
+    if (!s.ok()) return s;
+    return key;
+  }
+
+  absl::StatusOr<std::vector<VirtualKey>> ListVirtualKeys() override {
+    std::vector<VirtualKey> keys;
+    absl::Status s = Read([&](Store& store) {
+      keys.clear();
+      return store.ListVirtualKeys(&keys);
+    });
+    if (!s.ok()) return s;
+    return keys;
+  }
+
+  absl::Status RevokeVirtualKey(std::string_view id, int64_t now_unix_nanos) override {
+    if (absl::Status s = ValidateVirtualKeyRevocation(id, now_unix_nanos); !s.ok()) return s;
+    return Write(/*durable=*/true,
+                 [&](Store& store) { return store.RevokeVirtualKey(id, now_unix_nanos); });
   }
 
   absl::StatusOr<int64_t> PurgeOperations(int64_t before_unix_nanos) override {

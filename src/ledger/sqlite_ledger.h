@@ -45,9 +45,16 @@
 // is seen by the very next operation. A budget's counters live in per-window rows keyed by
 // a generation number that changes when the period changes, like the memory store.
 //
-// Schema: versioned by the `meta` table (schema_version). Amounts are INTEGER nano-USD in
-// STRICT tables, so SQLite can never turn them into REAL. Tags (and budget scopes) are
-// stored as BLOBs of length-prefixed key/value pairs so that any bytes round-trip exactly.
+// Virtual keys: table virtual_keys, unique by id (primary key) and by secret hash (a UNIQUE
+// index, which also serves FindVirtualKey). Creating and revoking are durable writes of the
+// group-commit queue; lookups and lists run on reader connections.
+//
+// Schema: versioned by the `meta` table (schema_version, now 2). A file of an older version
+// is upgraded in place, data kept, the first time a newer genops opens it (see
+// src/ledger/sqlite_schema.h); one of a newer version is refused. Amounts are INTEGER
+// nano-USD in STRICT tables, so SQLite can never turn them into REAL. Tags (and budget
+// scopes, key attributions) are stored as BLOBs of length-prefixed key/value pairs so that
+// any bytes round-trip exactly.
 //
 // Housekeeping: ExpireReservations() releases expired reservations (of any process, the
 // dead included), forgets ended windows that hold nothing, and deletes idempotency ids

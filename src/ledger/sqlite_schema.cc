@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -102,8 +103,40 @@ INSERT INTO meta(key, value) VALUES
   ('schema_version', 1), ('budgets_version', 0), ('next_generation', 0);
 )sql";
 
-constexpr std::string_view kTables[] = {"meta",         "budgets", "budget_windows",
-                                        "reservations", "settled", "operations"};
+// Version 2: gateway virtual keys. A new database gets kSchema, then every upgrade in
+// order, so a new file and an upgraded one are the same. Each upgrade runs in the
+// transaction that records its version, so it applies whole or not at all.
+constexpr std::string_view kUpgradeTo2 = R"sql(
+CREATE TABLE virtual_keys(
+  id TEXT PRIMARY KEY,
+  secret_sha256 TEXT NOT NULL UNIQUE,
+  display_prefix TEXT NOT NULL,
+  attribution BLOB NOT NULL,
+  budget_name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  created_unix_nanos INTEGER NOT NULL,
+  revoked_unix_nanos INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX virtual_keys_by_created ON virtual_keys(created_unix_nanos, id);
+UPDATE meta SET value = 2 WHERE key = 'schema_version';
+)sql";
+
+// The upgrade from version `to` - 1 to `to`, in order.
+struct Upgrade {
+  int64_t to;
+  std::string_view sql;
+};
+constexpr Upgrade kUpgrades[] = {{2, kUpgradeTo2}};
+static_assert(std::size(kUpgrades) == kSchemaVersion - 1, "one upgrade per version after 1");
+
+// The tables a database must hold, with the schema version that added each.
+struct Table {
+  std::string_view name;
+  int64_t since;
+};
+constexpr Table kTables[] = {{"meta", 1},         {"budgets", 1}, {"budget_windows", 1},
+                             {"reservations", 1}, {"settled", 1}, {"operations", 1},
+                             {"virtual_keys", 2}};
 
 std::string ParentDirectory(const std::string& path) {
   const size_t slash = path.rfind('/');
@@ -156,8 +189,8 @@ absl::Status InspectFile(const std::string& path, bool create_if_missing, bool* 
 }
 
 // Read-only checks of an existing database: readable, ours, not newer, intact.
-// `*empty` is set when it has no tables at all.
-absl::Status CheckExisting(Connection& conn, int64_t size, bool* empty) {
+// `*empty` is set when it has no tables at all; `*version_out` to its schema version otherwise.
+absl::Status CheckExisting(Connection& conn, int64_t size, bool* empty, int64_t* version_out) {
   const std::string& path = conn.path();
   {
     // The first read of the file: a damaged header or schema page shows up here.
@@ -199,13 +232,16 @@ absl::Status CheckExisting(Connection& conn, int64_t size, bool* empty) {
     return absl::DataLossError(Cat("sqlite ledger '", path, "' has an invalid schema version ",
                                    *version, "; restore the file from a backup"));
   }
-  for (std::string_view table : kTables) {
-    absl::StatusOr<int64_t> present = conn.QueryInt(
-        Cat("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '", table, "'"),
-        "reading the schema");
+  *version_out = *version;
+  for (const Table& table : kTables) {
+    if (table.since > *version) continue;  // added by an upgrade still to run
+    absl::StatusOr<int64_t> present =
+        conn.QueryInt(Cat("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '",
+                          table.name, "'"),
+                      "reading the schema");
     if (!present.ok()) return present.status();
     if (*present == 0) {
-      return absl::DataLossError(Cat("sqlite ledger '", path, "' lacks the table '", table,
+      return absl::DataLossError(Cat("sqlite ledger '", path, "' lacks the table '", table.name,
                                      "'; the file is damaged; restore it from a backup"));
     }
   }
@@ -231,6 +267,19 @@ absl::Status CheckExisting(Connection& conn, int64_t size, bool* empty) {
   return absl::OkStatus();
 }
 
+// Runs the upgrades from `version` to kSchemaVersion, in the caller's transaction.
+absl::Status ApplyUpgrades(Connection& conn, int64_t version) {
+  for (const Upgrade& upgrade : kUpgrades) {
+    if (upgrade.to <= version) continue;
+    if (absl::Status s =
+            conn.Exec(upgrade.sql, Cat("upgrading the schema to version ", upgrade.to));
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Initialize(Connection& conn) {
   if (absl::Status s = conn.Exec("BEGIN IMMEDIATE", "starting schema creation"); !s.ok()) {
     return s;
@@ -241,12 +290,34 @@ absl::Status Initialize(Connection& conn) {
   absl::Status s = tables.status();
   if (s.ok() && *tables == 0) {
     s = conn.Exec(kSchema, "creating the schema");
+    if (s.ok()) s = ApplyUpgrades(conn, 1);
     if (s.ok()) {
       s = conn.Exec(Cat("PRAGMA application_id = ", kApplicationId), "writing the header");
     }
   }
   if (s.ok()) s = conn.Exec("COMMIT", "committing the schema");
   if (!s.ok()) conn.Exec("ROLLBACK", "rolling back").IgnoreError();
+  return s;
+}
+
+// Upgrades an older ledger in place, keeping its data. Another process may be doing the
+// same: the version is read again under the write lock, so exactly one of them upgrades.
+absl::Status UpgradeInPlace(Connection& conn) {
+  if (absl::Status s = conn.Exec("BEGIN IMMEDIATE", "starting the schema upgrade"); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<int64_t> version = conn.QueryInt(
+      "SELECT value FROM meta WHERE key = 'schema_version'", "reading the schema version");
+  absl::Status s = version.status();
+  if (s.ok() && *version < kSchemaVersion) s = ApplyUpgrades(conn, *version);
+  if (s.ok()) s = conn.Exec("COMMIT", "committing the schema upgrade");
+  if (!s.ok()) {
+    conn.Exec("ROLLBACK", "rolling back").IgnoreError();
+    return absl::Status(
+        s.code(), Cat(s.message(), " (upgrading the ledger file to schema version ", kSchemaVersion,
+                      " failed and was rolled back; the file is unchanged; "
+                      "the process needs write access to the file and its directory)"));
+  }
   return s;
 }
 
@@ -286,8 +357,11 @@ absl::StatusOr<std::unique_ptr<Connection>> OpenLedgerDatabase(const std::string
       Connection::Open(path, create_if_missing, busy_timeout_ms);
   if (!conn.ok()) return conn.status();
   bool empty = true;
+  int64_t existing_version = kSchemaVersion;
   if (exists) {
-    if (absl::Status s = CheckExisting(**conn, size, &empty); !s.ok()) return s;
+    if (absl::Status s = CheckExisting(**conn, size, &empty, &existing_version); !s.ok()) {
+      return s;
+    }
   }
   if (empty && !create_if_missing) {
     return absl::FailedPreconditionError(
@@ -306,6 +380,8 @@ absl::StatusOr<std::unique_ptr<Connection>> OpenLedgerDatabase(const std::string
   if (absl::Status s = EnableWal(**conn); !s.ok()) return s;
   if (empty) {
     if (absl::Status s = Initialize(**conn); !s.ok()) return s;
+  } else if (existing_version < kSchemaVersion) {
+    if (absl::Status s = UpgradeInPlace(**conn); !s.ok()) return s;
   }
   if (absl::Status s = Configure(**conn); !s.ok()) return s;
   // A read opens (and if need be creates) the WAL file, which WalFlusher::Open needs.

@@ -22,7 +22,7 @@
 
 namespace genops::ledger::sqlite_internal {
 
-// The tables of schema version 1 (src/ledger/sqlite_schema.cc has the full definition):
+// The tables (src/ledger/sqlite_schema.cc has the full definition); version 1:
 //   meta(key, value)                 schema_version, budgets_version, next_generation
 //   budgets(name, generation, period, limit_nanos, scope, alert_thresholds)
 //   budget_windows(generation, window_start, window_end, spent, reserved)
@@ -31,7 +31,14 @@ namespace genops::ledger::sqlite_internal {
 //   reservations(operation_id, amount, expires_at, attribution, holds)
 //   settled(operation_id, reserved, actual, budgets, recorded_at)    the idempotency record
 //   operations(operation_id, start_unix_nanos, ... every OperationRecord field ...)
-inline constexpr int64_t kSchemaVersion = 1;
+// added by version 2:
+//   virtual_keys(id, secret_sha256 UNIQUE, display_prefix, attribution, budget_name,
+//                description, created_unix_nanos, revoked_unix_nanos)   gateway keys
+//
+// Versions: a file of an older version is upgraded in place when opened (one transaction
+// per open, under the write lock, so concurrent openers upgrade it once); its data is kept.
+// A file of a newer version is refused and left untouched.
+inline constexpr int64_t kSchemaVersion = 2;
 
 // Opens (creating it when allowed) the ledger database at `path`, checked and ready: WAL
 // mode, schema present, connection configured (Configure). Errors name the path, say what

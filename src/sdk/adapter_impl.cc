@@ -113,7 +113,8 @@ absl::StatusOr<std::shared_ptr<AdapterImpl>> AdapterImpl::Create(const AdapterCo
     adapter->alerts_->AddSink(std::make_shared<WebhookAlertSink>(rc.alert_webhooks));
   }
   for (auto& sink : deps.extra_alert_sinks) adapter->alerts_->AddSink(std::move(sink));
-  adapter->approvals_ = std::make_shared<ApprovalStore>(clock);
+  adapter->approvals_ =
+      deps.approvals != nullptr ? deps.approvals : std::make_shared<ApprovalStore>(clock);
 
   auto governor = Governor::Create(rc.governance, adapter->catalog_, adapter->ledger_,
                                    adapter->alerts_, adapter->approvals_, clock);

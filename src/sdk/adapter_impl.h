@@ -35,6 +35,9 @@ struct AdapterDependencies {
   std::shared_ptr<ledger::Ledger> ledger;
   std::vector<std::unique_ptr<exporter::SpanExporter>> extra_exporters;
   std::vector<std::shared_ptr<AlertSink>> extra_alert_sinks;
+  // Where held operations wait for approval; the gateway passes its own so its admin API can
+  // list and grant them.
+  std::shared_ptr<ApprovalStore> approvals;
   // Providers an operation may use (multi_provider_cost_tracking); empty = any.
   std::vector<std::string> allowed_providers;
   // Write every finished operation to the ledger's operations log (group commit) and read

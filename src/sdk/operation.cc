@@ -521,6 +521,16 @@ OperationMetrics Operation::get_metrics() const {
   m.estimate = state_->admission.decision.estimate;
   m.ended = state_->ended;
   m.error = state_->error;
+  const ledger::BudgetStatusList& budgets = state_->ended && !state_->settlement.budgets.empty()
+                                                ? state_->settlement.budgets
+                                                : state_->admission.budgets;
+  for (const ledger::BudgetStatus& b : budgets) {
+    if (b.spec == nullptr) continue;
+    if (!m.budget_remaining.has_value() || b.remaining() < *m.budget_remaining) {
+      m.budget_remaining = b.remaining();
+      m.budget_name = b.spec->name;
+    }
+  }
   if (state_->ended) {
     m.cost = state_->settlement.cost;
     m.priced = state_->settlement.priced;

@@ -284,12 +284,21 @@ absl::Status ApplyBudgets(const YAML::Node& n, const Where& w, FileConfig& c) {
 absl::Status ApplyProviders(const YAML::Node& n, const Where& w, FileConfig& c) {
   if (n.IsNull()) return absl::OkStatus();
   if (!n.IsMap()) return Bad(w, Cat("expected a mapping of providers, got ", Describe(n)));
-  static const std::set<std::string> kKeys = {"base_url", "api_key_env", "failover"};
+  static const std::set<std::string> kKeys = {"api", "base_url", "api_key_env", "failover"};
   for (const auto& kv : n) {
     const std::string name = kv.first.Scalar();
     Where pw = At(w.source, Cat(w.path, ".", name), kv.second);
     if (auto s = OnlyKeys(kv.second, pw, kKeys); !s.ok()) return s;
     ProviderEndpointConfig p;
+    if (kv.second["api"]) {
+      Where aw = At(w.source, pw.path + ".api", kv.second["api"]);
+      auto v = AsString(kv.second["api"], aw);
+      if (!v.ok()) return v.status();
+      if (*v != "openai" && *v != "anthropic") {
+        return Bad(aw, Cat("unknown api \"", *v, "\": use openai (any OpenAI-compatible API) or anthropic"));
+      }
+      p.api = *v;
+    }
     if (kv.second["base_url"]) {
       auto v = AsString(kv.second["base_url"],
                         At(w.source, pw.path + ".base_url", kv.second["base_url"]));
@@ -421,7 +430,7 @@ const std::vector<KeySpec>& Schema() {
         "Clients may use their own provider key."},
        Bool(GENOPS_FIELD(c.gateway.allow_passthrough_keys))},
       {{"gateway.providers", "map", "openai, anthropic",
-        "Upstreams: <name>: {base_url, api_key_env, failover: [urls]}."},
+        "Upstreams: <name>: {api: openai|anthropic, base_url, api_key_env, failover: [urls]}."},
        ApplyProviders},
       {{"gateway.max_concurrent_operations", "integer", "1000", "In-flight requests before 429."},
        Int(GENOPS_FIELD(c.gateway.max_concurrent_operations), 1, 10'000'000)},
@@ -432,6 +441,18 @@ const std::vector<KeySpec>& Schema() {
        Int(GENOPS_FIELD(c.gateway.circuit_breaker_threshold), 1, 1'000'000)},
       {{"gateway.circuit_breaker_timeout", "seconds", "60", "Open-breaker time before a probe."},
        Int(GENOPS_FIELD(c.gateway.circuit_breaker_timeout), 1, 86400)},
+      {{"gateway.admin_token_env", "string", "GENOPS_ADMIN_TOKEN",
+        "Variable holding the admin API's bearer token (approvals, metrics); the admin API "
+        "answers 403 while it is unset."},
+       Str(GENOPS_FIELD(c.gateway.admin_token_env))},
+      {{"gateway.max_request_bytes", "bytes", "33554432", "Larger request bodies get 413."},
+       Int(GENOPS_FIELD(c.gateway.max_request_bytes), 1024, int64_t{1} << 32)},
+      {{"gateway.max_response_bytes", "bytes", "67108864",
+        "Larger non-streamed upstream answers get 502."},
+       Int(GENOPS_FIELD(c.gateway.max_response_bytes), 1024, int64_t{1} << 34)},
+      {{"gateway.governance_workers", "integer", "8",
+        "Threads running admission and settlement (they wait on the ledger)."},
+       Int(GENOPS_FIELD(c.gateway.governance_workers), 1, 256)},
       {{"receiver.enabled", "bool", "true", "Run the OTLP receiver."},
        Bool(GENOPS_FIELD(c.receiver.enabled))},
       {{"receiver.otlp_http_listen", "host:port", "127.0.0.1:4318", "OTLP/HTTP listen address."},

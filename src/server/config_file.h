@@ -11,6 +11,7 @@
 #ifndef GENOPS_SERVER_CONFIG_FILE_H_
 #define GENOPS_SERVER_CONFIG_FILE_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -22,6 +23,9 @@
 namespace genops::server {
 
 struct ProviderEndpointConfig {
+  // "openai" (the OpenAI API and every OpenAI-compatible one) or "anthropic". Empty: taken
+  // from the name ("anthropic" -> anthropic, anything else -> openai).
+  std::string api;
   std::string base_url;
   std::string api_key_env;
   std::vector<std::string> failover;
@@ -37,6 +41,12 @@ struct GatewayConfig {
   int retry_attempts = 3;
   int circuit_breaker_threshold = 10;
   int circuit_breaker_timeout = 60;
+  // The variable holding the admin API's bearer token; the admin API is off while it is unset.
+  std::string admin_token_env = "GENOPS_ADMIN_TOKEN";
+  int64_t max_request_bytes = 32 * 1024 * 1024;
+  int64_t max_response_bytes = 64 * 1024 * 1024;
+  // Threads that run admission and settlement (they block on the ledger).
+  int governance_workers = 8;
 };
 
 // Read by `genops serve` (the OTLP receiver).

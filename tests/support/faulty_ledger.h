@@ -1,5 +1,6 @@
 // FaultyLedger: wraps a real ledger and fails every call with kUnavailable while `down` is
-// set, to test fail-open / fail-closed behaviour and the retry of pending settlements.
+// set, to test fail-open / fail-closed behaviour and the retry of pending settlements (and,
+// with `fail_virtual_key_creates`, only virtual-key creation).
 //
 // Thread safety: thread-safe (the flag and counter are atomics; the inner ledger is).
 #ifndef GENOPS_TESTS_SUPPORT_FAULTY_LEDGER_H_
@@ -18,6 +19,9 @@ class FaultyLedger final : public ledger::Ledger {
   explicit FaultyLedger(std::unique_ptr<ledger::Ledger> inner) : inner_(std::move(inner)) {}
   std::atomic<bool> down{false};
   std::atomic<int> calls_while_down{0};
+  // While set, only CreateVirtualKey fails (kUnavailable): a failure between the steps of a
+  // multi-call operation such as gateway::CreateVirtualKey.
+  std::atomic<bool> fail_virtual_key_creates{false};
 
   absl::StatusOr<ledger::ReserveOutcome> Reserve(const ledger::ReserveRequest& r) override {
     if (Down()) return Unavailable();
@@ -74,6 +78,23 @@ class FaultyLedger final : public ledger::Ledger {
   absl::StatusOr<int64_t> PurgeOperations(int64_t before) override {
     if (Down()) return Unavailable();
     return inner_->PurgeOperations(before);
+  }
+  absl::Status CreateVirtualKey(const ledger::VirtualKey& key) override {
+    if (Down() || fail_virtual_key_creates.load()) return Unavailable();
+    return inner_->CreateVirtualKey(key);
+  }
+  absl::StatusOr<std::optional<ledger::VirtualKey>> FindVirtualKey(
+      std::string_view secret_sha256) override {
+    if (Down()) return Unavailable();
+    return inner_->FindVirtualKey(secret_sha256);
+  }
+  absl::StatusOr<std::vector<ledger::VirtualKey>> ListVirtualKeys() override {
+    if (Down()) return Unavailable();
+    return inner_->ListVirtualKeys();
+  }
+  absl::Status RevokeVirtualKey(std::string_view id, int64_t now) override {
+    if (Down()) return Unavailable();
+    return inner_->RevokeVirtualKey(id, now);
   }
 
  private:

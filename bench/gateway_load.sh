@@ -1,0 +1,445 @@
+#!/usr/bin/env bash
+# Gateway load benchmark (issue 4): what `genops serve` costs in front of a provider.
+#
+# Everything runs on loopback and is started here: `genops mock-upstream` (the "provider"),
+# `genops serve` in front of it with full governance (enforced policy, SQLite ledger, spans
+# exported to a JSON-lines file), and nginx as a plain keep-alive reverse proxy to the same
+# mock (the reference: what any proxy hop costs). `wrk` posts /v1/chat/completions with a JSON
+# body (a Lua script) to each target.
+#
+# Reports
+#   * added latency at 1 connection: p50 and p99 of the gateway (and of nginx) minus the same
+#     percentiles measured straight at the mock (wrk --latency);
+#   * requests/s at 32 connections: gateway, nginx and direct, and gateway / nginx;
+#   * the gateway's RSS, sampled every second while it is under load: the maximum, and the
+#     first minute against the last minute (halves of the run when it is shorter than two
+#     minutes), which shows whether memory stays flat.
+#
+# Usage:
+#   bench/gateway_load.sh [--smoke] [BUILD_DIR | PATH/TO/genops]
+#     BUILD_DIR defaults to build/release (a release build: cmake --preset release &&
+#     cmake --build --preset release --target genops_cli).
+#     --smoke   each step runs ~2 s, no warm-up (CI: checks the pipeline, not the numbers).
+#   Environment:
+#     DURATION      seconds per measurement (default 30; 300 for the 5-minute flatness run)
+#     CONNECTIONS   connections of the throughput steps (default 32)
+#     WRK_THREADS   wrk threads of the throughput steps (default 2)
+#     WARMUP        seconds of unmeasured load before each step (default 3; 0 in --smoke)
+#     MOCK_THREADS  io threads of the mock (default 2)
+#     MOCK_LATENCY_MS  delay the mock adds to every answer (default 0)
+#
+# Exit code: 0 when every step ran and every response was a 2xx; 1 otherwise (a step that
+# failed, a non-2xx answer); 2 on a usage error. Whatever it started is stopped on exit and
+# its temporary directory removed. Numbers depend on the machine (2 cores here: wrk, the mock
+# and the server under test share them); compare ratios, not absolute values.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+usage() {
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+SMOKE=0
+TARGET=""
+for arg in "$@"; do
+  case "$arg" in
+    --smoke) SMOKE=1 ;;
+    -h | --help) usage; exit 0 ;;
+    -*) echo "gateway_load: unknown option $arg (see --help)" >&2; exit 2 ;;
+    *)
+      if [ -n "$TARGET" ]; then echo "gateway_load: one build dir only (see --help)" >&2; exit 2; fi
+      TARGET="$arg" ;;
+  esac
+done
+TARGET="${TARGET:-$ROOT/build/release}"
+if [ -d "$TARGET" ]; then GENOPS="$TARGET/genops"; else GENOPS="$TARGET"; fi
+if [ ! -x "$GENOPS" ]; then
+  echo "gateway_load: no genops binary at $GENOPS; build one with" >&2
+  echo "  cmake --preset release && cmake --build --preset release --target genops_cli" >&2
+  echo "or pass the build directory (or the binary) as the argument" >&2
+  exit 2
+fi
+
+is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
+if [ "$SMOKE" -eq 1 ]; then
+  DURATION=2
+  WARMUP=0
+else
+  DURATION="${DURATION:-30}"
+  WARMUP="${WARMUP:-3}"
+fi
+CONNECTIONS="${CONNECTIONS:-32}"
+WRK_THREADS="${WRK_THREADS:-2}"
+MOCK_THREADS="${MOCK_THREADS:-2}"
+MOCK_LATENCY_MS="${MOCK_LATENCY_MS:-0}"
+for var in DURATION WARMUP CONNECTIONS WRK_THREADS MOCK_THREADS MOCK_LATENCY_MS; do
+  if ! is_uint "${!var}"; then
+    echo "gateway_load: $var must be a non-negative integer, got '${!var}'" >&2
+    exit 2
+  fi
+done
+if [ "$DURATION" -lt 1 ] || [ "$CONNECTIONS" -lt 1 ] || [ "$WRK_THREADS" -lt 1 ]; then
+  echo "gateway_load: DURATION, CONNECTIONS and WRK_THREADS must be at least 1" >&2
+  exit 2
+fi
+[ "$WRK_THREADS" -gt "$CONNECTIONS" ] && WRK_THREADS="$CONNECTIONS"
+
+for tool in wrk nginx; do
+  if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
+    echo "gateway_load: $tool is missing; run scripts/install-deps.sh (packages wrk, nginx-light)" >&2
+    exit 2
+  fi
+done
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+
+# --- Everything started here is stopped on exit --------------------------------------------
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/genops-gateway-load.XXXXXX")"
+PIDS=()
+FOREGROUND_PID=""
+cleanup() {
+  local pid
+  if [ -n "$FOREGROUND_PID" ]; then kill -TERM "$FOREGROUND_PID" 2>/dev/null || true; fi
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+FAILED=0
+note() { printf 'gateway_load: %s\n' "$*" >&2; }
+
+# Starts "$@" in the background with output in $TMP/$name.{out,err}, and waits (up to 30 s)
+# for "listening on http://HOST:PORT" on its stdout; sets LISTEN_URL and LAST_PID.
+start_server() {
+  local name="$1"
+  shift
+  : >"$TMP/$name.out"  # exists before the child opens it, for the polling below
+  "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+  for _ in $(seq 300); do
+    LISTEN_URL="$(sed -n 's/.*listening on \(http:\/\/[^ ]*\).*/\1/p' "$TMP/$name.out" | head -n1)"
+    if [ -n "$LISTEN_URL" ]; then return 0; fi
+    if ! kill -0 "$LAST_PID" 2>/dev/null; then
+      note "$name exited before listening: $(cat "$TMP/$name.err")"
+      return 1
+    fi
+    sleep 0.1
+  done
+  note "$name did not announce its address within 30 s: $(cat "$TMP/$name.err")"
+  return 1
+}
+
+port_is_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# --- The mock upstream -----------------------------------------------------------------------
+start_server mock "$GENOPS" mock-upstream --listen 127.0.0.1:0 --threads "$MOCK_THREADS" \
+  --latency-ms "$MOCK_LATENCY_MS" || exit 1
+MOCK_URL="$LISTEN_URL"
+MOCK_PORT="${MOCK_URL##*:}"
+
+# --- nginx: a plain keep-alive reverse proxy to the mock, on loopback only -------------------
+mkdir -p "$TMP/nginx/logs" "$TMP/nginx/tmp"
+NGINX_USER_LINE=""
+if [ "$(id -u)" -eq 0 ]; then
+  # Root session: workers keep root (the temp dir is private to root); nginx only allows
+  # `user` when the master runs as root.
+  NGINX_USER_LINE="user root;"
+fi
+NGINX_URL=""
+for attempt in 1 2 3 4 5; do
+  NGINX_PORT=$((20000 + RANDOM % 40000))
+  port_is_open "$NGINX_PORT" && continue
+  cat >"$TMP/nginx/nginx.conf" <<EOF
+$NGINX_USER_LINE
+daemon off;
+master_process on;
+worker_processes ${NGINX_WORKERS:-2};
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx/tmp/body;
+  proxy_temp_path $TMP/nginx/tmp/proxy;
+  fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
+  uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
+  scgi_temp_path $TMP/nginx/tmp/scgi;
+  upstream mock {
+    server 127.0.0.1:$MOCK_PORT;
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+EOF
+  "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" \
+    >"$TMP/nginx/stdout" 2>&1 &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+  for _ in $(seq 100); do
+    if port_is_open "$NGINX_PORT"; then NGINX_URL="http://127.0.0.1:$NGINX_PORT"; break; fi
+    kill -0 "$NGINX_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -n "$NGINX_URL" ] && break
+  kill -TERM "$NGINX_PID" 2>/dev/null || true
+  wait "$NGINX_PID" 2>/dev/null || true
+  note "nginx did not start on port $NGINX_PORT (attempt $attempt): $(tail -n 3 "$TMP/nginx/logs/error.log" 2>/dev/null)"
+done
+if [ -z "$NGINX_URL" ]; then note "nginx could not be started"; exit 1; fi
+
+# --- The gateway (genops serve), full governance -------------------------------------------
+GATEWAY_URL=""
+GATEWAY_PID=""
+if "$GENOPS" --help 2>/dev/null | grep -q '^  serve '; then
+  cat >"$TMP/genops.yaml" <<EOF
+governance:
+  team: bench
+  project: gateway-load
+  environment: bench
+  governance_policy: enforced
+  daily_budget_limit: 1000000.0
+  max_operation_cost: 10.0
+ledger:
+  url: sqlite://$TMP/ledger.db
+gateway:
+  listen: 127.0.0.1:0
+  providers:
+    openai: {base_url: "$MOCK_URL", api_key_env: GENOPS_BENCH_OPENAI_KEY}
+    anthropic: {base_url: "$MOCK_URL", api_key_env: GENOPS_BENCH_ANTHROPIC_KEY}
+receiver:
+  enabled: false
+export:
+  exporters: [file]
+  file: {path: "$TMP/spans.jsonl"}
+EOF
+  if start_server gateway env GENOPS_BENCH_OPENAI_KEY=sk-bench-upstream \
+    GENOPS_BENCH_ANTHROPIC_KEY=sk-ant-bench-upstream "$GENOPS" serve --config "$TMP/genops.yaml"; then
+    GATEWAY_URL="$LISTEN_URL"
+    GATEWAY_PID="$LAST_PID"
+  else
+    FAILED=1
+  fi
+else
+  note "GATEWAY STEP SKIPPED: $GENOPS has no 'serve' command yet; measuring direct and nginx only"
+fi
+
+# --- The request ------------------------------------------------------------------------------
+cat >"$TMP/chat.lua" <<'EOF'
+-- POST /v1/chat/completions with a typical small chat body (non-streaming).
+wrk.method = "POST"
+wrk.path = "/v1/chat/completions"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench-client"
+wrk.headers["x-genops-feature"] = "gateway-load"
+wrk.body = '{"model":"gpt-4o-mini","max_tokens":64,"messages":[' ..
+  '{"role":"system","content":"You are a concise assistant for a load test."},' ..
+  '{"role":"user","content":"Summarise the benefits of exact cost accounting for LLM calls in two sentences."}]}'
+EOF
+
+# One request first (raw HTTP over bash's /dev/tcp, no curl needed): a target that answers
+# non-2xx to the bench's request is a failed step, not a number.
+check_target() {
+  local name="$1" url="$2" hostport body status
+  hostport="${url#http://}"
+  body='{"model":"gpt-4o-mini","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}'
+  if ! exec 3<>"/dev/tcp/${hostport%%:*}/${hostport##*:}"; then
+    note "$name: cannot connect to $url"
+    return 1
+  fi
+  printf 'POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAuthorization: Bearer sk-bench-client\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+    "$hostport" "${#body}" "$body" >&3
+  timeout 10 cat <&3 >"$TMP/check-$name.txt" || true
+  exec 3<&- 3>&-
+  status="$(head -n1 "$TMP/check-$name.txt" | awk '{ print $2 }')"
+  if [ "$status" != "200" ]; then
+    note "$name answered '${status:-nothing}' to the bench request: $(head -c 400 "$TMP/check-$name.txt")"
+    return 1
+  fi
+}
+
+# to_us VALUE: wrk's "57.00us" / "1.23ms" / "2.00s" / "1.50m" in microseconds.
+to_us() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
+    if (u == "us") m = 1; else if (u == "ms") m = 1000; else if (u == "s") m = 1000000;
+    else if (u == "m") m = 60000000; else if (u == "h") m = 3600000000; else m = -1;
+    if (m < 0) print "nan"; else printf "%.0f", n * m }'
+}
+
+# run_bg CMD...: runs CMD in the background and waits for it, so a signal to this script
+# interrupts the wait (a foreground child would delay the trap until it ends) and cleanup
+# stops CMD too.
+run_bg() {
+  local rc=0
+  "$@" &
+  FOREGROUND_PID=$!
+  wait "$FOREGROUND_PID" || rc=$?
+  FOREGROUND_PID=""
+  return "$rc"
+}
+
+# run_wrk NAME URL CONNECTIONS THREADS: sets RPS, P50_US, P99_US, ERRORS (non-2xx + socket
+# errors) from wrk --latency.
+run_wrk() {
+  local name="$1" url="$2" conns="$3" threads="$4" out="$TMP/wrk-$1-c$3.txt"
+  if [ "$WARMUP" -gt 0 ]; then
+    run_bg wrk -t"$threads" -c"$conns" -d"${WARMUP}s" -s "$TMP/chat.lua" "$url" >/dev/null 2>&1 || true
+  fi
+  if ! run_bg wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -s "$TMP/chat.lua" "$url" \
+    >"$out" 2>&1; then
+    note "wrk failed against $name: $(cat "$out")"
+    RPS=0; P50_US=nan; P99_US=nan; ERRORS=1
+    return 1
+  fi
+  RPS="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")"
+  P50_US="$(to_us "$(awk '$1 == "50%" { print $2 }' "$out")")"
+  P99_US="$(to_us "$(awk '$1 == "99%" { print $2 }' "$out")")"
+  local non2xx sockerr
+  non2xx="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")"
+  sockerr="$(awk '/Socket errors:/ { s = 0; for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) s += $i; print s }' "$out")"
+  ERRORS=$(( ${non2xx:-0} + ${sockerr:-0} ))
+  if [ "$ERRORS" -gt 0 ]; then
+    note "$name at $conns connections: $ERRORS errors or non-2xx answers (see wrk output below)"
+    cat "$out" >&2
+    FAILED=1
+  fi
+}
+
+# The gateway's RSS every second into $TMP/rss.txt ("seconds kib"), while a step runs.
+RSS_SAMPLER=""
+start_rss_sampler() {
+  [ -n "$GATEWAY_PID" ] || return 0
+  (
+    t=0
+    while kill -0 "$GATEWAY_PID" 2>/dev/null; do
+      rss="$(awk '/^VmRSS:/ { print $2 }' "/proc/$GATEWAY_PID/status" 2>/dev/null || true)"
+      [ -n "$rss" ] && echo "$t $rss" >>"$TMP/rss.txt"
+      sleep 1
+      t=$((t + 1))
+    done
+  ) &
+  RSS_SAMPLER=$!
+  PIDS+=("$RSS_SAMPLER")
+}
+stop_rss_sampler() {
+  [ -n "$RSS_SAMPLER" ] || return 0
+  kill -TERM "$RSS_SAMPLER" 2>/dev/null || true
+  wait "$RSS_SAMPLER" 2>/dev/null || true
+  RSS_SAMPLER=""
+}
+
+declare -A R_RPS R_P50 R_P99 R_ERR
+measure() {  # measure NAME URL CONNECTIONS THREADS
+  local key="$1-c$3"
+  printf 'gateway_load: %-8s %3s connection(s), %ss ...\n' "$1" "$3" "$DURATION" >&2
+  if run_wrk "$1" "$2" "$3" "$4"; then :; else FAILED=1; fi
+  R_RPS[$key]="$RPS"; R_P50[$key]="$P50_US"; R_P99[$key]="$P99_US"; R_ERR[$key]="$ERRORS"
+}
+
+TARGETS=("direct|$MOCK_URL" "nginx|$NGINX_URL")
+[ -n "$GATEWAY_URL" ] && TARGETS+=("gateway|$GATEWAY_URL")
+for t in "${TARGETS[@]}"; do
+  check_target "${t%%|*}" "${t#*|}" || { FAILED=1; exit 1; }
+done
+
+# Direct and nginx first; the gateway's steps run back to back at the end, so its RSS series
+# covers one continuous stretch of load.
+for conns in 1 "$CONNECTIONS"; do
+  threads=1
+  [ "$conns" -gt 1 ] && threads="$WRK_THREADS"
+  measure direct "$MOCK_URL" "$conns" "$threads"
+  measure nginx "$NGINX_URL" "$conns" "$threads"
+done
+if [ -n "$GATEWAY_URL" ]; then
+  start_rss_sampler
+  measure gateway "$GATEWAY_URL" 1 1
+  measure gateway "$GATEWAY_URL" "$CONNECTIONS" "$WRK_THREADS"
+  stop_rss_sampler
+  kill -0 "$GATEWAY_PID" 2>/dev/null || { note "the gateway died under load: $(cat "$TMP/gateway.err")"; FAILED=1; }
+fi
+
+# --- Report ---------------------------------------------------------------------------------
+fmt_us() { [ "$1" = nan ] && echo "n/a" || awk -v v="$1" 'BEGIN { if (v >= 10000) printf "%.1f ms", v / 1000; else printf "%d us", v }'; }
+diff_us() { { [ "$1" = nan ] || [ "$2" = nan ]; } && echo "n/a" || awk -v a="$1" -v b="$2" 'BEGIN { printf "%+d us", a - b }'; }
+
+echo
+echo "GenOps gateway load — $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}'), nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), $(nproc) cores, loopback"
+echo "binary: $GENOPS"
+echo "duration ${DURATION}s per step (warm-up ${WARMUP}s), mock: $MOCK_THREADS io threads, latency ${MOCK_LATENCY_MS} ms"
+echo "request: POST /v1/chat/completions, gpt-4o-mini, non-streaming; gateway: enforced policy, SQLite ledger, spans to a file"
+echo
+printf '%-22s %6s %12s %12s %12s %8s\n' target conns 'req/s' p50 p99 errors
+printf '%-22s %6s %12s %12s %12s %8s\n' ---------------------- ------ ------------ ------------ ------------ --------
+for conns in 1 "$CONNECTIONS"; do
+  for name in direct nginx gateway; do
+    key="$name-c$conns"
+    label="$name"
+    case "$name" in
+      direct) label="direct (mock)" ;;
+      nginx) label="nginx -> mock" ;;
+      gateway) label="genops serve -> mock" ;;
+    esac
+    if [ -z "${R_RPS[$key]+x}" ]; then
+      printf '%-22s %6s %12s\n' "$label" "$conns" 'skipped'
+      continue
+    fi
+    printf '%-22s %6s %12s %12s %12s %8s\n' "$label" "$conns" "${R_RPS[$key]}" \
+      "$(fmt_us "${R_P50[$key]}")" "$(fmt_us "${R_P99[$key]}")" "${R_ERR[$key]}"
+  done
+done
+echo
+echo "added latency at 1 connection (minus direct):"
+printf '  %-22s p50 %10s   p99 %10s\n' nginx "$(diff_us "${R_P50[nginx-c1]}" "${R_P50[direct-c1]}")" \
+  "$(diff_us "${R_P99[nginx-c1]}" "${R_P99[direct-c1]}")"
+if [ -n "${R_RPS[gateway-c1]+x}" ]; then
+  printf '  %-22s p50 %10s   p99 %10s\n' "genops serve" \
+    "$(diff_us "${R_P50[gateway-c1]}" "${R_P50[direct-c1]}")" \
+    "$(diff_us "${R_P99[gateway-c1]}" "${R_P99[direct-c1]}")"
+else
+  echo "  genops serve           (gateway step skipped)"
+fi
+echo "throughput at $CONNECTIONS connections:"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+printf '  nginx / direct         %s\n' "$(ratio "${R_RPS[nginx-c$CONNECTIONS]}" "${R_RPS[direct-c$CONNECTIONS]}")"
+if [ -n "${R_RPS[gateway-c$CONNECTIONS]+x}" ]; then
+  printf '  gateway / nginx        %s\n' "$(ratio "${R_RPS[gateway-c$CONNECTIONS]}" "${R_RPS[nginx-c$CONNECTIONS]}")"
+  printf '  gateway / direct       %s\n' "$(ratio "${R_RPS[gateway-c$CONNECTIONS]}" "${R_RPS[direct-c$CONNECTIONS]}")"
+else
+  echo "  gateway / nginx        (gateway step skipped)"
+fi
+if [ -s "$TMP/rss.txt" ]; then
+  awk '
+    { t[NR] = $1; r[NR] = $2; if ($2 > max) max = $2 }
+    END {
+      n = NR; w = (n >= 120) ? 60 : int(n / 2); if (w < 1) w = 1
+      for (i = 1; i <= w; i++) { fs += r[i]; if (r[i] > fm) fm = r[i] }
+      for (i = n - w + 1; i <= n; i++) { ls += r[i]; if (r[i] > lm) lm = r[i] }
+      fa = fs / w; la = ls / w
+      label = (w == 60) ? "minute" : sprintf("%d s", w)
+      printf "gateway RSS under load (%d samples, 1/s): max %.1f MiB; first %s avg %.1f MiB (max %.1f), last %s avg %.1f MiB (max %.1f), change %+.1f%%\n",
+        n, max / 1024, label, fa / 1024, fm / 1024, label, la / 1024, lm / 1024, (fa > 0 ? (la - fa) * 100 / fa : 0)
+    }' "$TMP/rss.txt"
+fi
+if [ -f "$TMP/ledger.db" ]; then
+  echo "ledger: $(du -h "$TMP/ledger.db" | cut -f1) sqlite; spans file: $(du -h "$TMP/spans.jsonl" 2>/dev/null | cut -f1 || echo 0), $(wc -l <"$TMP/spans.jsonl" 2>/dev/null || echo 0) spans"
+fi
+if [ "$FAILED" -ne 0 ]; then
+  echo "RESULT: FAILED (see the messages above)"
+  exit 1
+fi
+echo "RESULT: ok"

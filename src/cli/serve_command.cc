@@ -1,0 +1,123 @@
+// `genops serve`: runs the gateway (and the OTLP receiver) from a configuration file until
+// SIGINT or SIGTERM, then drains in-flight requests and flushes what is owed.
+//
+//   genops serve --config genops.yaml
+//   genops serve --config genops.yaml --listen 127.0.0.1:0
+//
+// Prints "genops serve: gateway listening on http://HOST:PORT" once it accepts requests (with
+// the real port for :0), then how to point an application at it. Exit codes: 0 stopped by a
+// signal, 1 could not start (bad ledger, address in use, ...), 2 usage or configuration error.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "src/cli/commands.h"
+#include "src/core/text.h"
+#include "src/server/config_file.h"
+#include "src/server/serve.h"
+
+namespace genops::cli {
+namespace {
+
+struct ServeCliOptions {
+  std::string config_path;
+  std::string listen;
+  int grace_seconds = 30;
+  bool quiet = false;
+};
+
+constexpr char kServeFooter[] = R"(
+Point an application at the gateway by changing only its base URL:
+  OPENAI_BASE_URL=http://HOST:PORT/v1      (OpenAI SDKs; also any OpenAI-compatible client)
+  ANTHROPIC_BASE_URL=http://HOST:PORT      (Anthropic SDKs)
+and give it a GenOps virtual key as its API key (`genops keys create --team T --project P`),
+or its own provider key when gateway.allow_passthrough_keys is true.
+
+Attribution headers: x-genops-team, -project, -environment, -customer-id, -cost-center,
+-feature, -tags (k=v,k2=v2), -max-cost (USD), -priority, -approval, -provider.
+Health: GET /health (alive) and GET /ready (accepting). Admin API (approvals, metrics):
+/genops/admin/... with the token from GENOPS_ADMIN_TOKEN. See docs/gateway.md.
+)";
+
+int RunServe(const ServeCliOptions& o) {
+  server::FileConfig config;
+  if (!o.config_path.empty()) {
+    auto loaded = server::LoadConfigFile(o.config_path);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "genops serve: %s\n", std::string(loaded.status().message()).c_str());
+      return 2;
+    }
+    config = std::move(*loaded);
+  }
+  if (o.grace_seconds < 0) {
+    std::fprintf(stderr, "genops serve: --grace-seconds must be >= 0\n");
+    return 2;
+  }
+  // Block the stop signals before any thread exists, so only sigwait() below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  server::DaemonOverrides overrides;
+  if (!o.listen.empty()) overrides.gateway_listen = o.listen;
+  auto daemon = server::Daemon::Start(config, overrides);
+  if (!daemon.ok()) {
+    std::fprintf(stderr, "genops serve: %s\n", std::string(daemon.status().message()).c_str());
+    return absl::IsInvalidArgument(daemon.status()) || absl::IsUnimplemented(daemon.status())
+               ? 2
+               : 1;
+  }
+  const std::string url = (*daemon)->gateway_url();
+  std::printf("genops serve: gateway listening on %s\n", url.c_str());
+  if (!o.quiet) {
+    std::printf(
+        "  OpenAI SDKs:    OPENAI_BASE_URL=%s/v1\n"
+        "  Anthropic SDKs: ANTHROPIC_BASE_URL=%s\n"
+        "  ledger:         %s\n"
+        "  stop with Ctrl-C (in-flight requests finish first)\n",
+        url.c_str(), url.c_str(), config.adapter.ledger_url.c_str());
+  }
+  std::fflush(stdout);
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::fprintf(stderr, "genops serve: signal %d, draining (up to %d s)\n", signal_number,
+               o.grace_seconds);
+  (*daemon)->Shutdown(absl::Seconds(o.grace_seconds));
+  if (auto* gw = (*daemon)->gateway()) {
+    const gateway::GatewayStats s = gw->stats();
+    std::fprintf(stderr,
+                 "genops serve: stopped after %llu requests (%llu refused, %llu upstream "
+                 "errors)\n",
+                 static_cast<unsigned long long>(s.requests),
+                 static_cast<unsigned long long>(s.refused),
+                 static_cast<unsigned long long>(s.upstream_errors));
+  }
+  return 0;
+}
+
+}  // namespace
+
+void RegisterServeCommand(CLI::App& app, CommandRegistry& registry) {
+  auto options = std::make_shared<ServeCliOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "serve", "Run the governance gateway (OpenAI/Anthropic-compatible) from a config file");
+  sub->add_option("--config", options->config_path,
+                  "Configuration file (YAML, see docs/configuration.md); defaults apply "
+                  "without one")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--listen", options->listen,
+                  "Gateway address host:port, overriding gateway.listen (port 0 picks one)");
+  sub->add_option("--grace-seconds", options->grace_seconds,
+                  "On SIGINT/SIGTERM, how long in-flight requests may take to finish")
+      ->capture_default_str();
+  sub->add_flag("--quiet", options->quiet, "Print only the listening line");
+  sub->footer(kServeFooter);
+  registry.Add(sub, [options] { return RunServe(*options); });
+}
+
+}  // namespace genops::cli

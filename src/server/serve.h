@@ -1,0 +1,74 @@
+// `genops serve` wiring: one process running the gateway (and, when enabled, the OTLP
+// receiver) over one governance core built from the configuration file.
+//
+// Why one adapter for everything: the gateway, the receiver and any SDK in the same process
+// must charge the same ledger, count the same budgets and export through the same span
+// pipeline, so a budget means one thing whichever way the spend came in.
+//
+//   auto config = server::LoadConfigFile("genops.yaml");
+//   auto daemon = server::Daemon::Start(*config, {});
+//   ... (*daemon)->gateway_url() ...
+//   (*daemon)->Shutdown();   // drains requests, settles, flushes spans and the operations log
+//
+// Thread safety: Start/Shutdown from one thread; the accessors are thread-safe.
+#ifndef GENOPS_SERVER_SERVE_H_
+#define GENOPS_SERVER_SERVE_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "genops/adapter.h"
+#include "src/core/approvals.h"
+#include "src/core/environment.h"
+#include "src/gateway/gateway.h"
+#include "src/ledger/ledger.h"
+#include "src/server/config_file.h"
+
+namespace genops::server {
+
+// The gateway's options from the file: providers (openai and anthropic are always present
+// with their public base URLs unless configured), keys read from each api_key_env,
+// operation_timeout, limits, admin token. Errors name the key.
+absl::StatusOr<gateway::GatewayOptions> GatewayOptionsFromConfig(const FileConfig& config,
+                                                                 const Environment& env);
+
+struct DaemonOverrides {
+  std::optional<std::string> gateway_listen;  // --listen
+  bool gateway_only = false;                  // ignore receiver.enabled (receiver not built)
+};
+
+// Thread safety: see the file comment.
+class Daemon {
+ public:
+  static absl::StatusOr<std::unique_ptr<Daemon>> Start(const FileConfig& config,
+                                                       const DaemonOverrides& overrides,
+                                                       const Environment& env =
+                                                           *Environment::Process());
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Empty when the gateway is disabled.
+  std::string gateway_url() const;
+  gateway::Gateway* gateway() const { return gateway_.get(); }
+  Adapter& adapter() const { return *adapter_; }
+
+  // Stops accepting, finishes in-flight requests within `grace`, then flushes settlements,
+  // the operations log and spans. Idempotent.
+  void Shutdown(absl::Duration grace = absl::Seconds(30));
+
+ private:
+  Daemon() = default;
+  std::shared_ptr<ledger::Ledger> ledger_;
+  std::shared_ptr<ApprovalStore> approvals_;
+  std::shared_ptr<Adapter> adapter_;
+  std::unique_ptr<gateway::Gateway> gateway_;
+  bool stopped_ = false;
+};
+
+}  // namespace genops::server
+
+#endif  // GENOPS_SERVER_SERVE_H_
