@@ -27,6 +27,9 @@
 #     WARMUP        seconds of unmeasured load before each step (default 3; 0 in --smoke)
 #     MOCK_THREADS  io threads of the mock (default 2)
 #     MOCK_LATENCY_MS  delay the mock adds to every answer (default 0)
+#     GATEWAY_LEDGER_URL  the gateway's ledger (default sqlite://TMP/ledger.db, synchronous=full)
+#     GATEWAY_EXPORTER    the gateway's span exporter (default file; none to measure without)
+#     GATEWAY_WORKERS     gateway.governance_workers (default 8)
 #
 # Exit code: 0 when every step ran and every response was a 2xx; 1 otherwise (a step that
 # failed, a non-2xx answer); 2 on a usage error. Whatever it started is stopped on exit and
@@ -215,16 +218,17 @@ governance:
   daily_budget_limit: 1000000.0
   max_operation_cost: 10.0
 ledger:
-  url: sqlite://$TMP/ledger.db
+  url: ${GATEWAY_LEDGER_URL:-sqlite://$TMP/ledger.db}
 gateway:
   listen: 127.0.0.1:0
+  governance_workers: ${GATEWAY_WORKERS:-8}
   providers:
     openai: {base_url: "$MOCK_URL", api_key_env: GENOPS_BENCH_OPENAI_KEY}
     anthropic: {base_url: "$MOCK_URL", api_key_env: GENOPS_BENCH_ANTHROPIC_KEY}
 receiver:
   enabled: false
 export:
-  exporters: [file]
+  exporters: [${GATEWAY_EXPORTER:-file}]
   file: {path: "$TMP/spans.jsonl"}
 EOF
   if start_server gateway env GENOPS_BENCH_OPENAI_KEY=sk-bench-upstream \

@@ -140,7 +140,10 @@ struct Gateway::Core : std::enable_shared_from_this<Gateway::Core> {
   GatewayDependencies deps;
   std::map<std::string, std::unique_ptr<UpstreamProvider>> providers;  // by name
   std::unique_ptr<VirtualKeyResolver> keys;
-  std::unique_ptr<WorkerPool> workers;
+  std::unique_ptr<WorkerPool> workers;   // admission (and answering a whole response)
+  // Settlement: with a durable ledger a settlement waits for the disk flush of its group
+  // commit. Those waits park cheap threads here instead of starving admission.
+  std::unique_ptr<WorkerPool> settlers;
   std::unique_ptr<HttpClient> client;
   std::unique_ptr<HttpServer> server;
   std::atomic<bool> stopping{false};
@@ -472,7 +475,7 @@ void EndOnWorker(const ExchangePtr& ex, std::function<void()> respond) {
     if (ex->op) ex->op->end();
     if (respond && !ex->client_gone.load()) respond();
   };
-  if (!ex->core->workers->Post(work)) work();
+  if (!ex->core->settlers->Post(work)) work();
 }
 
 void FailTransport(const ExchangePtr& ex, const absl::Status& error) {
@@ -631,7 +634,7 @@ void EndStream(const ExchangePtr& ex, const absl::Status& upstream_error) {
     }
     op.end();
   };
-  if (!core.workers->Post(settle)) settle();
+  if (!core.settlers->Post(settle)) settle();
 }
 
 void PumpStream(const ExchangePtr& ex) {
@@ -698,7 +701,7 @@ void Finish(const ExchangePtr& ex) {
                      Cat("GenOps: the provider's answer is not valid JSON (",
                          parsed.message(), ")."),
                      /*should_retry=*/false);
-        op.end();
+        if (!core.settlers->Post([ex] { ex->op->end(); })) op.end();
         return;
       }
     }
@@ -725,7 +728,7 @@ void Finish(const ExchangePtr& ex) {
                        std::to_string(std::max<int64_t>(0, total - upstream) / 1000));
   response.body = std::move(ex->body);
   ex->writer->Respond(std::move(response));
-  op.end();
+  if (!core.settlers->Post([ex] { ex->op->end(); })) op.end();
 }
 
 }  // namespace
@@ -881,6 +884,10 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options,
   core->workers = std::make_unique<WorkerPool>(
       WorkerPoolOptions{.threads = options.governance_workers, .max_queued = 0,
                         .name = "gw-governance"});
+  core->settlers = std::make_unique<WorkerPool>(
+      WorkerPoolOptions{.threads = std::max(16, 4 * options.governance_workers),
+                        .max_queued = 0,
+                        .name = "gw-settle"});
   HttpClientOptions client_options = options.client;
   client_options.response_timeout = options.operation_timeout;
   client_options.read_timeout = options.operation_timeout;
@@ -917,6 +924,7 @@ void Gateway::Shutdown(absl::Duration grace) {
   if (core_->stopping.exchange(true)) return;
   core_->server->Shutdown(grace);
   core_->workers->Shutdown();
+  core_->settlers->Shutdown();
 }
 
 GatewayStats Gateway::stats() const {
