@@ -51,7 +51,7 @@ struct GatewayConfig {
 
 // Read by `genops serve` (the OTLP receiver).
 struct ReceiverConfig {
-  bool enabled = true;
+  bool enabled = false;  // true is refused by `genops serve` until the receiver ships
   std::string otlp_http_listen = "127.0.0.1:4318";
   std::string otlp_grpc_listen = "127.0.0.1:4317";
 };

@@ -67,11 +67,11 @@ absl::StatusOr<gateway::GatewayOptions> GatewayOptionsFromConfig(const FileConfi
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const FileConfig& config,
                                                       const DaemonOverrides& overrides,
                                                       const Environment& env) {
-  if (config.receiver.enabled && !overrides.gateway_only) {
+  if (config.receiver.enabled) {
     return absl::UnimplementedError(
         Cat(config.source.empty() ? "config" : config.source,
-            ": receiver.enabled is true, but the OTLP receiver is not part of this build yet; "
-            "set receiver.enabled: false"));
+            ": receiver.enabled: true is not supported yet (the OTLP receiver is not part of this "
+            "build; see docs/roadmap.md); remove it or set it to false"));
   }
   if (!config.gateway.enabled) {
     return absl::InvalidArgumentError(

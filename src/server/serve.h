@@ -37,7 +37,6 @@ absl::StatusOr<gateway::GatewayOptions> GatewayOptionsFromConfig(const FileConfi
 
 struct DaemonOverrides {
   std::optional<std::string> gateway_listen;  // --listen
-  bool gateway_only = false;                  // ignore receiver.enabled (receiver not built)
 };
 
 // Thread safety: see the file comment.
