@@ -1,0 +1,304 @@
+#include "src/receiver/trace_receiver.h"
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "src/core/cost.h"
+#include "src/core/text.h"
+#include "src/receiver/span_enricher.h"
+
+namespace genops::receiver {
+namespace {
+
+using telemetry::SpanData;
+
+class ProcessorSink final : public ReceivedSpanSink {
+ public:
+  explicit ProcessorSink(std::shared_ptr<telemetry::SpanProcessor> processor)
+      : processor_(std::move(processor)) {}
+
+  void Consume(const telemetry::ResourceInfo& /*resource*/,
+               std::vector<SpanData>&& spans) noexcept override {
+    for (SpanData& span : spans) processor_->OnEnd(std::move(span));
+  }
+
+  telemetry::SpanProcessorStats stats() const noexcept override { return processor_->stats(); }
+
+ private:
+  const std::shared_ptr<telemetry::SpanProcessor> processor_;
+};
+
+template <size_t N>
+void AppendHex(const std::array<uint8_t, N>& bytes, std::string* out) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (uint8_t b : bytes) {
+    out->push_back(kDigits[b >> 4]);
+    out->push_back(kDigits[b & 0x0f]);
+  }
+}
+
+bool AnyBudgetExceeded(const ledger::BudgetStatusList& budgets) {
+  for (const ledger::BudgetStatus& b : budgets) {
+    if (b.spec != nullptr && b.spent > b.limit()) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::shared_ptr<ReceivedSpanSink> MakeSpanProcessorSink(
+    std::shared_ptr<telemetry::SpanProcessor> processor) {
+  return std::make_shared<ProcessorSink>(std::move(processor));
+}
+
+// Collects the reasons spans were rejected, for partial_success.error_message.
+class OtlpTraceReceiver::Rejections {
+ public:
+  explicit Rejections(int max_listed) : max_listed_(max_listed) {}
+
+  void Add(const SpanData& span, std::string_view reason) {
+    ++count_;
+    if (count_ > max_listed_) return;
+    if (!message_.empty()) message_ += "; ";
+    std::string_view name = span.name;
+    message_ += Cat("span ", span.span_id.ToHex(), " of trace ", span.trace_id.ToHex(), " (\"",
+                    name.substr(0, 64), name.size() > 64 ? "...\"): " : "\"): ", reason);
+  }
+
+  int64_t count() const { return count_; }
+  std::string Message() const {
+    if (count_ <= max_listed_) return message_;
+    return Cat(message_, "; and ", count_ - max_listed_, " more rejected spans");
+  }
+
+ private:
+  const int64_t max_listed_;
+  int64_t count_ = 0;
+  std::string message_;
+};
+
+absl::StatusOr<std::unique_ptr<OtlpTraceReceiver>> OtlpTraceReceiver::Create(
+    ReceiverOptions options, ReceiverDependencies deps) {
+  if (deps.catalog == nullptr) return absl::InvalidArgumentError("otlp receiver: no catalog");
+  if (deps.governor == nullptr) return absl::InvalidArgumentError("otlp receiver: no governor");
+  if (deps.sink == nullptr) return absl::InvalidArgumentError("otlp receiver: no span sink");
+  if (options.max_listed_rejections < 0) options.max_listed_rejections = 0;
+  return std::unique_ptr<OtlpTraceReceiver>(
+      new OtlpTraceReceiver(std::move(options), std::move(deps)));
+}
+
+OtlpTraceReceiver::OtlpTraceReceiver(ReceiverOptions options, ReceiverDependencies deps)
+    : options_(std::move(options)),
+      catalog_(std::move(deps.catalog)),
+      governor_(std::move(deps.governor)),
+      sink_(std::move(deps.sink)),
+      records_(std::move(deps.records)),
+      clock_(deps.clock != nullptr ? deps.clock : Clock::Real()),
+      defaults_(governor_->settings().defaults.MergedWith(options_.defaults)) {}
+
+ExportOutcome OtlpTraceReceiver::Export(std::string_view body, PayloadFormat format) noexcept {
+  ExportOutcome outcome;
+  try {
+    counters_.requests.fetch_add(1, std::memory_order_relaxed);
+    DecodedTraces traces;
+    outcome.status = format == PayloadFormat::kProtobuf
+                         ? DecodeOtlpProto(body, options_.limits, &traces)
+                         : DecodeOtlpJson(body, options_.limits, &traces);
+    if (!outcome.status.ok()) {
+      counters_.requests_refused.fetch_add(1, std::memory_order_relaxed);
+      return outcome;
+    }
+    return Process(traces);
+  } catch (...) {
+    counters_.requests_refused.fetch_add(1, std::memory_order_relaxed);
+    outcome.status = absl::ResourceExhaustedError(
+        "otlp receiver: out of memory while processing the request; retry later");
+    return outcome;
+  }
+}
+
+ExportOutcome OtlpTraceReceiver::ExportDecoded(DecodedTraces& traces) noexcept {
+  try {
+    counters_.requests.fetch_add(1, std::memory_order_relaxed);
+    return Process(traces);
+  } catch (...) {
+    ExportOutcome outcome;
+    counters_.requests_refused.fetch_add(1, std::memory_order_relaxed);
+    outcome.status = absl::ResourceExhaustedError(
+        "otlp receiver: out of memory while processing the request; retry later");
+    return outcome;
+  }
+}
+
+ExportOutcome OtlpTraceReceiver::Process(DecodedTraces& traces) {
+  ExportOutcome outcome;
+  const int64_t now = clock_->NowUnixNanos();
+  counters_.spans_received.fetch_add(traces.span_count, std::memory_order_relaxed);
+  if (traces.links_dropped != 0) {
+    counters_.links_dropped.fetch_add(traces.links_dropped, std::memory_order_relaxed);
+  }
+  if (traces.values_converted != 0) {
+    counters_.values_converted.fetch_add(traces.values_converted, std::memory_order_relaxed);
+  }
+  Rejections rejections(options_.max_listed_rejections);
+  std::string reason;
+  for (ScopeSpansBatch& batch : traces.batches) {
+    std::optional<Attribution> resource_attribution;  // computed for the first LLM span
+    size_t kept = 0;
+    for (size_t k = 0; k < batch.spans.size(); ++k) {
+      SpanData& span = batch.spans[k];
+      bool ok;
+      if (!span.trace_id.valid() || !span.span_id.valid()) {
+        reason = "the span has no trace_id or span_id (missing or all zero)";
+        ok = false;
+      } else {
+        reason.clear();
+        absl::StatusOr<LlmCall> call = ReadLlmCall(span, batch.resource);
+        if (!call.ok()) {
+          reason = std::string(call.status().message());
+          ok = false;
+        } else if (!call->is_llm) {
+          ok = true;  // passes through unchanged
+        } else if (call->already_governed) {
+          counters_.already_governed.fetch_add(1, std::memory_order_relaxed);
+          ok = true;
+        } else {
+          if (!resource_attribution.has_value()) {
+            resource_attribution = ResourceAttribution(batch.resource, defaults_);
+          }
+          ok = true;
+          ChargeLlmSpan(*call, *resource_attribution, span, now);
+        }
+      }
+      if (!ok) {
+        rejections.Add(span, reason);
+        continue;
+      }
+      if (kept != k) batch.spans[kept] = std::move(span);
+      ++kept;
+    }
+    batch.spans.resize(kept);
+    outcome.accepted_spans += static_cast<int64_t>(kept);
+    if (kept != 0) sink_->Consume(batch.resource, std::move(batch.spans));
+  }
+  outcome.rejected_spans = rejections.count();
+  if (outcome.rejected_spans != 0) outcome.error_message = rejections.Message();
+  counters_.spans_accepted.fetch_add(static_cast<uint64_t>(outcome.accepted_spans),
+                                     std::memory_order_relaxed);
+  counters_.spans_rejected.fetch_add(static_cast<uint64_t>(outcome.rejected_spans),
+                                     std::memory_order_relaxed);
+  return outcome;
+}
+
+void OtlpTraceReceiver::ChargeLlmSpan(const LlmCall& call, const Attribution& resource_attribution,
+                                      SpanData& span, int64_t now) {
+  counters_.llm_spans.fetch_add(1, std::memory_order_relaxed);
+  LlmAnnotation an;
+  an.call = &call;
+  an.attribution = SpanAttribution(span, resource_attribution);
+  an.operation_id.reserve(options_.operation_id_prefix.size() + 49);
+  an.operation_id = options_.operation_id_prefix;
+  AppendHex(span.trace_id.bytes, &an.operation_id);
+  an.operation_id += '-';
+  AppendHex(span.span_id.bytes, &an.operation_id);
+  an.policy_level = governor_->settings().level;
+  an.cost_provider = !call.provider.empty() ? call.provider : call.provider_reported;
+  an.cost_model = call.model();
+
+  const pricing::ModelPricing* pricing = nullptr;
+  if (call.has_usage && !call.provider_unknown) {
+    if (!call.response_model.empty()) pricing = catalog_->Find(call.provider, call.response_model);
+    if (pricing == nullptr && !call.request_model.empty()) {
+      pricing = catalog_->Find(call.provider, call.request_model);
+    }
+  }
+  if (!call.has_usage) {
+    counters_.spans_without_usage.fetch_add(1, std::memory_order_relaxed);
+  } else if (pricing == nullptr) {
+    counters_.unpriced_spans.fetch_add(1, std::memory_order_relaxed);
+    an.result = DecisionResult::kWarned;
+    an.reason = DecisionReason::kUnpricedModel;
+  } else {
+    const pricing::CostBreakdown cost = pricing::ComputeCost(*pricing, call.usage);
+    an.priced = true;
+    an.cost = cost.total;
+    an.cost_provider = pricing->provider;
+    an.cost_model = pricing->id;
+    // The id and attribution are lent to the request and taken back (no copies).
+    OperationRequest request;
+    request.operation_id = std::move(an.operation_id);
+    request.attribution = std::move(an.attribution);
+    request.provider = pricing->provider;
+    request.model = pricing->id;
+    Completion completion;
+    completion.usage = call.usage;
+    completion.cost_override = cost.total;
+    completion.now_unix_nanos = now;
+    Settlement settlement = governor_->Complete(request, Admission{}, completion);
+    an.operation_id = std::move(request.operation_id);
+    an.attribution = std::move(request.attribution);
+    an.charged = true;
+    an.ledger_ok = settlement.ledger_status.ok();
+    if (!an.ledger_ok) counters_.ledger_errors.fetch_add(1, std::memory_order_relaxed);
+    an.budget = TightestBudget(settlement.budgets);
+    if (AnyBudgetExceeded(settlement.budgets)) {
+      an.result = DecisionResult::kWarned;
+      an.reason = DecisionReason::kBudgetExceeded;
+    }
+    an.alerts = std::move(settlement.alerts);
+    counters_.priced_spans.fetch_add(1, std::memory_order_relaxed);
+    counters_.charged_nanos.fetch_add(cost.total.nanos(), std::memory_order_relaxed);
+  }
+
+  AnnotateLlmSpan(an, span);
+  if (records_) {
+    // After the annotation: the record takes the id, attribution and names by move.
+    OperationRecord record;
+    record.operation_id = std::move(an.operation_id);
+    record.start_unix_nanos = span.start_unix_nanos;
+    record.duration_nanos = span.end_unix_nanos > span.start_unix_nanos
+                                ? span.end_unix_nanos - span.start_unix_nanos
+                                : 0;
+    record.operation_type = call.operation;
+    record.operation_name = span.name;
+    record.attribution = std::move(an.attribution);
+    record.provider = std::move(an.cost_provider);
+    record.model = std::move(an.cost_model);
+    record.usage = call.usage;
+    record.cost = an.cost;
+    record.priced = an.priced;
+    record.decision = an.result;
+    record.reason = an.reason;
+    record.error = span.status_code == telemetry::StatusCode::kError;
+    span.trace_id.ToHex(&record.trace_id);
+    records_(std::move(record));
+  }
+}
+
+ReceiverStats OtlpTraceReceiver::stats() const noexcept {
+  ReceiverStats s;
+  const auto load = [](const auto& counter) { return counter.load(std::memory_order_relaxed); };
+  s.requests = load(counters_.requests);
+  s.requests_refused = load(counters_.requests_refused);
+  s.spans_received = load(counters_.spans_received);
+  s.spans_accepted = load(counters_.spans_accepted);
+  s.spans_rejected = load(counters_.spans_rejected);
+  s.llm_spans = load(counters_.llm_spans);
+  s.priced_spans = load(counters_.priced_spans);
+  s.unpriced_spans = load(counters_.unpriced_spans);
+  s.spans_without_usage = load(counters_.spans_without_usage);
+  s.already_governed = load(counters_.already_governed);
+  s.ledger_errors = load(counters_.ledger_errors);
+  s.charged_nanos = load(counters_.charged_nanos);
+  s.links_dropped = load(counters_.links_dropped);
+  s.values_converted = load(counters_.values_converted);
+  s.forwarding = sink_->stats();
+  return s;
+}
+
+}  // namespace genops::receiver
