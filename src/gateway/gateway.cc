@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
-#include <charconv>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -18,10 +16,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 #include "src/core/text.h"
-#include "src/core/usage_parser.h"
 #include "src/core/worker_pool.h"
 #include "src/gateway/admin_api.h"
 #include "src/gateway/provider_protocol.h"
@@ -100,12 +96,6 @@ Refusal RefusalFor(const Decision& d) {
   return r;
 }
 
-std::string ToLowerAscii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // "k=v,k2=v2" -> map; an entry without '=' or with an empty key is an error.
 absl::StatusOr<std::map<std::string, std::string>> ParseTagsHeader(std::string_view value) {
   std::map<std::string, std::string> tags;
@@ -128,7 +118,6 @@ absl::StatusOr<std::map<std::string, std::string>> ParseTagsHeader(std::string_v
   return tags;
 }
 
-std::string FormatUsd(Money m) { return m.ToUsdString(); }
 
 }  // namespace
 
@@ -715,12 +704,12 @@ void Finish(const ExchangePtr& ex) {
   // provider call happened either way, and the reservation stays until it expires.)
   const OperationMetrics m = op.get_metrics();
   AddGenOpsHeaders(*ex, response.headers);
-  response.headers.Set("x-genops-cost-usd", FormatUsd(m.cost));
+  response.headers.Set("x-genops-cost-usd", m.cost.ToUsdString());
   if (m.budget_remaining.has_value()) {
     // The admission's view counts the reserved worst case; settling swaps it for the cost.
     const Money after = m.decision.may_proceed() ? *m.budget_remaining + m.estimate - m.cost
                                                  : *m.budget_remaining;
-    response.headers.Set("x-genops-budget-remaining-usd", FormatUsd(after));
+    response.headers.Set("x-genops-budget-remaining-usd", after.ToUsdString());
   }
   const int64_t total = core.NowMono() - ex->received_mono;
   const int64_t upstream = ex->upstream_end_mono - ex->upstream_start_mono;
@@ -735,7 +724,7 @@ void Finish(const ExchangePtr& ex) {
 
 UpstreamProvider* Gateway::Core::ProviderFor(const RouteInfo& route, const HttpHeaders& headers,
                                              std::string* error) {
-  std::string name = ToLowerAscii(headers.GetOr("x-genops-provider", ""));
+  std::string name = absl::AsciiStrToLower(std::string(headers.GetOr("x-genops-provider", "")));
   if (name.empty()) name = route.family == ApiFamily::kAnthropic ? "anthropic" : "openai";
   auto it = providers.find(name);
   if (it == providers.end()) {
@@ -874,7 +863,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options,
         spec, options.circuit_breaker_threshold,
         absl::ToInt64Nanoseconds(options.circuit_breaker_timeout));
     if (!p.ok()) return p.status();
-    core->providers[ToLowerAscii(spec.name)] = std::move(*p);
+    core->providers[absl::AsciiStrToLower(spec.name)] = std::move(*p);
   }
   if (core->providers.empty()) {
     return absl::InvalidArgumentError("gateway: no providers configured (gateway.providers)");
