@@ -67,17 +67,18 @@ std::optional<Target> ResolveTarget(const ApprovalsCliOptions& o, int* exit_code
   while (!url.empty() && url.back() == '/') url.pop_back();
   auto hp = gateway::ParseHostPort(url);
   if (!hp.ok() || hp->port == 0) {
-    *exit_code = Fail(Cat("--gateway \"", o.gateway.empty() ? address : o.gateway,
-                          "\" is not http://HOST:PORT"),
-                      2);
+    *exit_code = Fail(
+        Cat("--gateway \"", o.gateway.empty() ? address : o.gateway, "\" is not http://HOST:PORT"),
+        2);
     return std::nullopt;
   }
   t.host = hp->host == "0.0.0.0" ? "127.0.0.1" : hp->host;
   t.port = hp->port;
   t.token = Environment::Process()->Get(t.token_env).value_or("");
   if (t.token.empty()) {
-    *exit_code = Fail(Cat(t.token_env, " is not set: export the admin token the gateway was "
-                                       "started with"),
+    *exit_code = Fail(Cat(t.token_env,
+                          " is not set: export the admin token the gateway was "
+                          "started with"),
                       2);
     return std::nullopt;
   }
@@ -88,8 +89,8 @@ std::optional<Target> ResolveTarget(const ApprovalsCliOptions& o, int* exit_code
 std::optional<nlohmann::json> Call(const Target& t, const std::string& method,
                                    const std::string& path, int* exit_code) {
   const std::string base = Cat(t.tls ? "https://" : "http://", t.host, ":", t.port);
-  auto client = gateway::HttpClient::Create({.connect_timeout = absl::Seconds(5),
-                                             .response_timeout = absl::Seconds(10)});
+  auto client = gateway::HttpClient::Create(
+      {.connect_timeout = absl::Seconds(5), .response_timeout = absl::Seconds(10)});
   if (!client.ok()) {
     *exit_code = Fail(std::string(client.status().message()));
     return std::nullopt;

@@ -68,9 +68,8 @@ int RunServe(const ServeCliOptions& o) {
   auto daemon = server::Daemon::Start(config, overrides);
   if (!daemon.ok()) {
     std::fprintf(stderr, "genops serve: %s\n", std::string(daemon.status().message()).c_str());
-    return absl::IsInvalidArgument(daemon.status()) || absl::IsUnimplemented(daemon.status())
-               ? 2
-               : 1;
+    return absl::IsInvalidArgument(daemon.status()) || absl::IsUnimplemented(daemon.status()) ? 2
+                                                                                              : 1;
   }
   const std::string url = (*daemon)->gateway_url();
   std::printf("genops serve: gateway listening on %s\n", url.c_str());

@@ -81,8 +81,7 @@ void HandleAdminRequest(const AdminContext& ctx, const HttpRequest& request,
   }
   std::string_view auth = request.headers.GetOr("authorization", "");
   constexpr std::string_view kBearer = "Bearer ";
-  if (!auth.starts_with(kBearer) ||
-      !TokenMatches(auth.substr(kBearer.size()), ctx.admin_token)) {
+  if (!auth.starts_with(kBearer) || !TokenMatches(auth.substr(kBearer.size()), ctx.admin_token)) {
     writer.Respond(Error(401, "admin_unauthorized",
                          "missing or wrong admin token (Authorization: Bearer <token>)"));
     return;

@@ -30,10 +30,16 @@ constexpr std::string_view kOverheadHeader = "x-genops-overhead-us";
 
 // Hop-by-hop fields (RFC 9110 §7.6.1) and the ones the gateway sets itself never travel on.
 bool IsHopByHop(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "connection", "keep-alive",        "proxy-connection", "transfer-encoding",
-      "te",         "trailer",           "upgrade",          "content-length",
-      "host",       "proxy-authorization"};
+  static constexpr std::string_view kNames[] = {"connection",
+                                                "keep-alive",
+                                                "proxy-connection",
+                                                "transfer-encoding",
+                                                "te",
+                                                "trailer",
+                                                "upgrade",
+                                                "content-length",
+                                                "host",
+                                                "proxy-authorization"};
   for (std::string_view n : kNames) {
     if (EqualsIgnoreCase(name, n)) return true;
   }
@@ -45,10 +51,8 @@ bool IsHopByHop(std::string_view name) {
 // so it asks for identity).
 bool IsStrippedRequestHeader(std::string_view name) {
   return IsHopByHop(name) || EqualsIgnoreCase(name, "authorization") ||
-         EqualsIgnoreCase(name, "x-api-key") ||
-         EqualsIgnoreCase(name, "accept-encoding") ||
-         StartsWithIgnoreCase(name, "x-genops-") ||
-         EqualsIgnoreCase(name, "traceparent") ||
+         EqualsIgnoreCase(name, "x-api-key") || EqualsIgnoreCase(name, "accept-encoding") ||
+         StartsWithIgnoreCase(name, "x-genops-") || EqualsIgnoreCase(name, "traceparent") ||
          EqualsIgnoreCase(name, "tracestate");
 }
 
@@ -86,12 +90,13 @@ Refusal RefusalFor(const Decision& d) {
     r.type = "permission_error";
     r.code = "genops_approval_required";
     const bool stop = !d.message.empty() && d.message.back() == '.';
-    r.message = Cat("GenOps: approval required (approval id ", d.approval_id, "): ", d.message,
-                    stop ? "" : ".", " An operator approves it with `genops approvals approve ", d.approval_id,
-                    "`; then retry with the header x-genops-approval: ", d.approval_id, ".");
+    r.message =
+        Cat("GenOps: approval required (approval id ", d.approval_id, "): ", d.message,
+            stop ? "" : ".", " An operator approves it with `genops approvals approve ",
+            d.approval_id, "`; then retry with the header x-genops-approval: ", d.approval_id, ".");
   } else {
-    r.message = Cat("GenOps refused this request (", DecisionReasonName(d.reason), "): ",
-                    d.message);
+    r.message =
+        Cat("GenOps refused this request (", DecisionReasonName(d.reason), "): ", d.message);
   }
   return r;
 }
@@ -118,7 +123,6 @@ absl::StatusOr<std::map<std::string, std::string>> ParseTagsHeader(std::string_v
   return tags;
 }
 
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -129,7 +133,7 @@ struct Gateway::Core : std::enable_shared_from_this<Gateway::Core> {
   GatewayDependencies deps;
   std::map<std::string, std::unique_ptr<UpstreamProvider>> providers;  // by name
   std::unique_ptr<VirtualKeyResolver> keys;
-  std::unique_ptr<WorkerPool> workers;   // admission (and answering a whole response)
+  std::unique_ptr<WorkerPool> workers;  // admission (and answering a whole response)
   // Settlement: with a durable ledger a settlement waits for the disk flush of its group
   // commit. Those waits park cheap threads here instead of starving admission.
   std::unique_ptr<WorkerPool> settlers;
@@ -137,9 +141,9 @@ struct Gateway::Core : std::enable_shared_from_this<Gateway::Core> {
   std::unique_ptr<HttpServer> server;
   std::atomic<bool> stopping{false};
 
-  std::atomic<uint64_t> requests{0}, refused{0}, unauthorized{0}, bad_requests{0},
-      overloaded{0}, forwarded{0}, retries{0}, upstream_errors{0}, breaker_rejections{0},
-      streams{0}, client_disconnects{0};
+  std::atomic<uint64_t> requests{0}, refused{0}, unauthorized{0}, bad_requests{0}, overloaded{0},
+      forwarded{0}, retries{0}, upstream_errors{0}, breaker_rejections{0}, streams{0},
+      client_disconnects{0};
   std::atomic<int64_t> in_flight{0};
 
   std::mutex rng_mu;
@@ -173,7 +177,7 @@ struct Exchange {
   int64_t received_mono = 0;
   int64_t upstream_start_mono = 0;
   int64_t upstream_end_mono = 0;
-  int attempt = 0;          // attempts made so far
+  int attempt = 0;  // attempts made so far
   size_t next_endpoint = 0;
   size_t endpoint = 0;
   std::shared_ptr<HttpClientCall> call;  // written under call_mu (a disconnect reads it)
@@ -246,9 +250,9 @@ void Govern(const ExchangePtr& ex) {
                      /*should_retry=*/true);
       } else {
         core.unauthorized.fetch_add(1, std::memory_order_relaxed);
-        RespondError(ex, 401, "authentication_error", "genops_invalid_key",
-                     Cat("GenOps: ", key.status().message(),
-                         ". Create one with `genops keys create`."));
+        RespondError(
+            ex, 401, "authentication_error", "genops_invalid_key",
+            Cat("GenOps: ", key.status().message(), ". Create one with `genops keys create`."));
       }
       return;
     }
@@ -335,8 +339,8 @@ void Govern(const ExchangePtr& ex) {
   }
 
   // 3. Admission: estimate, caps, approvals, atomic reservation.
-  ex->op.emplace(core.deps.adapter->try_track_operation(ex->route.operation_type,
-                                                        ex->request.path, options));
+  ex->op.emplace(
+      core.deps.adapter->try_track_operation(ex->route.operation_type, ex->request.path, options));
   ex->operation_id = ex->op->operation_id();
   if (!ex->op->allowed()) {
     core.refused.fetch_add(1, std::memory_order_relaxed);
@@ -477,13 +481,13 @@ void FailTransport(const ExchangePtr& ex, const absl::Status& error) {
   if (ex->op) ex->op->record_error(Cat("upstream ", DescribeTransportError(error)));
   ex->upstream_end_mono = core.NowMono();
   EndOnWorker(ex, [ex, timeout, error] {
-    RespondError(ex, timeout ? 504 : 502, "server_error",
-                 timeout ? "genops_upstream_timeout" : "genops_upstream_error",
-                 Cat("GenOps: the provider \"", ex->provider->name(), "\" ",
-                     timeout ? "did not answer in time"
-                             : "could not be reached or reset the connection",
-                     " (", DescribeTransportError(error), ")."),
-                 /*should_retry=*/!timeout);
+    RespondError(
+        ex, timeout ? 504 : 502, "server_error",
+        timeout ? "genops_upstream_timeout" : "genops_upstream_error",
+        Cat("GenOps: the provider \"", ex->provider->name(), "\" ",
+            timeout ? "did not answer in time" : "could not be reached or reset the connection",
+            " (", DescribeTransportError(error), ")."),
+        /*should_retry=*/!timeout);
   });
 }
 
@@ -519,8 +523,8 @@ void OnHead(const ExchangePtr& ex, absl::StatusOr<HttpResponseHead> head) {
   }
   ex->upstream_status = head->status;
   ex->upstream_headers = std::move(head->headers);
-  const bool sse = StartsWithIgnoreCase(
-      ex->upstream_headers.GetOr("content-type", ""), "text/event-stream");
+  const bool sse =
+      StartsWithIgnoreCase(ex->upstream_headers.GetOr("content-type", ""), "text/event-stream");
   if (head->status == 200 && sse) {
     core.streams.fetch_add(1, std::memory_order_relaxed);
     ex->upstream_end_mono = now;
@@ -529,9 +533,8 @@ void OnHead(const ExchangePtr& ex, absl::StatusOr<HttpResponseHead> head) {
     HttpHeaders out;
     CopyResponseHeaders(ex->upstream_headers, out);
     AddGenOpsHeaders(*ex, out);
-    out.Set(kOverheadHeader,
-            std::to_string(std::max<int64_t>(0, (ex->upstream_start_mono - ex->received_mono) /
-                                                    1000)));
+    out.Set(kOverheadHeader, std::to_string(std::max<int64_t>(
+                                 0, (ex->upstream_start_mono - ex->received_mono) / 1000)));
     ex->writer->StartStream(200, std::move(out));
     PumpStream(ex);
     return;
@@ -560,10 +563,10 @@ void ReadWholeBody(const ExchangePtr& ex) {
           ex->op->update_token_usage(ex->inspected.estimated_input_tokens, 0);
         }
         EndOnWorker(ex, [ex] {
-          RespondError(ex, 502, "server_error", "genops_upstream_response_too_large",
-                       Cat("GenOps: the provider's answer exceeds ",
-                           ex->core->options.max_response_bytes,
-                           " bytes (gateway.max_response_bytes)"));
+          RespondError(
+              ex, 502, "server_error", "genops_upstream_response_too_large",
+              Cat("GenOps: the provider's answer exceeds ", ex->core->options.max_response_bytes,
+                  " bytes (gateway.max_response_bytes)"));
         });
         return;
       }
@@ -686,10 +689,10 @@ void Finish(const ExchangePtr& ex) {
         op.update_token_usage(ex->inspected.estimated_input_tokens, 0);
         op.add_attributes({{"genops.usage.estimated", true}});
         core.upstream_errors.fetch_add(1, std::memory_order_relaxed);
-        RespondError(ex, 502, "server_error", "genops_upstream_malformed_response",
-                     Cat("GenOps: the provider's answer is not valid JSON (",
-                         parsed.message(), ")."),
-                     /*should_retry=*/false);
+        RespondError(
+            ex, 502, "server_error", "genops_upstream_malformed_response",
+            Cat("GenOps: the provider's answer is not valid JSON (", parsed.message(), ")."),
+            /*should_retry=*/false);
         if (!core.settlers->Post([ex] { ex->op->end(); })) op.end();
         return;
       }
@@ -707,8 +710,8 @@ void Finish(const ExchangePtr& ex) {
   response.headers.Set("x-genops-cost-usd", m.cost.ToUsdString());
   if (m.budget_remaining.has_value()) {
     // The admission's view counts the reserved worst case; settling swaps it for the cost.
-    const Money after = m.decision.may_proceed() ? *m.budget_remaining + m.estimate - m.cost
-                                                 : *m.budget_remaining;
+    const Money after =
+        m.decision.may_proceed() ? *m.budget_remaining + m.estimate - m.cost : *m.budget_remaining;
     response.headers.Set("x-genops-budget-remaining-usd", after.ToUsdString());
   }
   const int64_t total = core.NowMono() - ex->received_mono;
@@ -728,8 +731,8 @@ UpstreamProvider* Gateway::Core::ProviderFor(const RouteInfo& route, const HttpH
   if (name.empty()) name = route.family == ApiFamily::kAnthropic ? "anthropic" : "openai";
   auto it = providers.find(name);
   if (it == providers.end()) {
-    *error = Cat("GenOps: no provider \"", name,
-                 "\" is configured (gateway.providers); configured: ");
+    *error =
+        Cat("GenOps: no provider \"", name, "\" is configured (gateway.providers); configured: ");
     bool first = true;
     for (const auto& [n, p] : providers) {
       *error += Cat(first ? "" : ", ", n);
@@ -740,10 +743,8 @@ UpstreamProvider* Gateway::Core::ProviderFor(const RouteInfo& route, const HttpH
   if (it->second->api() != route.family) {
     *error = Cat("GenOps: provider \"", name, "\" speaks the ",
                  it->second->api() == ApiFamily::kAnthropic ? "Anthropic" : "OpenAI",
-                 " API, not this route's (", route.family == ApiFamily::kAnthropic
-                                                 ? "Anthropic"
-                                                 : "OpenAI",
-                 ")");
+                 " API, not this route's (",
+                 route.family == ApiFamily::kAnthropic ? "Anthropic" : "OpenAI", ")");
     return nullptr;
   }
   return it->second.get();
@@ -859,9 +860,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options,
   }
   auto core = std::make_shared<Core>();
   for (const UpstreamProviderSpec& spec : options.providers) {
-    auto p = UpstreamProvider::Create(
-        spec, options.circuit_breaker_threshold,
-        absl::ToInt64Nanoseconds(options.circuit_breaker_timeout));
+    auto p = UpstreamProvider::Create(spec, options.circuit_breaker_threshold,
+                                      absl::ToInt64Nanoseconds(options.circuit_breaker_timeout));
     if (!p.ok()) return p.status();
     core->providers[absl::AsciiStrToLower(spec.name)] = std::move(*p);
   }
@@ -870,9 +870,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options,
   }
   core->keys = std::make_unique<VirtualKeyResolver>(deps.ledger, options.clock,
                                                     options.virtual_key_cache_ttl);
-  core->workers = std::make_unique<WorkerPool>(
-      WorkerPoolOptions{.threads = options.governance_workers, .max_queued = 0,
-                        .name = "gw-governance"});
+  core->workers = std::make_unique<WorkerPool>(WorkerPoolOptions{
+      .threads = options.governance_workers, .max_queued = 0, .name = "gw-governance"});
   core->settlers = std::make_unique<WorkerPool>(
       WorkerPoolOptions{.threads = std::max(16, 4 * options.governance_workers),
                         .max_queued = 0,
@@ -887,15 +886,15 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options,
   core->options = std::move(options);
   core->deps = std::move(deps);
   std::weak_ptr<Core> weak = core;
-  auto server = HttpServer::Start(
-      core->options.server,
-      [weak](HttpRequest request, std::shared_ptr<HttpResponseWriter> writer) {
-        if (auto c = weak.lock()) {
-          c->Handle(std::move(request), std::move(writer));
-        } else {
-          writer->Respond(HttpResponse::Text(503, "gateway stopping\n"));
-        }
-      });
+  auto server =
+      HttpServer::Start(core->options.server,
+                        [weak](HttpRequest request, std::shared_ptr<HttpResponseWriter> writer) {
+                          if (auto c = weak.lock()) {
+                            c->Handle(std::move(request), std::move(writer));
+                          } else {
+                            writer->Respond(HttpResponse::Text(503, "gateway stopping\n"));
+                          }
+                        });
   if (!server.ok()) return server.status();
   core->server = std::move(*server);
   return std::unique_ptr<Gateway>(new Gateway(std::move(core)));

@@ -75,20 +75,20 @@ struct GatewayOptions {
 };
 
 struct GatewayDependencies {
-  std::shared_ptr<Adapter> adapter;         // governance, pricing, spans (required)
-  std::shared_ptr<ledger::Ledger> ledger;   // the adapter's ledger: virtual keys (required)
+  std::shared_ptr<Adapter> adapter;          // governance, pricing, spans (required)
+  std::shared_ptr<ledger::Ledger> ledger;    // the adapter's ledger: virtual keys (required)
   std::shared_ptr<ApprovalStore> approvals;  // the adapter's approval store (required)
 };
 
 struct GatewayStats {
-  uint64_t requests = 0;           // governed requests received
-  uint64_t refused = 0;            // refused by governance (402/403/503)
-  uint64_t unauthorized = 0;       // 401
-  uint64_t bad_requests = 0;       // 400/404/405
-  uint64_t overloaded = 0;         // 429 from max_concurrent_operations
-  uint64_t forwarded = 0;          // upstream attempts made
-  uint64_t retries = 0;            // attempts after the first
-  uint64_t upstream_errors = 0;    // answered with an upstream or gateway error
+  uint64_t requests = 0;            // governed requests received
+  uint64_t refused = 0;             // refused by governance (402/403/503)
+  uint64_t unauthorized = 0;        // 401
+  uint64_t bad_requests = 0;        // 400/404/405
+  uint64_t overloaded = 0;          // 429 from max_concurrent_operations
+  uint64_t forwarded = 0;           // upstream attempts made
+  uint64_t retries = 0;             // attempts after the first
+  uint64_t upstream_errors = 0;     // answered with an upstream or gateway error
   uint64_t breaker_rejections = 0;  // 503 because every endpoint's breaker was open
   uint64_t streams = 0;
   uint64_t client_disconnects = 0;

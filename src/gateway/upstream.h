@@ -52,8 +52,9 @@ class UpstreamProvider {
  public:
   // Validates the URLs (http:// or https://, a host). A base URL ending in "/v1" has it
   // removed: the gateway appends the request's own /v1/... path.
-  static absl::StatusOr<std::unique_ptr<UpstreamProvider>> Create(
-      const UpstreamProviderSpec& spec, int breaker_threshold, int64_t breaker_open_nanos);
+  static absl::StatusOr<std::unique_ptr<UpstreamProvider>> Create(const UpstreamProviderSpec& spec,
+                                                                  int breaker_threshold,
+                                                                  int64_t breaker_open_nanos);
 
   const std::string& name() const { return spec_.name; }
   ApiFamily api() const { return spec_.api; }

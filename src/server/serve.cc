@@ -51,9 +51,8 @@ absl::StatusOr<gateway::GatewayOptions> GatewayOptionsFromConfig(const FileConfi
     const std::string api = !p.api.empty() ? p.api : (name == "anthropic" ? "anthropic" : "openai");
     spec.api = api == "anthropic" ? gateway::ApiFamily::kAnthropic : gateway::ApiFamily::kOpenAI;
     if (p.base_url.empty()) {
-      return absl::InvalidArgumentError(
-          Cat(config.source, ": gateway.providers.", name,
-              ".base_url is required (e.g. https://api.openai.com)"));
+      return absl::InvalidArgumentError(Cat(config.source, ": gateway.providers.", name,
+                                            ".base_url is required (e.g. https://api.openai.com)"));
     }
     spec.base_url = p.base_url;
     spec.failover = p.failover;
@@ -81,8 +80,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const FileConfig& config,
   std::unique_ptr<Daemon> d(new Daemon());
   auto ledger = ledger::OpenLedger(config.adapter.ledger_url, {});
   if (!ledger.ok()) {
-    return absl::Status(ledger.status().code(),
-                        Cat("ledger.url: ", ledger.status().message()));
+    return absl::Status(ledger.status().code(), Cat("ledger.url: ", ledger.status().message()));
   }
   d->ledger_ = std::move(*ledger);
   d->approvals_ = std::make_shared<ApprovalStore>();
@@ -100,17 +98,17 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const FileConfig& config,
   if (overrides.gateway_listen.has_value()) options->server.listen = *overrides.gateway_listen;
   for (const auto& p : options->providers) {
     if (p.api_key.empty() && !p.api_key_env.empty()) {
-      spdlog::info("gateway: {} is not set; requests with a virtual key reach provider '{}' "
-                   "without a provider key (clients may still pass their own)",
-                   p.api_key_env, p.name);
+      spdlog::info(
+          "gateway: {} is not set; requests with a virtual key reach provider '{}' "
+          "without a provider key (clients may still pass their own)",
+          p.api_key_env, p.name);
     }
   }
   auto gateway = gateway::Gateway::Start(
       std::move(*options),
       {.adapter = d->adapter_, .ledger = d->ledger_, .approvals = d->approvals_});
   if (!gateway.ok()) {
-    return absl::Status(gateway.status().code(),
-                        Cat("gateway: ", gateway.status().message()));
+    return absl::Status(gateway.status().code(), Cat("gateway: ", gateway.status().message()));
   }
   d->gateway_ = std::move(*gateway);
   return d;

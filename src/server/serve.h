@@ -42,10 +42,9 @@ struct DaemonOverrides {
 // Thread safety: see the file comment.
 class Daemon {
  public:
-  static absl::StatusOr<std::unique_ptr<Daemon>> Start(const FileConfig& config,
-                                                       const DaemonOverrides& overrides,
-                                                       const Environment& env =
-                                                           *Environment::Process());
+  static absl::StatusOr<std::unique_ptr<Daemon>> Start(
+      const FileConfig& config, const DaemonOverrides& overrides,
+      const Environment& env = *Environment::Process());
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;

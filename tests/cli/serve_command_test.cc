@@ -1,8 +1,7 @@
 // `genops serve` and `genops approvals` as an operator runs them: real processes, a config
 // file, the mock provider, an SQLite ledger; SIGTERM drains and exits 0.
-#include <signal.h>
-
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -74,7 +73,8 @@ class ServeCommandTest : public ::testing::Test {
     const std::string path = (dir_ / "genops.yaml").string();
     std::ofstream(path) << "governance:\n  team: ops\n  project: serve-test\n"
                         << "  governance_policy: enforced\n"
-                        << extra_governance << "ledger:\n  url: sqlite://" << (dir_ / "l.db").string()
+                        << extra_governance << "ledger:\n  url: sqlite://"
+                        << (dir_ / "l.db").string()
                         << "\ngateway:\n  listen: 127.0.0.1:0\n  providers:\n"
                         << "    openai: {base_url: \"" << mock_->base_url() << "\"}\n"
                         << "receiver:\n  enabled: false\n"
@@ -88,9 +88,9 @@ class ServeCommandTest : public ::testing::Test {
     out_ = (dir_ / "serve.out").string();
     err_ = (dir_ / "serve.err").string();
     setenv("GENOPS_ADMIN_TOKEN", "t0ken", 1);
-    auto p = Subprocess::Start({GENOPS_CLI_PATH, "serve", "--config", config, "--grace-seconds",
-                                "5"},
-                               {.stdout_path = out_, .stderr_path = err_});
+    auto p =
+        Subprocess::Start({GENOPS_CLI_PATH, "serve", "--config", config, "--grace-seconds", "5"},
+                          {.stdout_path = out_, .stderr_path = err_});
     unsetenv("GENOPS_ADMIN_TOKEN");
     EXPECT_TRUE(p.ok());
     if (!p.ok()) return "";
@@ -137,8 +137,7 @@ TEST_F(ServeCommandTest, ServesRecordsAndDrainsOnSigterm) {
   EXPECT_NE(ReadWholeFile(err_).find("stopped after 1 requests"), std::string::npos)
       << ReadWholeFile(err_);
   // The operation reached the durable ledger before the process exited.
-  CommandResult ops =
-      RunCli("operations --json --ledger sqlite://" + (dir_ / "l.db").string());
+  CommandResult ops = RunCli("operations --json --ledger sqlite://" + (dir_ / "l.db").string());
   ASSERT_EQ(ops.exit_code, 0) << ops.output;
   auto j = nlohmann::json::parse(ops.output);
   ASSERT_EQ(j["operations"].size(), 1u) << ops.output;
@@ -157,9 +156,9 @@ TEST_F(ServeCommandTest, ApprovalsCommandListsAndApprovesHeldRequests) {
   const std::string id = FindToken(list.output, "apr_", "0123456789abcdef");
   ASSERT_FALSE(id.empty()) << list.output;
   EXPECT_NE(list.output.find("pending"), std::string::npos) << list.output;
-  EXPECT_NE(RunCli("approvals approve " + id + " --gateway " + url, "GENOPS_ADMIN_TOKEN=wrong")
-                .exit_code,
-            0);
+  EXPECT_NE(
+      RunCli("approvals approve " + id + " --gateway " + url, "GENOPS_ADMIN_TOKEN=wrong").exit_code,
+      0);
   CommandResult approve = RunCli("approvals approve " + id + " --gateway " + url, env);
   EXPECT_EQ(approve.exit_code, 0) << approve.output;
   EXPECT_NE(approve.output.find("x-genops-approval: " + id), std::string::npos);
@@ -177,22 +176,23 @@ TEST_F(ServeCommandTest, BadConfigurationsAreRefusedWithTheReason) {
 
   const std::string no_receiver = (dir_ / "recv.yaml").string();
   std::ofstream(no_receiver) << "governance: {team: a, project: b}\ngateway:\n  listen: "
-                                 "127.0.0.1:0\nreceiver:\n  enabled: true\n";
+                                "127.0.0.1:0\nreceiver:\n  enabled: true\n";
   r = RunCli("serve --config " + no_receiver);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("receiver.enabled: true is not supported yet"), std::string::npos)
       << r.output;
 
   const std::string bad_provider = (dir_ / "prov.yaml").string();
-  std::ofstream(bad_provider) << "governance: {team: a, project: b}\ngateway:\n  listen: 127.0.0.1:0\n  providers:\n"
-                                 "    openai: {base_url: ftp://x}\nreceiver:\n  enabled: false\n";
+  std::ofstream(bad_provider)
+      << "governance: {team: a, project: b}\ngateway:\n  listen: 127.0.0.1:0\n  providers:\n"
+         "    openai: {base_url: ftp://x}\nreceiver:\n  enabled: false\n";
   r = RunCli("serve --config " + bad_provider);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("ftp://x"), std::string::npos) << r.output;
 
   const std::string busy = (dir_ / "busy.yaml").string();
-  std::ofstream(busy) << "governance: {team: a, project: b}\ngateway:\n  listen: 127.0.0.1:" << mock_->port()
-                      << "\nreceiver:\n  enabled: false\n";
+  std::ofstream(busy) << "governance: {team: a, project: b}\ngateway:\n  listen: 127.0.0.1:"
+                      << mock_->port() << "\nreceiver:\n  enabled: false\n";
   r = RunCli("serve --config " + busy);
   EXPECT_EQ(r.exit_code, 1) << r.output;
 }

@@ -150,8 +150,8 @@ class GatewayTest : public ::testing::Test {
       u = NormalizeAnthropicUsage(usage->input_tokens, usage->output_tokens,
                                   usage->cache_read_tokens, usage->cache_write_tokens);
     } else {
-      u = NormalizeOpenAIUsage(usage->input_tokens, usage->output_tokens,
-                               usage->cache_read_tokens, usage->reasoning_tokens);
+      u = NormalizeOpenAIUsage(usage->input_tokens, usage->output_tokens, usage->cache_read_tokens,
+                               usage->reasoning_tokens);
     }
     const auto* m = catalog_->Find(provider, model);
     EXPECT_NE(m, nullptr) << model;
@@ -175,8 +175,11 @@ class GatewayTest : public ::testing::Test {
   }
 
   void AddBudget(const std::string& name, Money limit, ledger::Scope scope = {}) {
-    ASSERT_TRUE(ledger_->UpsertBudget({.name = name, .scope = std::move(scope), .limit = limit,
-                                       .period = ledger::BudgetPeriod::kDay})
+    ASSERT_TRUE(ledger_
+                    ->UpsertBudget({.name = name,
+                                    .scope = std::move(scope),
+                                    .limit = limit,
+                                    .period = ledger::BudgetPeriod::kDay})
                     .ok());
   }
 
@@ -220,8 +223,7 @@ TEST_F(GatewayTest, ChatCompletionIsForwardedMeteredAndChargedExactly) {
   // The provider key reached the provider; the client's GenOps headers did not.
   auto requests = mock_->requests();
   ASSERT_EQ(requests.size(), 1u);
-  EXPECT_EQ(requests[0].headers.GetOr("authorization", ""),
-            std::string("Bearer ") + kProviderKey);
+  EXPECT_EQ(requests[0].headers.GetOr("authorization", ""), std::string("Bearer ") + kProviderKey);
   EXPECT_FALSE(requests[0].headers.Has("x-genops-customer-id"));
   // The span carries the attribution.
   auto spans = spans_->Snapshot();
@@ -242,8 +244,8 @@ TEST_F(GatewayTest, StreamedChatStripsTheUsageChunkTheClientDidNotAskFor) {
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_TRUE(json::parse(requests[0].body)["stream_options"]["include_usage"].get<bool>());
   Drain();
-  EXPECT_EQ(Spent(), ExpectedCost("/v1/chat/completions", requests[0].body, "gpt-4o-mini",
-                                  "openai"));
+  EXPECT_EQ(Spent(),
+            ExpectedCost("/v1/chat/completions", requests[0].body, "gpt-4o-mini", "openai"));
   EXPECT_EQ(Reserved(), Money());
 }
 
@@ -261,8 +263,10 @@ TEST_F(GatewayTest, AnthropicStreamWithCacheTokensIsChargedExactly) {
   Start();
   const std::string model = "claude-3-5-haiku-20241022";
   const std::string body = MessagesBody(model, 30, /*stream=*/true);
-  HttpHeaders h = {{"x-mock-cached-tokens", "40"}, {"x-mock-cache-write-tokens", "8"},
-                   {"x-api-key", kProviderKey}, {"anthropic-version", "2023-06-01"}};
+  HttpHeaders h = {{"x-mock-cached-tokens", "40"},
+                   {"x-mock-cache-write-tokens", "8"},
+                   {"x-api-key", kProviderKey},
+                   {"anthropic-version", "2023-06-01"}};
   HttpClientResponse r = Post("/v1/messages", body, h);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find("event: message_stop"), std::string::npos);
@@ -318,12 +322,12 @@ TEST_F(GatewayTest, BudgetRefusalIsA402InTheProvidersShapeAndNeverReachesTheProv
 
 TEST_F(GatewayTest, PerRequestCapRefusesExpensiveCalls) {
   Start();
-  HttpClientResponse r = Post("/v1/chat/completions", ChatBody("gpt-4o", 4000),
-                              {{"x-genops-max-cost", "0.000001"}});
+  HttpClientResponse r =
+      Post("/v1/chat/completions", ChatBody("gpt-4o", 4000), {{"x-genops-max-cost", "0.000001"}});
   EXPECT_EQ(r.status, 402);
   EXPECT_EQ(json::parse(r.body)["error"]["code"], "genops_operation_cost_exceeded");
-  HttpClientResponse bad = Post("/v1/chat/completions", ChatBody("gpt-4o", 10),
-                                {{"x-genops-max-cost", "lots"}});
+  HttpClientResponse bad =
+      Post("/v1/chat/completions", ChatBody("gpt-4o", 10), {{"x-genops-max-cost", "lots"}});
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.body.find("x-genops-max-cost"), std::string::npos);
   EXPECT_EQ(mock_->request_count(), 0u);
@@ -394,8 +398,7 @@ TEST_F(GatewayTest, VirtualKeysAuthenticateAttributeAndCarryTheirOwnBudget) {
   // The provider got the provider key, not the virtual key.
   auto requests = mock_->requests();
   ASSERT_EQ(requests.size(), 1u);
-  EXPECT_EQ(requests[0].headers.GetOr("authorization", ""),
-            std::string("Bearer ") + kProviderKey);
+  EXPECT_EQ(requests[0].headers.GetOr("authorization", ""), std::string("Bearer ") + kProviderKey);
   // The key's budget is spent: the next call is refused.
   EXPECT_EQ(Post("/v1/chat/completions", body, with_key).status, 402);
   Drain();
@@ -486,10 +489,10 @@ TEST_F(GatewayTest, CircuitBreakerOpensThenClosesAfterItsTimeout) {
   options.circuit_breaker_timeout = absl::Seconds(30);
   Start(BaseConfig(), options);
   for (int i = 0; i < 2; ++i) {
-    EXPECT_EQ(Post("/v1/chat/completions", ChatBody("gpt-4o-mini", 5),
-                   {{"x-mock-fault", "fail-503"}})
-                  .status,
-              503);
+    EXPECT_EQ(
+        Post("/v1/chat/completions", ChatBody("gpt-4o-mini", 5), {{"x-mock-fault", "fail-503"}})
+            .status,
+        503);
   }
   HttpClientResponse open = Post("/v1/chat/completions", ChatBody("gpt-4o-mini", 5));
   EXPECT_EQ(open.status, 503);
@@ -571,13 +574,14 @@ TEST_F(GatewayTest, ClientDisconnectMidStreamCancelsUpstreamAndChargesWhatWasPro
   const std::string body = ChatBody("gpt-4o-mini", 200, true);
   testing::RawSocket socket(gateway_->port());
   ASSERT_TRUE(socket.connected());
-  ASSERT_TRUE(socket.Send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                          "Authorization: Bearer " +
-                          std::string(kProviderKey) +
-                          "\r\nContent-Type: application/json\r\n"
-                          "x-mock-output-tokens: 200\r\nx-mock-stream-chunk-ms: 20\r\n"
-                          "Content-Length: " +
-                          std::to_string(body.size()) + "\r\n\r\n" + body));
+  ASSERT_TRUE(
+      socket.Send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                  "Authorization: Bearer " +
+                  std::string(kProviderKey) +
+                  "\r\nContent-Type: application/json\r\n"
+                  "x-mock-output-tokens: 200\r\nx-mock-stream-chunk-ms: 20\r\n"
+                  "Content-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body));
   std::string received;
   while (received.find("delta") == std::string::npos) {
     auto some = socket.RecvSome();
@@ -600,11 +604,11 @@ TEST_F(GatewayTest, FirstStreamedByteArrivesBeforeTheUpstreamFinishes) {
   const std::string body = ChatBody("gpt-4o-mini", 20, true);
   testing::RawSocket socket(gateway_->port(), absl::Seconds(10));
   const auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE(socket.Send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                          "Authorization: Bearer " +
-                          std::string(kProviderKey) +
-                          "\r\nx-mock-stream-chunk-ms: 150\r\nContent-Length: " +
-                          std::to_string(body.size()) + "\r\n\r\n" + body));
+  ASSERT_TRUE(socket.Send(
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+      "Authorization: Bearer " +
+      std::string(kProviderKey) + "\r\nx-mock-stream-chunk-ms: 150\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body));
   std::string received;
   while (received.find("delta") == std::string::npos) {
     auto some = socket.RecvSome();
@@ -663,9 +667,8 @@ TEST_F(GatewayTest, ProviderKeysNeverLeakAndOversizedRequestsAreRefused) {
 TEST_F(GatewayTest, TraceparentMakesTheSpanAChildOfTheCallersTrace) {
   Start();
   const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-  HttpClientResponse r =
-      Post("/v1/chat/completions", ChatBody("gpt-4o-mini", 5),
-           {{"traceparent", "00-" + trace + "-00f067aa0ba902b7-01"}});
+  HttpClientResponse r = Post("/v1/chat/completions", ChatBody("gpt-4o-mini", 5),
+                              {{"traceparent", "00-" + trace + "-00f067aa0ba902b7-01"}});
   ASSERT_EQ(r.status, 200);
   Drain();
   auto spans = spans_->Snapshot();
