@@ -5,11 +5,16 @@
 //   BM_EncodeOtlpProtoArena    libprotobuf messages built on an Arena, then serialised
 //   BM_EncodeOtlpJson          OTLP/JSON
 //   BM_EncodeOtlpProtoGzip     direct encoder + gzip level 6 (the default OTLP/HTTP body)
+//   BM_EncodeOtlpProtoDirectMixedOrigins / BM_EncodeOtlpJsonMixedOrigins
+//                              a batch the OTLP receiver forwards: a quarter GenOps' own spans,
+//                              the rest from three applications (SpanData::origin),
+//                              interleaved, so four ResourceSpans
 //
 // Run: build-release/otlp_encode_benchmark   (read the spans_per_second counter)
 #include <benchmark/benchmark.h>
 #include <google/protobuf/arena.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -82,6 +87,44 @@ void BM_EncodeOtlpProtoGzip(benchmark::State& state) {
   SetCounters(state, compressed_size);
 }
 BENCHMARK(BM_EncodeOtlpProtoGzip)->Unit(benchmark::kMicrosecond);
+
+// Span i belongs to GenOps (i % 4 == 0) or to one of three applications.
+std::vector<genops::telemetry::SpanData> MakeMixedOriginBatch() {
+  auto spans = genops::testing::MakeGenOpsBatch(kBatchSize);
+  const std::shared_ptr<const genops::telemetry::ResourceInfo> origins[] = {
+      genops::testing::MakeOrigin("app-a", "@traceloop/instrumentation-openai", "0.11.0"),
+      genops::testing::MakeOrigin("app-b", "opentelemetry.instrumentation.openai", "0.40.0"),
+      genops::testing::MakeOrigin("app-c", "openinference.instrumentation.langchain", "0.1.2"),
+  };
+  for (size_t i = 0; i < spans.size(); ++i) {
+    if (i % 4 != 0) spans[i].origin = origins[i % 4 - 1];
+  }
+  return spans;
+}
+
+void BM_EncodeOtlpProtoDirectMixedOrigins(benchmark::State& state) {
+  const auto spans = MakeMixedOriginBatch();
+  const auto resource = genops::testing::MakeResource();
+  std::string out;
+  for (auto _ : state) {
+    genops::exporter::EncodeOtlpProto(spans, resource, &out);
+    benchmark::DoNotOptimize(out.data());
+  }
+  SetCounters(state, out.size());
+}
+BENCHMARK(BM_EncodeOtlpProtoDirectMixedOrigins)->Unit(benchmark::kMicrosecond);
+
+void BM_EncodeOtlpJsonMixedOrigins(benchmark::State& state) {
+  const auto spans = MakeMixedOriginBatch();
+  const auto resource = genops::testing::MakeResource();
+  std::string out;
+  for (auto _ : state) {
+    genops::exporter::EncodeOtlpJson(spans, resource, &out);
+    benchmark::DoNotOptimize(out.data());
+  }
+  SetCounters(state, out.size());
+}
+BENCHMARK(BM_EncodeOtlpJsonMixedOrigins)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

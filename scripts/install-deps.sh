@@ -12,6 +12,9 @@ PACKAGES=(
   libsqlite3-dev libhiredis-dev libpq-dev
   libcli11-dev libspdlog-dev libfmt-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # OTLP/gRPC receiver. Debian's gRPCConfig.cmake fails unless the gRPC protoc plugins
+  # (protobuf-compiler-grpc) are installed; the tests also use grpc_cpp_plugin.
+  libgrpc++-dev protobuf-compiler-grpc
   # Servers the ledger tests start on loopback (never as system services).
   redis-server postgresql
   # Load generator and the reference reverse proxy of bench/gateway_load.sh (loopback only).

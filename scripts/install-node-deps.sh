@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs what the npm client tests (tests/integration/npm_clients_test.cc) need: Node.js and
+# Installs what the npm client tests (tests/integration/*_clients_test.cc) need: Node.js and
 # npm (Debian's `nodejs npm` when missing), then the pinned SDKs of
 # tests/integration/node/package-lock.json through `npm ci`.
 # Idempotent and silent when nothing is to do: apt is only touched when node or npm is
 # missing, and npm only when node_modules is missing or older than the lock file (or
 # package.json). Runs as root (CI, fresh machines) or through sudo, like install-deps.sh.
-# The pinned SDK versions work with Debian 12's Node 18 as well as Node 20+.
+# Tested with Node 20 (this project's machines); a few of Traceloop's transitive Google
+# packages declare Node >= 22 but run on 20 (npm prints an engine warning).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: the gateway on an embedded SQLite ledger, in front of the local mock provider,
-# until Ctrl-C. Usage: scripts/run-gateway.sh [path/to/genops] [config.yaml]
+# `make run`: the gateway (in front of the local mock provider) and the OTLP receiver, on an
+# embedded SQLite ledger, until Ctrl-C. Usage: scripts/run-gateway.sh [path/to/genops] [config.yaml]
 set -euo pipefail
 
 GENOPS=${1:-./build/release/genops}

@@ -1,19 +1,24 @@
-// `genops serve`: runs the gateway (and the OTLP receiver) from a configuration file until
+// `genops serve`: runs the gateway and/or the OTLP receiver from a configuration file until
 // SIGINT or SIGTERM, then drains in-flight requests and flushes what is owed.
 //
 //   genops serve --config genops.yaml
 //   genops serve --config genops.yaml --listen 127.0.0.1:0
 //
-// Prints "genops serve: gateway listening on http://HOST:PORT" once it accepts requests (with
-// the real port for :0), then how to point an application at it. Exit codes: 0 stopped by a
-// signal, 1 could not start (bad ledger, address in use, ...), 2 usage or configuration error.
+// Once everything accepts (with the real port for :0) it prints one line per listener:
+//   genops serve: gateway listening on http://HOST:PORT
+//   genops serve: OTLP/HTTP receiver listening on http://HOST:PORT/v1/traces
+//   genops serve: OTLP/gRPC receiver listening on HOST:PORT
+// then how to point an application at them. Exit codes: 0 stopped by a signal, 1 could not
+// start (bad ledger, address in use, ...), 2 usage or configuration error.
 #include <pthread.h>
 #include <signal.h>
 
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <string_view>
 
+#include "genops/money.h"
 #include "src/cli/commands.h"
 #include "src/core/text.h"
 #include "src/server/config_file.h"
@@ -30,7 +35,8 @@ struct ServeCliOptions {
 };
 
 constexpr char kServeFooter[] = R"(
-Point an application at the gateway by changing only its base URL:
+Gateway (gateway.enabled, default true): point an application at it by changing only its
+base URL:
   OPENAI_BASE_URL=http://HOST:PORT/v1      (OpenAI SDKs; also any OpenAI-compatible client)
   ANTHROPIC_BASE_URL=http://HOST:PORT      (Anthropic SDKs)
 and give it a GenOps virtual key as its API key (`genops keys create --team T --project P`),
@@ -40,6 +46,15 @@ Attribution headers: x-genops-team, -project, -environment, -customer-id, -cost-
 -feature, -tags (k=v,k2=v2), -max-cost (USD), -priority, -approval, -provider.
 Health: GET /health (alive) and GET /ready (accepting). Admin API (approvals, metrics):
 /genops/admin/... with the token from GENOPS_ADMIN_TOKEN. See docs/gateway.md.
+
+OTLP receiver (receiver.enabled, default false): applications instrumented with OpenLLMetry
+or OpenTelemetry export to it instead of their backend; LLM spans are priced, attributed and
+charged, and every span is forwarded to export.exporters:
+  TRACELOOP_BASE_URL=http://HOST:4318                 (Traceloop / OpenLLMetry SDKs)
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://HOST:4318/v1/traces   (OTLP/HTTP)
+  OTEL_EXPORTER_OTLP_ENDPOINT=http://HOST:4317 with the grpc protocol   (OTLP/gRPC)
+Prometheus metrics (received, charged, rejected, dropped spans): GET /metrics on the OTLP/HTTP
+address. See docs/receiver.md.
 )";
 
 int RunServe(const ServeCliOptions& o) {
@@ -72,14 +87,37 @@ int RunServe(const ServeCliOptions& o) {
                                                                                               : 1;
   }
   const std::string url = (*daemon)->gateway_url();
-  std::printf("genops serve: gateway listening on %s\n", url.c_str());
+  const std::string otlp_http = (*daemon)->otlp_http_url();
+  const std::string otlp_grpc = (*daemon)->otlp_grpc_address();
+  if (!url.empty()) std::printf("genops serve: gateway listening on %s\n", url.c_str());
+  if (!otlp_http.empty()) {
+    std::printf("genops serve: OTLP/HTTP receiver listening on %s\n", otlp_http.c_str());
+  }
+  if (!otlp_grpc.empty()) {
+    std::printf("genops serve: OTLP/gRPC receiver listening on %s\n", otlp_grpc.c_str());
+  }
   if (!o.quiet) {
+    if (!url.empty()) {
+      std::printf(
+          "  OpenAI SDKs:    OPENAI_BASE_URL=%s/v1\n"
+          "  Anthropic SDKs: ANTHROPIC_BASE_URL=%s\n",
+          url.c_str(), url.c_str());
+    }
+    if (!otlp_http.empty()) {
+      std::printf(
+          "  OpenLLMetry:    TRACELOOP_BASE_URL=%s\n"
+          "  OpenTelemetry:  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=%s\n"
+          "  metrics:        %s\n",
+          otlp_http.substr(0, otlp_http.size() - std::string_view("/v1/traces").size()).c_str(),
+          otlp_http.c_str(),
+          (otlp_http.substr(0, otlp_http.size() - std::string_view("/v1/traces").size()) +
+           "/metrics")
+              .c_str());
+    }
     std::printf(
-        "  OpenAI SDKs:    OPENAI_BASE_URL=%s/v1\n"
-        "  Anthropic SDKs: ANTHROPIC_BASE_URL=%s\n"
         "  ledger:         %s\n"
         "  stop with Ctrl-C (in-flight requests finish first)\n",
-        url.c_str(), url.c_str(), config.adapter.ledger_url.c_str());
+        config.adapter.ledger_url.c_str());
   }
   std::fflush(stdout);
   int signal_number = 0;
@@ -96,6 +134,20 @@ int RunServe(const ServeCliOptions& o) {
                  static_cast<unsigned long long>(s.refused),
                  static_cast<unsigned long long>(s.upstream_errors));
   }
+  if (auto* receiver = (*daemon)->receiver()) {
+    const receiver::ReceiverStats s = receiver->stats();
+    std::fprintf(stderr,
+                 "genops serve: receiver took %llu export requests, %llu spans (%llu LLM spans "
+                 "priced, %llu of them redelivered, %llu unpriced, %llu rejected); %s USD "
+                 "charged\n",
+                 static_cast<unsigned long long>(s.requests),
+                 static_cast<unsigned long long>(s.spans_received),
+                 static_cast<unsigned long long>(s.priced_spans),
+                 static_cast<unsigned long long>(s.redelivered_spans),
+                 static_cast<unsigned long long>(s.unpriced_spans),
+                 static_cast<unsigned long long>(s.spans_rejected),
+                 Money::FromNanos(s.charged_nanos).ToUsdString().c_str());
+  }
   return 0;
 }
 
@@ -104,7 +156,9 @@ int RunServe(const ServeCliOptions& o) {
 void RegisterServeCommand(CLI::App& app, CommandRegistry& registry) {
   auto options = std::make_shared<ServeCliOptions>();
   CLI::App* sub = app.add_subcommand(
-      "serve", "Run the governance gateway (OpenAI/Anthropic-compatible) from a config file");
+      "serve",
+      "Run the governance gateway (OpenAI/Anthropic-compatible) and/or the OTLP receiver "
+      "(OpenLLMetry/OpenTelemetry) from a config file");
   sub->add_option("--config", options->config_path,
                   "Configuration file (YAML, see docs/configuration.md); defaults apply "
                   "without one")

@@ -782,6 +782,7 @@ Settlement Governor::CompleteImpl(const OperationRequest& request, const Admissi
       }
     }
   }
+  s.already_settled = repeat;
   if (!repeat) counters_.total_cost_nanos.fetch_add(s.cost.nanos(), std::memory_order_relaxed);
 
   // 3. Alerts.

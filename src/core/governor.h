@@ -155,6 +155,9 @@ struct Settlement {
   ledger::BudgetStatusList budgets;
   std::vector<Alert> alerts;
   absl::Status ledger_status;  // not OK: the charge is queued for retry, never dropped
+  // The ledger had already settled this operation id: a redelivery, charged nothing new
+  // (its alerts are not raised again).
+  bool already_settled = false;
 };
 
 struct GovernorMetrics {

@@ -161,6 +161,20 @@ std::string ConsoleExporter::FormatSpan(const SpanData& span) {
     line.append(" events=");
     line.append(std::to_string(span.events.size()));
   }
+  if (span.origin != nullptr) {
+    // A span received from an application: say which one (GenOps' own spans need no label).
+    for (const telemetry::Attribute& attribute : span.origin->attributes) {
+      if (attribute.key == semconv::kServiceName) {
+        line.append(" service=");
+        AppendValue(attribute.value, &line);
+        break;
+      }
+    }
+    if (!span.origin->scope_name.empty()) {
+      line.append(" scope=");
+      AppendPrintable(span.origin->scope_name, &line);
+    }
+  }
   line.append(" trace=");
   line.append(span.trace_id.ToHex());
   line.append(" span=");

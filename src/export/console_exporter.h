@@ -2,7 +2,9 @@
 //
 // Shows what an operator looks for first: when, what (span name, kind, status, duration),
 // how much (genops.cost.total with currency), who (team, project, environment, customer),
-// tokens, and the policy outcome. Ids are included so a line can be found in a backend.
+// tokens, and the policy outcome. Ids are included so a line can be found in a backend. A
+// span received from an application (SpanData::origin) also shows that application's
+// service.name and instrumentation scope (service=... scope=...).
 // Control characters in span data are replaced so a hostile prompt cannot forge log lines.
 //
 // Example line:

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <variant>
 
+#include "absl/container/flat_hash_map.h"
+
 namespace genops::exporter {
 namespace {
 
@@ -50,6 +52,15 @@ bool AttributesValid(const std::vector<telemetry::Attribute>& attributes) noexce
     }
   }
   return true;
+}
+
+// `resource`, or a sanitised copy owned by `out` when it is not valid UTF-8.
+const telemetry::ResourceInfo* ValidResource(const telemetry::ResourceInfo& resource,
+                                             GroupedSpans* out) {
+  if (ResourceHasValidUtf8(resource)) return &resource;
+  out->sanitized_resources.push_back(
+      std::make_unique<telemetry::ResourceInfo>(SanitizedResource(resource)));
+  return out->sanitized_resources.back().get();
 }
 
 void SanitizeAttributes(std::vector<telemetry::Attribute>* attributes) {
@@ -151,6 +162,60 @@ telemetry::ResourceInfo SanitizedResource(const telemetry::ResourceInfo& resourc
   copy.scope_name = SanitizeUtf8(copy.scope_name);
   copy.scope_version = SanitizeUtf8(copy.scope_version);
   return copy;
+}
+
+void GroupByResource(std::span<const telemetry::SpanData> spans, const telemetry::ResourceInfo& own,
+                     GroupedSpans* out) {
+  out->spans.clear();
+  out->groups.clear();
+  out->sanitized_resources.clear();
+  if (spans.empty()) return;
+  out->spans.reserve(spans.size());
+  const telemetry::ResourceInfo* const first = spans[0].origin.get();
+  bool uniform = true;
+  for (const telemetry::SpanData& span : spans) {
+    out->spans.push_back(&span);
+    uniform &= span.origin.get() == first;
+  }
+  if (uniform) {
+    out->groups.push_back({ValidResource(first != nullptr ? *first : own, out), 0, spans.size()});
+    return;
+  }
+
+  // Several origins: number the groups in order of first appearance, then place the spans
+  // with a stable counting sort.
+  absl::flat_hash_map<const telemetry::ResourceInfo*, uint32_t> group_index;
+  std::vector<const telemetry::ResourceInfo*> origins;  // per group; nullptr for `own`
+  std::vector<size_t> group_sizes;
+  std::vector<uint32_t> group_of(spans.size());
+  const telemetry::ResourceInfo* previous = nullptr;
+  uint32_t previous_group = 0;
+  for (size_t i = 0; i < spans.size(); ++i) {
+    const telemetry::ResourceInfo* origin = spans[i].origin.get();
+    if (i == 0 || origin != previous) {
+      const auto [it, inserted] =
+          group_index.try_emplace(origin, static_cast<uint32_t>(origins.size()));
+      if (inserted) {
+        origins.push_back(origin);
+        group_sizes.push_back(0);
+      }
+      previous = origin;
+      previous_group = it->second;
+    }
+    group_of[i] = previous_group;
+    ++group_sizes[previous_group];
+  }
+  std::vector<size_t> next(origins.size());  // where each group's next span goes
+  size_t begin = 0;
+  for (size_t g = 0; g < origins.size(); ++g) {
+    next[g] = begin;
+    out->groups.push_back({nullptr, begin, begin + group_sizes[g]});
+    begin += group_sizes[g];
+  }
+  for (size_t i = 0; i < spans.size(); ++i) out->spans[next[group_of[i]]++] = &spans[i];
+  for (size_t g = 0; g < origins.size(); ++g) {
+    out->groups[g].resource = ValidResource(origins[g] != nullptr ? *origins[g] : own, out);
+  }
 }
 
 void AppendJsonString(std::string_view text, std::string* out) {

@@ -1,10 +1,12 @@
 // FileExporter: appends spans to a JSON-lines file, one OTLP/JSON span object per line.
 //
-// Each line is self-describing (span fields plus "resource" and "scope"), so files can be
-// concatenated, rotated, grepped, loaded with `jq -s`, or replayed into a collector without
-// any framing. The file is opened in append mode and never truncated. Writes go through a
-// stdio buffer: data reaches the OS when the buffer fills, on ForceFlush() and on Shutdown(),
-// so a crash can lose the tail; call ForceFlush() where durability matters.
+// Each line is self-describing (span fields plus "resource" and "scope": the exporter's own
+// for GenOps' spans, the application's for spans received from one, see SpanData::origin), so
+// files can be concatenated, rotated, grepped, loaded with `jq -s`, or replayed into a
+// collector without any framing. The file is opened in append mode and never truncated.
+// Writes go through a stdio buffer: data reaches the OS when the buffer fills, on
+// ForceFlush() and on Shutdown(), so a crash can lose the tail; call ForceFlush() where
+// durability matters.
 //
 // Example:
 //   absl::StatusOr<std::unique_ptr<FileExporter>> file =

@@ -31,8 +31,8 @@ class InMemorySpanExporter final : public SpanExporter {
  public:
   InMemorySpanExporter() = default;
 
-  // Stores copies of `spans` and returns kSuccess, or returns the forced result without
-  // storing anything (see SetExportResult). kFailure after Shutdown().
+  // Stores copies of `spans` (each keeping its origin) and returns kSuccess, or returns the
+  // forced result without storing anything (see SetExportResult). kFailure after Shutdown().
   ExportResult Export(std::span<const telemetry::SpanData> spans) noexcept override;
   bool ForceFlush(std::chrono::milliseconds timeout) noexcept override;
   bool Shutdown(std::chrono::milliseconds timeout) noexcept override;

@@ -197,9 +197,10 @@ void AppendOtlpJsonSpan(const SpanData& span, std::string* out) {
 void AppendOtlpJsonSpanLine(const SpanData& span, const ResourceInfo& resource, std::string* out) {
   std::optional<SpanData> sanitized_span;
   if (!SpanHasValidUtf8(span)) sanitized_span = SanitizedSpan(span);
+  const ResourceInfo& labelled = span.origin != nullptr ? *span.origin : resource;
   std::optional<ResourceInfo> sanitized_resource;
-  if (!ResourceHasValidUtf8(resource)) sanitized_resource = SanitizedResource(resource);
-  const ResourceInfo& r = sanitized_resource ? *sanitized_resource : resource;
+  if (!ResourceHasValidUtf8(labelled)) sanitized_resource = SanitizedResource(labelled);
+  const ResourceInfo& r = sanitized_resource ? *sanitized_resource : labelled;
   out->push_back('{');
   AppendSpanMembers(sanitized_span ? *sanitized_span : span, out);
   out->append(",\"resource\":");
@@ -209,26 +210,31 @@ void AppendOtlpJsonSpanLine(const SpanData& span, const ResourceInfo& resource, 
   out->push_back('}');
 }
 
-void EncodeOtlpJson(std::span<const SpanData> spans, const ResourceInfo& resource_in,
+void EncodeOtlpJson(std::span<const SpanData> spans, const ResourceInfo& resource,
                     std::string* out) {
   out->clear();
   if (spans.empty()) {
     out->append("{}");
     return;
   }
-  std::optional<ResourceInfo> sanitized_resource;
-  if (!ResourceHasValidUtf8(resource_in)) sanitized_resource = SanitizedResource(resource_in);
-  const ResourceInfo& resource = sanitized_resource ? *sanitized_resource : resource_in;
-  out->append("{\"resourceSpans\":[{\"resource\":");
-  AppendResource(resource, out);
-  out->append(",\"scopeSpans\":[{\"scope\":");
-  AppendScope(resource, out);
-  out->append(",\"spans\":[");
-  for (size_t i = 0; i < spans.size(); ++i) {
-    if (i != 0) out->push_back(',');
-    AppendOtlpJsonSpan(spans[i], out);
+  GroupedSpans grouped;
+  GroupByResource(spans, resource, &grouped);
+  out->append("{\"resourceSpans\":[");
+  for (size_t g = 0; g < grouped.groups.size(); ++g) {
+    const ResourceGroup& group = grouped.groups[g];
+    if (g != 0) out->push_back(',');
+    out->append("{\"resource\":");
+    AppendResource(*group.resource, out);
+    out->append(",\"scopeSpans\":[{\"scope\":");
+    AppendScope(*group.resource, out);
+    out->append(",\"spans\":[");
+    for (size_t i = group.begin; i < group.end; ++i) {
+      if (i != group.begin) out->push_back(',');
+      AppendOtlpJsonSpan(*grouped.spans[i], out);
+    }
+    out->append("]}]}");
   }
-  out->append("]}]}]}");
+  out->append("]}");
 }
 
 std::string EncodeOtlpJson(std::span<const SpanData> spans, const ResourceInfo& resource) {

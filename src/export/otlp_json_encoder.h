@@ -5,6 +5,11 @@
 // (timestamps, intValue) are decimal strings, and fields holding their default value are
 // omitted. Strings are sanitised to valid UTF-8 first (see encoding_util.h).
 //
+// Resources: spans made in this process (null SpanData::origin) are labelled with the
+// exporter's own resource (the `resource` argument), spans received from applications with
+// their origin; a batch has one ResourceSpans per resource, grouped as the protobuf encoder
+// does (otlp_proto_encoder.h).
+//
 // Example output (abridged):
 //   {"resourceSpans":[{"resource":{"attributes":[{"key":"service.name",
 //     "value":{"stringValue":"checkout"}}]},"scopeSpans":[{"scope":{"name":"genops"},
@@ -22,7 +27,8 @@
 
 namespace genops::exporter {
 
-// Replaces the contents of `out` with the ExportTraceServiceRequest as OTLP/JSON.
+// Replaces the contents of `out` with the ExportTraceServiceRequest as OTLP/JSON. `resource`
+// is the exporter's own, for the spans without an origin.
 void EncodeOtlpJson(std::span<const telemetry::SpanData> spans,
                     const telemetry::ResourceInfo& resource, std::string* out);
 std::string EncodeOtlpJson(std::span<const telemetry::SpanData> spans,
@@ -32,7 +38,8 @@ std::string EncodeOtlpJson(std::span<const telemetry::SpanData> spans,
 void AppendOtlpJsonSpan(const telemetry::SpanData& span, std::string* out);
 
 // Appends one self-describing span line for JSON-lines files: the Span object's fields plus
-// "resource" ({"attributes":[...]}) and "scope" ({"name","version"}), no trailing newline.
+// "resource" ({"attributes":[...]}) and "scope" ({"name","version"}) of span.origin, or of
+// `resource` when the span has none; no trailing newline.
 void AppendOtlpJsonSpanLine(const telemetry::SpanData& span,
                             const telemetry::ResourceInfo& resource, std::string* out);
 

@@ -7,6 +7,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "src/export/encoding_util.h"
 
@@ -299,26 +300,26 @@ class WireWriter {
   char* p_;
 };
 
-// Spans whose strings are all valid UTF-8 are encoded in place; the others through a
-// sanitised copy kept alive in `storage`.
+// The batch grouped by resource (encoding_util.h). Spans whose strings are all valid UTF-8 are
+// encoded in place; the others through a sanitised copy kept alive in `storage`.
 struct PreparedBatch {
-  std::vector<const SpanData*> spans;
+  GroupedSpans grouped;
   std::vector<SpanData> storage;
 };
 
-void Prepare(std::span<const SpanData> spans, PreparedBatch* batch) {
-  batch->spans.reserve(spans.size());
+void Prepare(std::span<const SpanData> spans, const ResourceInfo& own, PreparedBatch* batch) {
+  GroupByResource(spans, own, &batch->grouped);
+  std::vector<const SpanData*>& grouped = batch->grouped.spans;
   size_t invalid = 0;
-  for (const SpanData& span : spans) {
-    if (!SpanHasValidUtf8(span)) ++invalid;
+  for (const SpanData* span : grouped) {
+    if (!SpanHasValidUtf8(*span)) ++invalid;
   }
+  if (invalid == 0) return;
   batch->storage.reserve(invalid);  // pointers into storage must stay stable
-  for (const SpanData& span : spans) {
-    if (invalid != 0 && !SpanHasValidUtf8(span)) {
-      batch->storage.push_back(SanitizedSpan(span));
-      batch->spans.push_back(&batch->storage.back());
-    } else {
-      batch->spans.push_back(&span);
+  for (const SpanData*& span : grouped) {
+    if (!SpanHasValidUtf8(*span)) {
+      batch->storage.push_back(SanitizedSpan(*span));
+      span = &batch->storage.back();
     }
   }
 }
@@ -388,43 +389,55 @@ void FillSpan(const SpanData& span, otlp_trace::Span* out) {
 
 }  // namespace
 
-void EncodeOtlpProto(std::span<const SpanData> spans, const ResourceInfo& resource_in,
+void EncodeOtlpProto(std::span<const SpanData> spans, const ResourceInfo& resource,
                      std::string* out) {
   if (spans.empty()) {
     out->clear();
     return;
   }
   PreparedBatch batch;
-  Prepare(spans, &batch);
-  ResourceInfo sanitized_resource;
-  const ResourceInfo* resource = &resource_in;
-  if (!ResourceHasValidUtf8(resource_in)) {
-    sanitized_resource = SanitizedResource(resource_in);
-    resource = &sanitized_resource;
-  }
+  Prepare(spans, resource, &batch);
+  const std::vector<const SpanData*>& grouped = batch.grouped.spans;
 
-  std::vector<size_t> span_sizes(batch.spans.size());
-  size_t scope_spans_size = LenFieldSize(ScopeBodySize(*resource));
-  for (size_t i = 0; i < batch.spans.size(); ++i) {
-    span_sizes[i] = SpanBodySize(*batch.spans[i]);
-    scope_spans_size += LenFieldSize(span_sizes[i]);
+  // Sizes first: every length prefix must be known before its message is written.
+  struct GroupSizes {
+    size_t resource = 0;        // Resource body
+    size_t scope_spans = 0;     // ScopeSpans body
+    size_t resource_spans = 0;  // ResourceSpans body
+  };
+  absl::InlinedVector<GroupSizes, 1> group_sizes(batch.grouped.groups.size());
+  std::vector<size_t> span_sizes(grouped.size());
+  size_t total = 0;
+  for (size_t g = 0; g < batch.grouped.groups.size(); ++g) {
+    const ResourceGroup& group = batch.grouped.groups[g];
+    GroupSizes& sizes = group_sizes[g];
+    sizes.scope_spans = LenFieldSize(ScopeBodySize(*group.resource));
+    for (size_t i = group.begin; i < group.end; ++i) {
+      span_sizes[i] = SpanBodySize(*grouped[i]);
+      sizes.scope_spans += LenFieldSize(span_sizes[i]);
+    }
+    sizes.resource = AttributesSize(group.resource->attributes);
+    sizes.resource_spans = LenFieldSize(sizes.resource) + LenFieldSize(sizes.scope_spans);
+    total += LenFieldSize(sizes.resource_spans);
   }
-  const size_t resource_size = AttributesSize(resource->attributes);
-  const size_t resource_spans_size = LenFieldSize(resource_size) + LenFieldSize(scope_spans_size);
-  const size_t total = LenFieldSize(resource_spans_size);
 
   // Every byte is overwritten below. Not clearing first means a buffer reused across batches
   // (the exporter's) only zero-fills the part by which it grows.
   out->resize(total);
   WireWriter w(out->data());
-  w.Header(kRequestResourceSpans, resource_spans_size);
-  w.Header(kResourceSpansResource, resource_size);
-  w.Attributes(kResourceAttributes, resource->attributes);
-  w.Header(kResourceSpansScopeSpans, scope_spans_size);
-  w.Header(kScopeSpansScope, ScopeBodySize(*resource));
-  w.OptionalString(kScopeName, resource->scope_name);
-  w.OptionalString(kScopeVersion, resource->scope_version);
-  for (size_t i = 0; i < batch.spans.size(); ++i) w.Span(*batch.spans[i], span_sizes[i]);
+  for (size_t g = 0; g < batch.grouped.groups.size(); ++g) {
+    const ResourceGroup& group = batch.grouped.groups[g];
+    const ResourceInfo& r = *group.resource;
+    const GroupSizes& sizes = group_sizes[g];
+    w.Header(kRequestResourceSpans, sizes.resource_spans);
+    w.Header(kResourceSpansResource, sizes.resource);
+    w.Attributes(kResourceAttributes, r.attributes);
+    w.Header(kResourceSpansScopeSpans, sizes.scope_spans);
+    w.Header(kScopeSpansScope, ScopeBodySize(r));
+    w.OptionalString(kScopeName, r.scope_name);
+    w.OptionalString(kScopeVersion, r.scope_version);
+    for (size_t i = group.begin; i < group.end; ++i) w.Span(*grouped[i], span_sizes[i]);
+  }
   // A mismatch between the size and write passes is a programming error, never input-driven.
   if (w.position() != out->data() + total) std::abort();
 }
@@ -436,23 +449,25 @@ std::string EncodeOtlpProto(std::span<const SpanData> spans, const ResourceInfo&
 }
 
 opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest* BuildOtlpProtoRequest(
-    std::span<const SpanData> spans, const ResourceInfo& resource_in,
-    google::protobuf::Arena* arena) {
+    std::span<const SpanData> spans, const ResourceInfo& resource, google::protobuf::Arena* arena) {
   using Request = opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
   Request* request = google::protobuf::Arena::CreateMessage<Request>(arena);
   if (spans.empty()) return request;
   PreparedBatch batch;
-  Prepare(spans, &batch);
-  const ResourceInfo resource =
-      ResourceHasValidUtf8(resource_in) ? resource_in : SanitizedResource(resource_in);
-
-  otlp_trace::ResourceSpans* resource_spans = request->add_resource_spans();
-  FillAttributes(resource.attributes, resource_spans->mutable_resource()->mutable_attributes());
-  otlp_trace::ScopeSpans* scope_spans = resource_spans->add_scope_spans();
-  scope_spans->mutable_scope()->set_name(resource.scope_name);
-  scope_spans->mutable_scope()->set_version(resource.scope_version);
-  scope_spans->mutable_spans()->Reserve(static_cast<int>(batch.spans.size()));
-  for (const SpanData* span : batch.spans) FillSpan(*span, scope_spans->add_spans());
+  Prepare(spans, resource, &batch);
+  request->mutable_resource_spans()->Reserve(static_cast<int>(batch.grouped.groups.size()));
+  for (const ResourceGroup& group : batch.grouped.groups) {
+    const ResourceInfo& r = *group.resource;
+    otlp_trace::ResourceSpans* resource_spans = request->add_resource_spans();
+    FillAttributes(r.attributes, resource_spans->mutable_resource()->mutable_attributes());
+    otlp_trace::ScopeSpans* scope_spans = resource_spans->add_scope_spans();
+    scope_spans->mutable_scope()->set_name(r.scope_name);
+    scope_spans->mutable_scope()->set_version(r.scope_version);
+    scope_spans->mutable_spans()->Reserve(static_cast<int>(group.end - group.begin));
+    for (size_t i = group.begin; i < group.end; ++i) {
+      FillSpan(*batch.grouped.spans[i], scope_spans->add_spans());
+    }
+  }
   return request;
 }
 

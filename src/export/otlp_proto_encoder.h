@@ -11,10 +11,14 @@
 // Both emit fields in field-number order and omit proto3 defaults exactly as libprotobuf
 // does, so EncodeOtlpProto(x) == BuildOtlpProtoRequest(x)->SerializeAsString().
 //
-// The batch becomes one ResourceSpans (the resource) holding one ScopeSpans (scope name and
-// version from ResourceInfo). Strings that are not valid UTF-8 are sanitised (U+FFFD) so a
-// truncated attribute never makes a collector reject the whole batch. A root span (all-zero
-// parent id) has no parent_span_id; Span.flags carries the W3C sampled bit.
+// The batch becomes one ResourceSpans (attributes from ResourceInfo) holding one ScopeSpans
+// (scope name and version from ResourceInfo) per resource: spans made in this process (null
+// SpanData::origin) go under `resource`, the exporter's own; spans received from applications
+// under their origin, one ResourceSpans per distinct origin pointer, in order of first
+// appearance (see GroupByResource in encoding_util.h). Strings that are not valid UTF-8
+// (resources included) are sanitised (U+FFFD) so a truncated attribute never makes a
+// collector reject the whole batch. A root span (all-zero parent id) has no parent_span_id;
+// Span.flags carries the W3C sampled bit.
 //
 // Example:
 //   std::string body;
@@ -38,7 +42,8 @@ class ExportTraceServiceRequest;
 
 namespace genops::exporter {
 
-// Replaces the contents of `out` with the serialized ExportTraceServiceRequest.
+// Replaces the contents of `out` with the serialized ExportTraceServiceRequest. `resource` is
+// the exporter's own, for the spans without an origin.
 void EncodeOtlpProto(std::span<const telemetry::SpanData> spans,
                      const telemetry::ResourceInfo& resource, std::string* out);
 std::string EncodeOtlpProto(std::span<const telemetry::SpanData> spans,

@@ -49,6 +49,7 @@ enum Slot : int {
   kReasoning,
   kReasoningLegacy,
   kTotalTokens,
+  kTotalTokensLegacy,
   kGenOpsOperationId,
   kGenOpsCostTotal,
   kSlotCount,
@@ -81,7 +82,8 @@ constexpr std::array<KeySlot, kSlotCount> kKeys = {{
     {sc::kGenAiUsageCacheCreationInputTokensLegacy, kCacheWriteLegacy},
     {sc::kGenAiUsageReasoningOutputTokens, kReasoning},
     {"gen_ai.usage.reasoning_tokens", kReasoningLegacy},
-    {sc::kLlmUsageTotalTokens, kTotalTokens},
+    {sc::kGenAiUsageTotalTokens, kTotalTokens},
+    {sc::kLlmUsageTotalTokens, kTotalTokensLegacy},
     {sc::kGenOpsOperationId, kGenOpsOperationId},
     {sc::kGenOpsCostTotal, kGenOpsCostTotal},
 }};
@@ -336,7 +338,7 @@ constexpr std::string_view kWrittenKeys[] = {
     sc::kGenOpsOperationType,
     sc::kGenOpsOperationName,
     sc::kGenOpsCostTotal,
-    "genops.cost.total_nanos",
+    sc::kGenOpsCostTotalNanos,
     sc::kGenOpsCostCurrency,
     sc::kGenOpsCostProvider,
     sc::kGenOpsCostModel,
@@ -354,7 +356,7 @@ constexpr std::string_view kWrittenKeys[] = {
     sc::kGenOpsBudgetUtilizationPercent,
     sc::kGenOpsAccountingReserved,
     sc::kGenOpsAccountingActual,
-    "genops.source",
+    sc::kGenOpsSource,
 };
 
 bool IsWrittenKey(std::string_view key) {
@@ -430,9 +432,10 @@ absl::StatusOr<LlmCall> ReadLlmCall(const SpanData& span, const telemetry::Resou
   }
 
   const bool any_count =
-      First(slots, {kInputTokens, kPromptTokens, kLlmPromptTokens, kOutputTokens, kCompletionTokens,
-                    kLlmCompletionTokens, kCacheRead, kCacheReadLegacy, kCacheWrite,
-                    kCacheWriteLegacy, kReasoning, kReasoningLegacy, kTotalTokens}) != nullptr;
+      First(slots,
+            {kInputTokens, kPromptTokens, kLlmPromptTokens, kOutputTokens, kCompletionTokens,
+             kLlmCompletionTokens, kCacheRead, kCacheReadLegacy, kCacheWrite, kCacheWriteLegacy,
+             kReasoning, kReasoningLegacy, kTotalTokens, kTotalTokensLegacy}) != nullptr;
   const bool has_model = !call.model().empty();
   call.is_llm =
       any_count || (has_model && (!call.provider_reported.empty() || !call.operation.empty()));
@@ -455,19 +458,21 @@ absl::StatusOr<LlmCall> ReadLlmCall(const SpanData& span, const telemetry::Resou
            .ok() ||
       !(s = ReadFirstCount(slots, {kReasoning, kReasoningLegacy}, &reasoning, &has_reasoning))
            .ok() ||
-      !(s = ReadFirstCount(slots, {kTotalTokens}, &total, &has_total)).ok()) {
+      !(s = ReadFirstCount(slots, {kTotalTokens, kTotalTokensLegacy}, &total, &has_total)).ok()) {
     return s;
   }
   if (has_total && has_input && !has_output) {
     if (total < input) {
-      return absl::InvalidArgumentError(Cat("attribute ", sc::kLlmUsageTotalTokens, " is ", total,
+      return absl::InvalidArgumentError(Cat("the total token count (", sc::kGenAiUsageTotalTokens,
+                                            " or ", sc::kLlmUsageTotalTokens, ") is ", total,
                                             ", less than the ", input, " input tokens"));
     }
     output = total - input;
     has_output = true;
   } else if (has_total && has_output && !has_input) {
     if (total < output) {
-      return absl::InvalidArgumentError(Cat("attribute ", sc::kLlmUsageTotalTokens, " is ", total,
+      return absl::InvalidArgumentError(Cat("the total token count (", sc::kGenAiUsageTotalTokens,
+                                            " or ", sc::kLlmUsageTotalTokens, ") is ", total,
                                             ", less than the ", output, " output tokens"));
     }
     input = total - output;
@@ -549,13 +554,13 @@ void AnnotateLlmSpan(const LlmAnnotation& an, SpanData& span) {
   for (const auto& [k, v] : at.tags) {
     attrs.push_back({AttributeKey(Cat(sc::kGenOpsTagPrefix, k)), AttributeValue(v)});
   }
-  Put(attrs, "genops.source", std::string("otlp_receiver"));
+  Put(attrs, sc::kGenOpsSource, std::string("otlp_receiver"));
   Put(attrs, sc::kGenOpsOperationId, an.operation_id);
   if (!call.operation.empty()) Put(attrs, sc::kGenOpsOperationType, call.operation);
   Put(attrs, sc::kGenOpsOperationName, span.name);
   if (an.priced) {
     Put(attrs, sc::kGenOpsCostTotal, an.cost.usd());
-    Put(attrs, "genops.cost.total_nanos", an.cost.nanos());
+    Put(attrs, sc::kGenOpsCostTotalNanos, an.cost.nanos());
   }
   Put(attrs, sc::kGenOpsCostCurrency, std::string("USD"));
   if (!an.cost_provider.empty()) Put(attrs, sc::kGenOpsCostProvider, an.cost_provider);

@@ -20,8 +20,9 @@
 //   cache write gen_ai.usage.cache_creation.input_tokens >
 //              gen_ai.usage.cache_creation_input_tokens
 //   reasoning  gen_ai.usage.reasoning.output_tokens > gen_ai.usage.reasoning_tokens
-//   total      llm.usage.total_tokens: fills in output (total - input) or input (total -
-//              output) when only one of them is reported; a total alone cannot be priced.
+//   total      gen_ai.usage.total_tokens > llm.usage.total_tokens: fills in output (total -
+//              input) or input (total - output) when only one of them is reported; a total
+//              alone cannot be priced.
 // A span is an LLM span when it reports any token count, or a model together with a provider
 // or an operation. `llm.*` keys are the first OpenLLMetry generation (2023).
 //

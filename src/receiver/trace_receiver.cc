@@ -1,7 +1,10 @@
 #include "src/receiver/trace_receiver.h"
 
+#include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,20 +20,69 @@ namespace {
 
 using telemetry::SpanData;
 
+bool SameAttributes(const std::vector<telemetry::Attribute>& a,
+                    const std::vector<telemetry::Attribute>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!(a[i].key == b[i].key) || a[i].value != b[i].value) return false;
+  }
+  return true;
+}
+
+bool SameResource(const telemetry::ResourceInfo& a, const telemetry::ResourceInfo& b) {
+  return a.scope_name == b.scope_name && a.scope_version == b.scope_version &&
+         SameAttributes(a.attributes, b.attributes);
+}
+
 class ProcessorSink final : public ReceivedSpanSink {
  public:
   explicit ProcessorSink(std::shared_ptr<telemetry::SpanProcessor> processor)
       : processor_(std::move(processor)) {}
 
-  void Consume(const telemetry::ResourceInfo& /*resource*/,
+  void Consume(const telemetry::ResourceInfo& resource,
                std::vector<SpanData>&& spans) noexcept override {
-    for (SpanData& span : spans) processor_->OnEnd(std::move(span));
+    std::shared_ptr<const telemetry::ResourceInfo> origin;
+    try {
+      origin = Intern(resource);
+    } catch (...) {
+      // Out of memory: forwarding the spans under GenOps' resource loses less than dropping.
+    }
+    for (SpanData& span : spans) {
+      span.origin = origin;
+      processor_->OnEnd(std::move(span));
+    }
   }
 
   telemetry::SpanProcessorStats stats() const noexcept override { return processor_->stats(); }
 
  private:
+  // How many distinct (resource, scope) pairs Intern() remembers: more than the applications
+  // and instrumentations a receiver typically serves at once.
+  static constexpr size_t kMaxRecentOrigins = 16;
+
+  // An origin equal to `resource`: one seen recently, or a new copy. Equal (resource, scope)
+  // pairs of successive requests share one pointer, so an exporter's batch holds one
+  // ResourceSpans per (application, scope) rather than one per request (exporters group by
+  // pointer, see GroupByResource in src/export/encoding_util.h).
+  std::shared_ptr<const telemetry::ResourceInfo> Intern(const telemetry::ResourceInfo& resource) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < recent_.size(); ++i) {
+      if (SameResource(*recent_[i], resource)) {
+        std::rotate(recent_.begin(), recent_.begin() + static_cast<ptrdiff_t>(i),
+                    recent_.begin() + static_cast<ptrdiff_t>(i) + 1);
+        return recent_.front();
+      }
+    }
+    auto origin = std::make_shared<const telemetry::ResourceInfo>(resource);
+    if (recent_.size() == kMaxRecentOrigins) recent_.pop_back();
+    recent_.insert(recent_.begin(), origin);
+    return origin;
+  }
+
   const std::shared_ptr<telemetry::SpanProcessor> processor_;
+  std::mutex mu_;
+  // Most recently used first; guarded by mu_.
+  std::vector<std::shared_ptr<const telemetry::ResourceInfo>> recent_;
 };
 
 template <size_t N>
@@ -252,7 +304,11 @@ void OtlpTraceReceiver::ChargeLlmSpan(const LlmCall& call, const Attribution& re
     }
     an.alerts = std::move(settlement.alerts);
     counters_.priced_spans.fetch_add(1, std::memory_order_relaxed);
-    counters_.charged_nanos.fetch_add(cost.total.nanos(), std::memory_order_relaxed);
+    if (settlement.already_settled) {
+      counters_.redelivered_spans.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      counters_.charged_nanos.fetch_add(cost.total.nanos(), std::memory_order_relaxed);
+    }
   }
 
   AnnotateLlmSpan(an, span);
@@ -294,6 +350,7 @@ ReceiverStats OtlpTraceReceiver::stats() const noexcept {
   s.spans_without_usage = load(counters_.spans_without_usage);
   s.already_governed = load(counters_.already_governed);
   s.ledger_errors = load(counters_.ledger_errors);
+  s.redelivered_spans = load(counters_.redelivered_spans);
   s.charged_nanos = load(counters_.charged_nanos);
   s.links_dropped = load(counters_.links_dropped);
   s.values_converted = load(counters_.values_converted);

@@ -86,11 +86,12 @@ class ReceivedSpanSink {
 };
 
 // A sink that hands each span to `processor` (a BatchSpanProcessor: bounded ring, drops
-// counted in its stats(), never blocks). Limitation: SpanProcessor carries no resource, so
-// the exporters behind it label the spans with their own (GenOps') resource, and the
-// application's resource attributes (service.name, ...) are not forwarded; the scope
-// becomes the exporter's too. Forwarding them needs a resource on SpanData (or one exporter
-// pipeline per resource).
+// counted in its stats(), never blocks), with SpanData::origin set to the group's resource
+// and scope, so the exporters behind it forward each span under its application's
+// service.name, resource attributes and instrumentation scope, with the genops.* enrichment
+// on the span. Equal (resource, scope) pairs of successive requests share one origin (a small
+// cache of recent ones), which keeps an exported batch to one OTLP ResourceSpans per
+// (application, scope) rather than one per request.
 std::shared_ptr<ReceivedSpanSink> MakeSpanProcessorSink(
     std::shared_ptr<telemetry::SpanProcessor> processor);
 
@@ -143,7 +144,8 @@ struct ReceiverStats {
   uint64_t spans_without_usage = 0;  // LLM spans reporting no usable token counts
   uint64_t already_governed = 0;     // spans a GenOps SDK/gateway had charged (passed through)
   uint64_t ledger_errors = 0;        // charges the ledger refused (queued by the governor)
-  int64_t charged_nanos = 0;         // sum of priced costs handed to the ledger (repeats incl.)
+  uint64_t redelivered_spans = 0;    // priced spans the ledger had already charged (retries)
+  int64_t charged_nanos = 0;         // newly charged cost (redeliveries excluded)
   uint64_t links_dropped = 0;        // span links the span model cannot carry
   uint64_t values_converted = 0;     // attribute values converted to strings by the decoder
   telemetry::SpanProcessorStats forwarding;  // the sink's own counters
@@ -181,6 +183,7 @@ class OtlpTraceReceiver {
     std::atomic<uint64_t> spans_without_usage{0};
     std::atomic<uint64_t> already_governed{0};
     std::atomic<uint64_t> ledger_errors{0};
+    std::atomic<uint64_t> redelivered_spans{0};
     std::atomic<int64_t> charged_nanos{0};
     std::atomic<uint64_t> links_dropped{0};
     std::atomic<uint64_t> values_converted{0};

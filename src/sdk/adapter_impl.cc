@@ -357,6 +357,23 @@ void AdapterImpl::Finish(Operation::State& s) noexcept {
   s.adapter.reset();  // the handle may outlive the adapter's users; drop our reference
 }
 
+std::shared_ptr<Governor> AdapterImpl::shared_governor() {
+  return std::shared_ptr<Governor>(shared_from_this(), governor_.get());
+}
+
+void AdapterImpl::RecordExternalOperation(OperationRecord record) noexcept {
+  if (audit_ != nullptr && audit_->Wants(record)) {
+    audit_->Write(record, config_.governance.level, std::string_view());
+  }
+  if (writer_ != nullptr) writer_->Add(record);
+  const int64_t end = record.start_unix_nanos + record.duration_nanos;
+  log_->Add(std::move(record), end);
+}
+
+std::shared_ptr<telemetry::SpanProcessor> AdapterImpl::shared_span_processor() {
+  return std::shared_ptr<telemetry::SpanProcessor>(shared_from_this(), &pipeline_->processor());
+}
+
 AdapterMetrics AdapterImpl::get_metrics() const {
   AdapterMetrics m;
   const GovernorMetrics g = governor_->metrics();

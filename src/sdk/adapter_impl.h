@@ -72,6 +72,21 @@ class AdapterImpl final : public Adapter, public std::enable_shared_from_this<Ad
 
   const sdk::ResolvedConfig& resolved() const { return config_; }
 
+  // For front ends in the same process that charge calls this adapter did not admit (the
+  // OTLP receiver: the call already happened, it is only priced, charged and recorded).
+  // They share the adapter's governor (ledger, budgets, alerts), catalog, operation log and
+  // span pipeline, so receiver spend counts in the same budgets, reports and metrics.
+  // The governor shares this adapter's lifetime (an aliasing pointer).
+  std::shared_ptr<Governor> shared_governor();
+  std::shared_ptr<const pricing::Catalog> catalog() const { return catalog_; }
+  // Records an operation governed elsewhere: the audit trail, the operations log of the
+  // ledger (when persisted) and the in-memory summary, as Finish() does. Thread-safe.
+  void RecordExternalOperation(OperationRecord record) noexcept;
+  // The export pipeline's span processor, for spans finished elsewhere (received over
+  // OTLP): OnEnd() never blocks (a full queue drops and counts in stats()); span limits and
+  // sampling are not applied, the producer applied its own. Shares this adapter's lifetime.
+  std::shared_ptr<telemetry::SpanProcessor> shared_span_processor();
+
  private:
   AdapterImpl(sdk::ResolvedConfig config, const Clock* clock);
   void ApplyProviderAllowlist(Operation::State& state) const;

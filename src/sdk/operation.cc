@@ -323,13 +323,14 @@ void Clear(Admission& a) {
 }
 
 void Clear(Settlement& s) {
-  static_assert(CountFields<Settlement>() == 6, "a field was added: clear it here");
+  static_assert(CountFields<Settlement>() == 7, "a field was added: clear it here");
   s.cost = Money();
   s.priced = false;
   s.breakdown = pricing::CostBreakdown();
   s.budgets.clear();
   s.alerts.clear();
   s.ledger_status = absl::OkStatus();
+  s.already_settled = false;
 }
 
 void Clear(OperationRecord& r) {

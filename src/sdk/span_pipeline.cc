@@ -225,6 +225,7 @@ class SpanPipelineImpl final : public SpanPipeline {
   }
 
   const telemetry::ResourceInfo& resource() const noexcept override { return resource_; }
+  telemetry::SpanProcessor& processor() noexcept override { return *processor_; }
 
  private:
   std::unique_ptr<telemetry::GenOpsSampler> sampler_;
@@ -323,7 +324,7 @@ void BuildOperationSpan(const OperationSpanSettings& settings, Operation::State&
   Put(a, sc::kGenOpsOperationType, s.operation_type);
   Put(a, sc::kGenOpsOperationName, s.operation_name);
   Put(a, sc::kGenOpsCostTotal, cost.usd());
-  Put(a, "genops.cost.total_nanos", cost.nanos());
+  Put(a, sc::kGenOpsCostTotalNanos, cost.nanos());
   Put(a, sc::kGenOpsCostCurrency, std::string("USD"));
   if (!s.request.provider.empty()) Put(a, sc::kGenOpsCostProvider, s.request.provider);
   if (!model.empty()) Put(a, sc::kGenOpsCostModel, model);

@@ -27,6 +27,7 @@
 #include "src/sdk/operation_state.h"
 #include "src/sdk/resolved_config.h"
 #include "src/telemetry/span_data.h"
+#include "src/telemetry/span_processor.h"
 
 namespace genops::sdk {
 
@@ -65,6 +66,9 @@ class SpanPipeline {
   virtual void Shutdown(std::chrono::milliseconds timeout) noexcept = 0;
   virtual PipelineStats stats() const noexcept = 0;
   virtual const telemetry::ResourceInfo& resource() const noexcept = 0;
+  // The processor behind Submit(), for spans that need neither limits nor sampling (spans
+  // received from other processes, forwarded as they came).
+  virtual telemetry::SpanProcessor& processor() noexcept = 0;
 };
 
 // What BuildOperationSpan takes from the configuration.

@@ -51,9 +51,18 @@ struct GatewayConfig {
 
 // Read by `genops serve` (the OTLP receiver).
 struct ReceiverConfig {
-  bool enabled = false;  // true is refused by `genops serve` until the receiver ships
+  bool enabled = false;
+  // Empty turns that listener off.
   std::string otlp_http_listen = "127.0.0.1:4318";
   std::string otlp_grpc_listen = "127.0.0.1:4317";
+  // Threads that decode, enrich and charge export requests (they wait on the ledger).
+  int workers = 4;
+  // Export requests waiting for a worker before the receiver answers 503 / UNAVAILABLE,
+  // which OTLP exporters retry.
+  int max_queued_requests = 256;
+  int64_t max_request_bytes = 32 * 1024 * 1024;         // as received (compressed)
+  int64_t max_decompressed_bytes = 128 * 1024 * 1024;  // after gzip
+  int64_t max_spans_per_request = 200'000;
 };
 
 struct FileConfig {

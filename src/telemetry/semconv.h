@@ -46,6 +46,8 @@ inline constexpr std::string_view kGenAiUsageCacheCreationInputTokensLegacy =
 // --- OpenLLMetry / Traceloop legacy keys (optionally written, always read) ------------------
 inline constexpr std::string_view kLlmRequestType = "llm.request.type";
 inline constexpr std::string_view kLlmUsageTotalTokens = "llm.usage.total_tokens";
+// The total as OpenLLMetry JS (0.2x) writes it; read before llm.usage.total_tokens.
+inline constexpr std::string_view kGenAiUsageTotalTokens = "gen_ai.usage.total_tokens";
 // Attribution set by Traceloop's association properties: prefix + dimension ("team", ...).
 inline constexpr std::string_view kTraceloopAssociationPropertiesPrefix =
     "traceloop.association.properties.";
@@ -69,9 +71,13 @@ inline constexpr std::string_view kGenOpsTagPrefix = "genops.tag.";
 inline constexpr std::string_view kGenOpsOperationId = "genops.operation.id";
 inline constexpr std::string_view kGenOpsOperationType = "genops.operation.type";
 inline constexpr std::string_view kGenOpsOperationName = "genops.operation.name";
+// Which front end governed the span: "otlp_receiver" for spans priced by the receiver.
+inline constexpr std::string_view kGenOpsSource = "genops.source";
 
 // --- GenOps cost (USD as double, for display only; the ledger holds exact Money) ---------------
 inline constexpr std::string_view kGenOpsCostTotal = "genops.cost.total";
+// The exact cost in nano-USD (int), next to the display double.
+inline constexpr std::string_view kGenOpsCostTotalNanos = "genops.cost.total_nanos";
 inline constexpr std::string_view kGenOpsCostCurrency = "genops.cost.currency";
 inline constexpr std::string_view kGenOpsCostProvider = "genops.cost.provider";
 inline constexpr std::string_view kGenOpsCostModel = "genops.cost.model";

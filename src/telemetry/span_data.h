@@ -1,7 +1,8 @@
 // SpanData: one finished span, the unit that processors and exporters move around.
 //
-// It is deliberately a plain struct: built by the SDK's span (src/sdk), limited by
-// SpanLimits, sampled, queued by the batch processor and encoded by exporters.
+// It is deliberately a plain struct: built by the SDK's span (src/sdk) or decoded by the OTLP
+// receiver (src/receiver), limited by SpanLimits, sampled, queued by the batch processor and
+// encoded by exporters.
 //
 // Thread safety: a plain value type; not synchronised.
 #ifndef GENOPS_TELEMETRY_SPAN_DATA_H_
@@ -12,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -204,6 +206,15 @@ struct SpanId {
   bool operator==(const SpanId&) const = default;
 };
 
+// Describes the process emitting spans (OTLP Resource) and the library (InstrumentationScope):
+// GenOps' own (telemetry/resource.h), or a received span's as SpanData::origin. Schema URLs,
+// scope attributes and dropped_attributes_count are not carried (the OTLP decoder drops them).
+struct ResourceInfo {
+  std::vector<Attribute> attributes;  // service.name, telemetry.sdk.*, OTEL_RESOURCE_ATTRIBUTES
+  std::string scope_name = "genops";
+  std::string scope_version;
+};
+
 struct SpanData {
   TraceId trace_id;
   SpanId span_id;
@@ -220,16 +231,16 @@ struct SpanData {
   uint32_t dropped_attributes_count = 0;
   uint32_t dropped_events_count = 0;
   bool sampled = true;
+  // The resource and instrumentation scope of the application that produced a span received
+  // from outside (the OTLP receiver); null for spans made in this process, which exporters
+  // label with their own resource. Exporters keep it, so a forwarded span reaches the backend
+  // under its application's service.name and scope, not GenOps'. Shared (and immutable) because
+  // every span of one received (resource, scope) group points at the same one; exporters group
+  // a batch into OTLP ResourceSpans by this pointer.
+  std::shared_ptr<const ResourceInfo> origin;
 
   // First attribute with `key`, or nullptr.
   const AttributeValue* FindAttribute(std::string_view key) const;
-};
-
-// Describes the process emitting spans (OTLP Resource) and the library (InstrumentationScope).
-struct ResourceInfo {
-  std::vector<Attribute> attributes;  // service.name, telemetry.sdk.*, OTEL_RESOURCE_ATTRIBUTES
-  std::string scope_name = "genops";
-  std::string scope_version;
 };
 
 }  // namespace genops::telemetry

@@ -167,6 +167,48 @@ TEST_F(ServeCommandTest, ApprovalsCommandListsAndApprovesHeldRequests) {
   EXPECT_NE(again.output.find("404"), std::string::npos) << again.output;
 }
 
+TEST_F(ServeCommandTest, RunsTheGatewayAndTheReceiverTogether) {
+  std::string config = ReadWholeFile(WriteConfig());
+  config.replace(config.find("receiver:\n  enabled: false\n"),
+                 std::string("receiver:\n  enabled: false\n").size(),
+                 "receiver:\n  enabled: true\n  otlp_http_listen: 127.0.0.1:0\n"
+                 "  otlp_grpc_listen: 127.0.0.1:0\n");
+  const std::string path = (dir_ / "both.yaml").string();
+  std::ofstream(path) << config;
+  const std::string url = StartServer(path);
+  ASSERT_FALSE(url.empty());
+  std::string out;
+  for (int i = 0; i < 500 && out.find("OTLP/gRPC receiver listening on 127.0.0.1:") ==
+                                 std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    out = ReadWholeFile(out_);
+  }
+  const std::string otlp = FindToken(out, "OTLP/HTTP receiver listening on http://",
+                                     "0123456789.:/abcdefghijklmnopqrstuvwxyz");
+  ASSERT_FALSE(otlp.empty()) << out;
+  EXPECT_NE(out.find("OTLP/gRPC receiver listening on 127.0.0.1:"), std::string::npos) << out;
+  EXPECT_NE(out.find("TRACELOOP_BASE_URL=http://127.0.0.1:"), std::string::npos) << out;
+  const std::string traces_url = otlp.substr(otlp.find("http://"));
+  EXPECT_EQ(traces_url.substr(traces_url.size() - 10), "/v1/traces");
+
+  ASSERT_EQ(Post(url, kChat).status, 200);
+  auto client = gateway::HttpClient::Create({});
+  gateway::HttpClientRequest bad;
+  bad.method = "POST";
+  bad.url = traces_url;
+  bad.headers.Set("content-type", "application/json");
+  bad.body = "{\"resourceSpans\": [";
+  auto refused = (*client)->SendSync(bad);
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->status, 400) << refused->body;
+
+  EXPECT_EQ(server_->Kill(SIGTERM), 0) << ReadWholeFile(err_);
+  const std::string err = ReadWholeFile(err_);
+  EXPECT_NE(err.find("stopped after 1 requests"), std::string::npos) << err;
+  EXPECT_NE(err.find("receiver took 1 export requests, 0 spans"), std::string::npos) << err;
+}
+
 TEST_F(ServeCommandTest, BadConfigurationsAreRefusedWithTheReason) {
   const std::string bad = (dir_ / "bad.yaml").string();
   std::ofstream(bad) << "gateway:\n  lisen: 1\n";
@@ -174,13 +216,12 @@ TEST_F(ServeCommandTest, BadConfigurationsAreRefusedWithTheReason) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("lisen"), std::string::npos) << r.output;
 
-  const std::string no_receiver = (dir_ / "recv.yaml").string();
-  std::ofstream(no_receiver) << "governance: {team: a, project: b}\ngateway:\n  listen: "
-                                "127.0.0.1:0\nreceiver:\n  enabled: true\n";
-  r = RunCli("serve --config " + no_receiver);
+  const std::string nothing = (dir_ / "nothing.yaml").string();
+  std::ofstream(nothing) << "governance: {team: a, project: b}\ngateway:\n  enabled: false\n"
+                            "receiver:\n  enabled: false\n";
+  r = RunCli("serve --config " + nothing);
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("receiver.enabled: true is not supported yet"), std::string::npos)
-      << r.output;
+  EXPECT_NE(r.output.find("nothing to serve"), std::string::npos) << r.output;
 
   const std::string bad_provider = (dir_ / "prov.yaml").string();
   std::ofstream(bad_provider)

@@ -73,6 +73,14 @@ TEST(ConsoleExporterTest, ControlCharactersCannotForgeLines) {
   EXPECT_THAT(line, HasSubstr("ERROR(\"budget??exceeded\")"));
 }
 
+TEST(ConsoleExporterTest, ReceivedSpansNameTheirApplication) {
+  telemetry::SpanData span = genops::testing::MakeGenOpsSpan(0);
+  EXPECT_THAT(ConsoleExporter::FormatSpan(span), Not(HasSubstr("service=")));
+  span.origin = genops::testing::MakeOrigin("app-x", "@traceloop/instrumentation-openai", "1");
+  EXPECT_THAT(ConsoleExporter::FormatSpan(span),
+              HasSubstr(" service=app-x scope=@traceloop/instrumentation-openai trace="));
+}
+
 TEST(ConsoleExporterTest, FailsAfterShutdown) {
   std::ostringstream out;
   ConsoleExporter exporter(out);
@@ -118,6 +126,35 @@ TEST(FileExporterTest, WritesParseableJsonLinesAndAppends) {
   }
 }
 
+TEST(FileExporterTest, ReceivedSpansCarryTheirApplicationsResourceAndScope) {
+  const auto path = UniqueTempDir("origin") / "spans.jsonl";
+  auto spans = genops::testing::MakeGenOpsBatch(3);
+  spans[1].origin =
+      genops::testing::MakeOrigin("app-x", "@traceloop/instrumentation-openai", "0.11.0");
+  {
+    auto exporter = FileExporter::Create(path.string(), genops::testing::MakeResource());
+    ASSERT_TRUE(exporter.ok()) << exporter.status();
+    ASSERT_EQ((*exporter)->Export(spans), ExportResult::kSuccess);
+  }
+  const auto lines = ReadLines(path);
+  ASSERT_EQ(lines.size(), 3u);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const nlohmann::json json = nlohmann::json::parse(lines[i]);
+    EXPECT_EQ(json["spanId"], spans[i].span_id.ToHex());
+    EXPECT_EQ(json["resource"]["attributes"][0]["key"], "service.name");
+    if (i == 1) {
+      EXPECT_EQ(json["resource"]["attributes"][0]["value"]["stringValue"], "app-x");
+      EXPECT_EQ(json["resource"]["attributes"].size(), 3u);
+      EXPECT_EQ(json["scope"]["name"], "@traceloop/instrumentation-openai");
+      EXPECT_EQ(json["scope"]["version"], "0.11.0");
+    } else {
+      EXPECT_EQ(json["resource"]["attributes"][0]["value"]["stringValue"], "checkout-assistant");
+      EXPECT_EQ(json["scope"]["name"], "genops");
+    }
+    EXPECT_EQ(json["attributes"].size(), spans[i].attributes.size());  // genops.* kept
+  }
+}
+
 TEST(FileExporterTest, UnopenablePathIsAClearError) {
   const auto dir = UniqueTempDir("bad");
   const std::string missing = (dir / "no-such-dir" / "spans.jsonl").string();
@@ -158,6 +195,17 @@ TEST(InMemorySpanExporterTest, StoresClearsAndFailsOnDemand) {
   EXPECT_TRUE(exporter.is_shutdown());
   EXPECT_EQ(exporter.Export(spans), ExportResult::kFailure);
   EXPECT_EQ(exporter.span_count(), 0u);
+}
+
+TEST(InMemorySpanExporterTest, KeepsTheOrigin) {
+  InMemorySpanExporter exporter;
+  auto spans = genops::testing::MakeGenOpsBatch(2);
+  spans[0].origin = genops::testing::MakeOrigin("app-x", "scope", "1");
+  ASSERT_EQ(exporter.Export(spans), ExportResult::kSuccess);
+  const auto stored = exporter.GetSpans();
+  ASSERT_EQ(stored.size(), 2u);
+  EXPECT_EQ(stored[0].origin, spans[0].origin);
+  EXPECT_EQ(stored[1].origin, nullptr);
 }
 
 TEST(InMemorySpanExporterTest, WaitForSpansWakesWhenAnotherThreadExports) {

@@ -154,6 +154,73 @@ TEST(OtlpJsonEncoderTest, SpanLineCarriesResourceAndScope) {
   EXPECT_EQ(json["scope"]["version"], "0.1.0");
 }
 
+// ---- Spans received from applications keep their resource and scope ---------------------
+
+std::string ServiceName(const nlohmann::json& resource_spans) {
+  for (const auto& kv : resource_spans["resource"]["attributes"]) {
+    if (kv["key"] == "service.name") return kv["value"]["stringValue"];
+  }
+  return "";
+}
+
+std::vector<std::string> SpanIds(const nlohmann::json& resource_spans) {
+  std::vector<std::string> ids;
+  for (const auto& span : resource_spans["scopeSpans"][0]["spans"]) ids.push_back(span["spanId"]);
+  return ids;
+}
+
+TEST(OtlpJsonEncoderTest, OneResourceSpansPerOrigin) {
+  const auto app_a =
+      genops::testing::MakeOrigin("app-a", "@traceloop/instrumentation-openai", "0.11.0");
+  const auto app_b =
+      genops::testing::MakeOrigin("app-b", "opentelemetry.instrumentation.anthropic", "0.33.1");
+  std::vector<SpanData> spans = genops::testing::MakeGenOpsBatch(7);  // own A B own A B A
+  for (size_t i : {1, 4, 6}) spans[i].origin = app_a;
+  for (size_t i : {2, 5}) spans[i].origin = app_b;
+  const auto id = [&](size_t i) { return spans[i].span_id.ToHex(); };
+
+  const nlohmann::json parsed =
+      nlohmann::json::parse(EncodeOtlpJson(spans, genops::testing::MakeResource()));
+  const nlohmann::json& rs = parsed["resourceSpans"];
+  ASSERT_EQ(rs.size(), 3u);
+  EXPECT_EQ(ServiceName(rs[0]), "checkout-assistant");
+  EXPECT_EQ(rs[0]["scopeSpans"][0]["scope"]["name"], "genops");
+  EXPECT_EQ(SpanIds(rs[0]), (std::vector<std::string>{id(0), id(3)}));
+  EXPECT_EQ(ServiceName(rs[1]), "app-a");
+  EXPECT_EQ(rs[1]["resource"]["attributes"].size(), 3u);
+  EXPECT_EQ(rs[1]["scopeSpans"][0]["scope"]["name"], "@traceloop/instrumentation-openai");
+  EXPECT_EQ(rs[1]["scopeSpans"][0]["scope"]["version"], "0.11.0");
+  EXPECT_EQ(SpanIds(rs[1]), (std::vector<std::string>{id(1), id(4), id(6)}));
+  EXPECT_EQ(ServiceName(rs[2]), "app-b");
+  EXPECT_EQ(rs[2]["scopeSpans"][0]["scope"]["name"], "opentelemetry.instrumentation.anthropic");
+  EXPECT_EQ(rs[2]["scopeSpans"][0]["scope"]["version"], "0.33.1");
+  EXPECT_EQ(SpanIds(rs[2]), (std::vector<std::string>{id(2), id(5)}));
+
+  // And it is the same request as the protobuf encoding.
+  nlohmann::json converted = parsed;
+  HexIdsToBase64(converted);
+  ExportTraceServiceRequest from_json;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(converted.dump(), &from_json).ok());
+  google::protobuf::Arena arena;
+  const ExportTraceServiceRequest* reference =
+      BuildOtlpProtoRequest(spans, genops::testing::MakeResource(), &arena);
+  std::string diff;
+  google::protobuf::util::MessageDifferencer differencer;
+  differencer.ReportDifferencesToString(&diff);
+  EXPECT_TRUE(differencer.Compare(from_json, *reference)) << diff;
+}
+
+TEST(OtlpJsonEncoderTest, SpanLineCarriesTheOriginResourceAndScope) {
+  SpanData span = GoldenSpan();
+  span.origin = genops::testing::MakeOrigin("app-x", "@traceloop/instrumentation-openai", "0.11.0");
+  std::string line;
+  AppendOtlpJsonSpanLine(span, GoldenResource(), &line);
+  const nlohmann::json json = nlohmann::json::parse(line);
+  EXPECT_EQ(ServiceName(json), "app-x");
+  EXPECT_EQ(json["scope"]["name"], "@traceloop/instrumentation-openai");
+  EXPECT_EQ(json["scope"]["version"], "0.11.0");
+}
+
 TEST(OtlpJsonEncoderTest, EmptyBatchIsAnEmptyRequest) {
   EXPECT_EQ(EncodeOtlpJson({}, GoldenResource()), "{}");
 }

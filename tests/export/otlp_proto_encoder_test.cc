@@ -5,7 +5,9 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -270,6 +272,143 @@ TEST(OtlpProtoEncoderTest, InvalidUtf8IsReplacedSoCollectorsCanParseTheBatch) {
   EXPECT_EQ(span.attributes(span.attributes_size() - 1).value().string_value(), "caf\xEF\xBF\xBD");
   EXPECT_EQ(parsed.resource_spans(0).scope_spans(0).spans(0).name(), "chat gpt-4o");
   ExpectSameAsLibprotobuf(spans, resource);
+}
+
+// ---- Spans received from applications keep their resource and scope ---------------------
+
+std::string ServiceName(const opentelemetry::proto::trace::v1::ResourceSpans& rs) {
+  for (const auto& kv : rs.resource().attributes()) {
+    if (kv.key() == "service.name") return kv.value().string_value();
+  }
+  return "";
+}
+
+// own, A, B, own, A, B, A: three resources, interleaved.
+struct MixedBatch {
+  std::shared_ptr<const telemetry::ResourceInfo> app_a =
+      genops::testing::MakeOrigin("app-a", "@traceloop/instrumentation-openai", "0.11.0");
+  std::shared_ptr<const telemetry::ResourceInfo> app_b =
+      genops::testing::MakeOrigin("app-b", "opentelemetry.instrumentation.anthropic", "0.33.1");
+  std::vector<SpanData> spans = genops::testing::MakeGenOpsBatch(7);
+  MixedBatch() {
+    for (size_t i : {1, 4, 6}) spans[i].origin = app_a;
+    for (size_t i : {2, 5}) spans[i].origin = app_b;
+  }
+};
+
+std::vector<std::string> SpanIds(const opentelemetry::proto::trace::v1::ScopeSpans& ss) {
+  std::vector<std::string> ids;
+  for (const auto& span : ss.spans()) ids.push_back(span.span_id());
+  return ids;
+}
+
+std::vector<std::string> SpanIds(const std::vector<SpanData>& spans,
+                                 std::initializer_list<size_t> indexes) {
+  std::vector<std::string> ids;
+  for (size_t i : indexes) {
+    ids.emplace_back(reinterpret_cast<const char*>(spans[i].span_id.bytes.data()), 8);
+  }
+  return ids;
+}
+
+TEST(OtlpProtoEncoderTest, OneResourceSpansPerOriginInOrderOfFirstAppearance) {
+  const MixedBatch batch;
+  ExportTraceServiceRequest parsed;
+  ASSERT_TRUE(
+      parsed.ParseFromString(EncodeOtlpProto(batch.spans, genops::testing::MakeResource())));
+  ASSERT_EQ(parsed.resource_spans_size(), 3);
+  for (const auto& rs : parsed.resource_spans()) ASSERT_EQ(rs.scope_spans_size(), 1);
+
+  const auto& own = parsed.resource_spans(0);
+  EXPECT_EQ(ServiceName(own), "checkout-assistant");
+  EXPECT_EQ(own.resource().attributes_size(), 6);
+  EXPECT_EQ(own.scope_spans(0).scope().name(), "genops");
+  EXPECT_EQ(own.scope_spans(0).scope().version(), "0.1.0");
+  EXPECT_EQ(SpanIds(own.scope_spans(0)), SpanIds(batch.spans, {0, 3}));
+
+  const auto& a = parsed.resource_spans(1);
+  EXPECT_EQ(ServiceName(a), "app-a");
+  EXPECT_EQ(a.resource().attributes_size(), 3);
+  EXPECT_EQ(a.scope_spans(0).scope().name(), "@traceloop/instrumentation-openai");
+  EXPECT_EQ(a.scope_spans(0).scope().version(), "0.11.0");
+  EXPECT_EQ(SpanIds(a.scope_spans(0)), SpanIds(batch.spans, {1, 4, 6}));
+
+  const auto& b = parsed.resource_spans(2);
+  EXPECT_EQ(ServiceName(b), "app-b");
+  EXPECT_EQ(b.scope_spans(0).scope().name(), "opentelemetry.instrumentation.anthropic");
+  EXPECT_EQ(b.scope_spans(0).scope().version(), "0.33.1");
+  EXPECT_EQ(SpanIds(b.scope_spans(0)), SpanIds(batch.spans, {2, 5}));
+
+  // The spans themselves are unchanged by the grouping (genops.* enrichment included).
+  EXPECT_EQ(a.scope_spans(0).spans(0).attributes_size(),
+            static_cast<int>(batch.spans[1].attributes.size()));
+  ExpectSameAsLibprotobuf(batch.spans, genops::testing::MakeResource());
+}
+
+TEST(OtlpProtoEncoderTest, BatchOfOneOriginHasOnlyThatResource) {
+  std::vector<SpanData> spans = genops::testing::MakeGenOpsBatch(4);
+  const auto origin = genops::testing::MakeOrigin("app-x", "@traceloop/instrumentation-openai", "");
+  for (SpanData& span : spans) span.origin = origin;
+  ExportTraceServiceRequest parsed;
+  ASSERT_TRUE(parsed.ParseFromString(EncodeOtlpProto(spans, genops::testing::MakeResource())));
+  ASSERT_EQ(parsed.resource_spans_size(), 1);
+  EXPECT_EQ(ServiceName(parsed.resource_spans(0)), "app-x");
+  EXPECT_EQ(parsed.resource_spans(0).scope_spans(0).scope().name(),
+            "@traceloop/instrumentation-openai");
+  EXPECT_TRUE(parsed.resource_spans(0).scope_spans(0).scope().version().empty());
+  EXPECT_EQ(parsed.resource_spans(0).scope_spans(0).spans_size(), 4);
+  ExpectSameAsLibprotobuf(spans, genops::testing::MakeResource());
+}
+
+TEST(OtlpProtoEncoderTest, ManyOriginsAreGroupedStably) {
+  // More origins than a linear scan would suit, interleaved with GenOps' own spans.
+  constexpr size_t kOrigins = 40;
+  std::vector<std::shared_ptr<const telemetry::ResourceInfo>> origins;
+  for (size_t k = 0; k < kOrigins; ++k) {
+    origins.push_back(genops::testing::MakeOrigin("app-" + std::to_string(k), "scope", "1"));
+  }
+  std::vector<SpanData> spans = genops::testing::MakeGenOpsBatch(300);
+  for (size_t i = 0; i < spans.size(); ++i) {
+    if (i % 7 != 0) spans[i].origin = origins[(i * 13) % kOrigins];
+  }
+  ExportTraceServiceRequest parsed;
+  ASSERT_TRUE(parsed.ParseFromString(EncodeOtlpProto(spans, genops::testing::MakeResource())));
+  ASSERT_EQ(parsed.resource_spans_size(), static_cast<int>(kOrigins) + 1);
+
+  // Expected: groups in order of first appearance, spans in batch order within each.
+  std::vector<std::string> names;
+  std::vector<std::vector<std::string>> ids;
+  for (const SpanData& span : spans) {
+    const std::string name = span.origin == nullptr
+                                 ? std::string("checkout-assistant")
+                                 : std::get<std::string>(span.origin->attributes[0].value);
+    auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end()) {
+      names.push_back(name);
+      ids.emplace_back();
+      it = names.end() - 1;
+    }
+    ids[static_cast<size_t>(it - names.begin())].emplace_back(
+        reinterpret_cast<const char*>(span.span_id.bytes.data()), 8);
+  }
+  for (int g = 0; g < parsed.resource_spans_size(); ++g) {
+    EXPECT_EQ(ServiceName(parsed.resource_spans(g)), names[static_cast<size_t>(g)]);
+    EXPECT_EQ(SpanIds(parsed.resource_spans(g).scope_spans(0)), ids[static_cast<size_t>(g)]);
+  }
+  ExpectSameAsLibprotobuf(spans, genops::testing::MakeResource());
+}
+
+TEST(OtlpProtoEncoderTest, InvalidUtf8InAnOriginIsReplaced) {
+  auto origin = std::make_shared<telemetry::ResourceInfo>(
+      *genops::testing::MakeOrigin("app-\xC3", "scope-\xFF", "1"));
+  std::vector<SpanData> spans = genops::testing::MakeGenOpsBatch(2);
+  spans[1].origin = origin;
+  ExportTraceServiceRequest parsed;
+  ASSERT_TRUE(parsed.ParseFromString(EncodeOtlpProto(spans, genops::testing::MakeResource())));
+  ASSERT_EQ(parsed.resource_spans_size(), 2);
+  EXPECT_EQ(ServiceName(parsed.resource_spans(1)), "app-\xEF\xBF\xBD");
+  EXPECT_EQ(parsed.resource_spans(1).scope_spans(0).scope().name(), "scope-\xEF\xBF\xBD");
+  ExpectSameAsLibprotobuf(spans, genops::testing::MakeResource());
 }
 
 TEST(Utf8Test, ValidatesLikeProtobuf) {

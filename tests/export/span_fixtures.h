@@ -4,7 +4,9 @@
 #define GENOPS_TESTS_EXPORT_SPAN_FIXTURES_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "src/telemetry/span_data.h"
@@ -24,6 +26,22 @@ inline telemetry::ResourceInfo MakeResource() {
   resource.scope_name = "genops";
   resource.scope_version = "0.1.0";
   return resource;
+}
+
+// The resource and scope of an application whose spans the OTLP receiver forwarded
+// (SpanData::origin), e.g. MakeOrigin("app-x", "@traceloop/instrumentation-openai", "0.11.0").
+inline std::shared_ptr<const telemetry::ResourceInfo> MakeOrigin(std::string service_name,
+                                                                 std::string scope_name,
+                                                                 std::string scope_version) {
+  auto origin = std::make_shared<telemetry::ResourceInfo>();
+  origin->attributes = {
+      {"service.name", std::move(service_name)},
+      {"telemetry.sdk.language", std::string("python")},
+      {"deployment.environment", std::string("staging")},
+  };
+  origin->scope_name = std::move(scope_name);
+  origin->scope_version = std::move(scope_version);
+  return origin;
 }
 
 inline telemetry::SpanData MakeGenOpsSpan(uint64_t i) {

@@ -12,13 +12,9 @@
 //
 // The node scripts print one JSON line each (see tests/integration/node/lib.mjs); attempts are
 // counted by a fetch wrapper inside the SDK client. Without node or node_modules the tests
-// skip (run scripts/install-node-deps.sh), except under CI=true, where they fail. Tests that
-// need `genops serve` skip while the CLI has no such command.
+// skip (run scripts/install-node-deps.sh), except under CI=true, where they fail. The process
+// and node plumbing is tests/support/node_runner.h, shared with receiver_clients_test.cc.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -50,6 +46,7 @@
 #include "src/gateway/mock_upstream.h"
 #include "src/ledger/ledger.h"
 #include "src/ledger/ledger_factory.h"
+#include "tests/support/node_runner.h"
 #include "tests/support/subprocess.h"
 
 namespace genops {
@@ -58,8 +55,17 @@ namespace {
 using gateway::HttpHeaders;
 using gateway::MockUpstream;
 using gateway::MockUsage;
+using genops::testing::BoolOr;
+using genops::testing::IntOr;
+using genops::testing::NodeMissingReason;
+using genops::testing::ObjectAt;
 using genops::testing::ReadWholeFile;
-using genops::testing::Subprocess;
+using genops::testing::RunningInCi;
+using genops::testing::RunNodeScript;
+using genops::testing::ServerProcess;
+using genops::testing::StartServer;
+using genops::testing::StringAt;
+using genops::testing::TempDir;
 using nlohmann::json;
 
 constexpr char kNodeDir[] = GENOPS_SOURCE_DIR "/tests/integration/node";
@@ -67,123 +73,12 @@ constexpr char kChatModel[] = "gpt-4o-mini";
 constexpr char kEmbeddingModel[] = "text-embedding-3-small";
 constexpr char kClaudeModel[] = "claude-haiku-4-5";
 // Bounds one node run (the SDK's own per-attempt timeout is 30 s, see lib.mjs).
-constexpr char kNodeTimeoutSeconds[] = "120";
-constexpr absl::Duration kStartTimeout = absl::Seconds(30);
-
-bool RunningInCi() {
-  std::optional<std::string> ci = Environment::Process()->Get("CI");
-  return ci.has_value() && *ci == "true";
-}
-
-// The absolute path of `program` on PATH, or "".
-std::string FindOnPath(std::string_view program) {
-  std::optional<std::string> path = Environment::Process()->Get("PATH");
-  if (!path.has_value()) return "";
-  size_t begin = 0;
-  while (begin <= path->size()) {
-    size_t end = path->find(':', begin);
-    if (end == std::string::npos) end = path->size();
-    if (end > begin) {
-      std::filesystem::path candidate =
-          std::filesystem::path(path->substr(begin, end - begin)) / program;
-      if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
-    }
-    begin = end + 1;
-  }
-  return "";
-}
-
-// Why the node scenarios cannot run here, or nullopt when they can.
-std::optional<std::string> NodeMissingReason() {
-  if (FindOnPath("node").empty()) return "node is not on PATH";
-  if (!std::filesystem::exists(Cat(kNodeDir, "/node_modules/openai/package.json")) ||
-      !std::filesystem::exists(Cat(kNodeDir, "/node_modules/@anthropic-ai/sdk/package.json"))) {
-    return Cat(kNodeDir, "/node_modules is missing the SDKs");
-  }
-  return std::nullopt;
-}
-
+constexpr int kNodeTimeoutSeconds = 120;
 
 std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
-}
-
-// A fresh directory under the system temp dir, removed by the destructor.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "genops-npm-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    if (path_.empty()) return;
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-// A server process and the URL it announced.
-struct ServerProcess {
-  std::unique_ptr<Subprocess> process;
-  std::string url;  // "http://127.0.0.1:PORT"
-  std::string stdout_path;
-  std::string stderr_path;
-};
-
-// True when the child has ended (it stays reapable: WNOWAIT).
-bool HasExited(pid_t pid) {
-  siginfo_t info{};
-  return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-         info.si_pid == pid;
-}
-
-// Starts `argv` with its output in `dir`/`name`.{out,err} and waits until its stdout has a
-// line containing "listening on http://..." (the server's announced address). The server
-// is another process writing a file, so there is nothing to wait on but the file itself.
-absl::StatusOr<ServerProcess> StartServer(const std::vector<std::string>& argv,
-                                          const std::string& dir, const std::string& name) {
-  ServerProcess server;
-  server.stdout_path = Cat(dir, "/", name, ".out");
-  server.stderr_path = Cat(dir, "/", name, ".err");
-  auto process = Subprocess::Start(
-      argv, {.stdout_path = server.stdout_path, .stderr_path = server.stderr_path});
-  if (!process.ok()) return process.status();
-  server.process = std::move(*process);
-  const absl::Time deadline = absl::Now() + kStartTimeout;
-  constexpr std::string_view kMarker = "listening on ";
-  while (true) {
-    const std::string out = ReadWholeFile(server.stdout_path);
-    if (size_t at = out.find(kMarker); at != std::string::npos) {
-      const size_t end = out.find('\n', at);
-      if (end != std::string::npos) {
-        server.url = out.substr(at + kMarker.size(), end - at - kMarker.size());
-        if (server.url.rfind("http://", 0) != 0) {
-          return absl::InternalError(Cat(name, " announced an unexpected address: ", out));
-        }
-        return server;
-      }
-    }
-    if (HasExited(server.process->pid())) {
-      const int code = server.process->Wait();
-      return absl::InternalError(
-          Cat(name, " exited with code ", code,
-              " before listening; stderr: ", ReadWholeFile(server.stderr_path)));
-    }
-    if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(Cat(name, " did not announce its address within ",
-                                             absl::FormatDuration(kStartTimeout),
-                                             "; stderr: ", ReadWholeFile(server.stderr_path)));
-    }
-    absl::SleepFor(absl::Milliseconds(10));
-  }
 }
 
 // Governance settings of a test's gateway (YAML lines under `governance:`).
@@ -228,25 +123,6 @@ int64_t IntAt(const json& j, std::initializer_list<const char*> path) {
   return at->is_number_integer() ? at->get<int64_t>() : 0;
 }
 
-// Typed reads of a scenario's JSON line that never throw: the scripts print null for
-// absent fields, and a missing or null field reads as the fallback.
-std::string StringAt(const json& j, const char* key) {
-  if (!j.is_object() || !j.contains(key) || !j[key].is_string()) return "";
-  return j[key].get<std::string>();
-}
-int64_t IntOr(const json& j, const char* key, int64_t fallback) {
-  if (!j.is_object() || !j.contains(key) || !j[key].is_number_integer()) return fallback;
-  return j[key].get<int64_t>();
-}
-bool BoolOr(const json& j, const char* key, bool fallback) {
-  if (!j.is_object() || !j.contains(key) || !j[key].is_boolean()) return fallback;
-  return j[key].get<bool>();
-}
-const json& ObjectAt(const json& j, const char* key) {
-  static const json kEmpty = json::object();
-  if (!j.is_object() || !j.contains(key) || !j[key].is_object()) return kEmpty;
-  return j[key];
-}
 // The headers the SDK saw on its attempt number `attempt` (0-based; -1 = the last).
 const json& ResponseHeaders(const json& result, int attempt) {
   static const json kEmpty = json::object();
@@ -320,7 +196,8 @@ const Scenario kAnthropicMessagesStream{"anthropic_messages_stream.mjs", "anthro
 class NpmClientsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (std::optional<std::string> why = NodeMissingReason()) {
+    if (std::optional<std::string> why =
+            NodeMissingReason(kNodeDir, {"openai", "@anthropic-ai/sdk"})) {
       if (RunningInCi()) {
         FAIL() << *why << "; CI=true requires them: run scripts/install-node-deps.sh";
       }
@@ -393,37 +270,22 @@ class NpmClientsTest : public ::testing::Test {
   json RunNode(const Scenario& scenario, const std::string& base_url,
                const std::map<std::string, std::string>& headers = {},
                const std::map<std::string, std::string>& env = {}) {
-    const std::string tag = Cat(scenario.script, "-", ++runs_);
-    const std::string out = Cat(dir_.path(), "/", tag, ".out");
-    const std::string err = Cat(dir_.path(), "/", tag, ".err");
-    std::vector<std::string> argv = {"/usr/bin/env", Cat("GENOPS_BASE_URL=", base_url),
-                                     Cat("GENOPS_HEADERS=", json(headers).dump()),
-                                     Cat("GENOPS_MODEL=", scenario.model)};
-    for (const auto& [name, value] : scenario.env) argv.push_back(Cat(name, "=", value));
-    for (const auto& [name, value] : env) argv.push_back(Cat(name, "=", value));
-    for (const char* arg : {"timeout", "-k", "5", kNodeTimeoutSeconds, "node"}) {
-      argv.push_back(arg);
-    }
-    argv.push_back(Cat(kNodeDir, "/", scenario.script));
-    auto node = Subprocess::Start(argv, {.stdout_path = out, .stderr_path = err});
-    if (!node.ok()) {
-      ADD_FAILURE() << node.status();
+    std::map<std::string, std::string> all_env = {{"GENOPS_BASE_URL", base_url},
+                                                  {"GENOPS_HEADERS", json(headers).dump()},
+                                                  {"GENOPS_MODEL", scenario.model}};
+    for (const auto& [name, value] : scenario.env) all_env[name] = value;
+    for (const auto& [name, value] : env) all_env[name] = value;
+    absl::StatusOr<json> result = RunNodeScript({.node_dir = kNodeDir,
+                                                 .script = scenario.script,
+                                                 .env = std::move(all_env),
+                                                 .output_dir = dir_.path(),
+                                                 .tag = Cat(scenario.script, "-", ++runs_),
+                                                 .timeout_seconds = kNodeTimeoutSeconds});
+    if (!result.ok()) {
+      ADD_FAILURE() << result.status();
       return json();
     }
-    const int code = (*node)->Wait();
-    const std::string text = ReadWholeFile(out);
-    if (code != 0) {
-      ADD_FAILURE() << scenario.script << " exited with " << code << "\nstdout: " << text
-                    << "\nstderr: " << ReadWholeFile(err);
-      return json();
-    }
-    json result = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (!result.is_object()) {
-      ADD_FAILURE() << scenario.script << " did not print one JSON object: " << text
-                    << "\nstderr: " << ReadWholeFile(err);
-      return json();
-    }
-    return result;
+    return *std::move(result);
   }
 
   // The usage the mock reports for the request the SDK sent in `result`.
@@ -585,7 +447,7 @@ class NpmClientsTest : public ::testing::Test {
     ExpectChargedExactly(scenario, result, Normalised(usage, scenario.provider));
   }
 
-  TempDir dir_;
+  TempDir dir_{"genops-npm"};
   ServerProcess mock_;
   ServerProcess gateway_;
   std::string ledger_url_;

@@ -55,6 +55,15 @@ std::vector<SpanData> OpenAiGenerations() {
                 {"gen_ai.usage.prompt_tokens", std::string("1000")},
                 {"llm.usage.total_tokens", 1200.0},
                 {"gen_ai.usage.cache_read_input_tokens", int64_t{400}}}),
+      // OpenLLMetry JS 0.2x's total key, here with the completion count missing (and a
+      // contradicting legacy total that must lose to it).
+      MakeSpan(5, "chat gpt-4o",
+               {{"gen_ai.provider.name", std::string("openai")},
+                {"gen_ai.request.model", std::string("gpt-4o")},
+                {"gen_ai.usage.input_tokens", int64_t{1000}},
+                {"gen_ai.usage.total_tokens", int64_t{1200}},
+                {"llm.usage.total_tokens", int64_t{1500}},
+                {"gen_ai.usage.cache_read.input_tokens", int64_t{400}}}),
       // The first OpenLLMetry generation (llm.* keys).
       MakeSpan(4, "openai.chat",
                {{"llm.vendor", std::string("OpenAI")},

@@ -1,11 +1,19 @@
 #include "src/receiver/trace_receiver.h"
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "src/export/memory_exporter.h"
+#include "src/export/otlp_proto_encoder.h"
 #include "src/telemetry/batch_span_processor.h"
 #include "tests/receiver/receiver_test_util.h"
 #include "tests/support/faulty_ledger.h"
@@ -204,6 +212,10 @@ TEST(TraceReceiverTest, RedeliveredBatchChargesOnce) {
   auto records = ledger::QueryOperations(*h.ledger, {});
   ASSERT_TRUE(records.ok());
   EXPECT_EQ(records->size(), 2u);
+  const ReceiverStats stats = h.receiver->stats();
+  EXPECT_EQ(stats.priced_spans, 6u);
+  EXPECT_EQ(stats.redelivered_spans, 4u);
+  EXPECT_EQ(stats.charged_nanos, once.nanos()) << "redeliveries add nothing to the charged total";
 }
 
 TEST(TraceReceiverTest, AlertsFireOnceAndBecomeSpanEvents) {
@@ -412,6 +424,92 @@ TEST(TraceReceiverTest, ProcessorSinkForwardsAndCountsDrops) {
   EXPECT_EQ(stats.forwarding.enqueued + stats.forwarding.dropped_queue_full, 10u);
   EXPECT_EQ(stats.forwarding.exported, counting->exported.load());
   EXPECT_GE(stats.forwarding.enqueued, 4u);
+  shared->Shutdown(std::chrono::seconds(5));
+}
+
+// Spans reach the exporters under the resource and scope their application sent, not GenOps'.
+TEST(TraceReceiverTest, ProcessorSinkForwardsTheApplicationsResourceAndScope) {
+  auto memory = std::make_shared<exporter::InMemorySpanExporter>();
+  struct Forward final : exporter::SpanExporter {  // the processor wants to own its exporter
+    explicit Forward(std::shared_ptr<exporter::InMemorySpanExporter> m) : memory(std::move(m)) {}
+    exporter::ExportResult Export(std::span<const SpanData> spans) noexcept override {
+      return memory->Export(spans);
+    }
+    bool Shutdown(std::chrono::milliseconds) noexcept override { return true; }
+    std::string_view name() const noexcept override { return "forward"; }
+    std::shared_ptr<exporter::InMemorySpanExporter> memory;
+  };
+  auto processor = telemetry::BatchSpanProcessor::Create(std::make_unique<Forward>(memory), {});
+  ASSERT_TRUE(processor.ok());
+  std::shared_ptr<telemetry::SpanProcessor> shared = std::move(*processor);
+  ManualClock clock;
+  auto catalog = std::shared_ptr<const pricing::Catalog>(pricing::Catalog::Builtin().value());
+  std::shared_ptr<ledger::Ledger> store = ledger::NewMemoryLedger(&clock);
+  auto governor =
+      Governor::Create(Harness::DefaultSettings(), catalog, store, nullptr, nullptr, &clock);
+  ASSERT_TRUE(governor.ok());
+  ReceiverDependencies deps;
+  deps.catalog = catalog;
+  deps.governor = std::shared_ptr<Governor>(std::move(*governor));
+  deps.sink = MakeSpanProcessorSink(shared);
+  deps.clock = &clock;
+  auto receiver = OtlpTraceReceiver::Create({}, std::move(deps));
+  ASSERT_TRUE(receiver.ok());
+
+  // One request with two (resource, scope) groups: app-x's OpenAI instrumentation (an LLM span
+  // and an HTTP span) and app-y's. The encoder writes one ResourceSpans per origin.
+  const auto app_x = std::make_shared<const telemetry::ResourceInfo>(
+      MakeResource({{"service.name", std::string("app-x")},
+                    {"service.version", std::string("2.1.0")},
+                    {"telemetry.sdk.language", std::string("nodejs")}},
+                   "@traceloop/instrumentation-openai", "0.11.0"));
+  const auto app_y = std::make_shared<const telemetry::ResourceInfo>(MakeResource(
+      {{"service.name", std::string("app-y")}}, "opentelemetry.instrumentation.httpx"));
+  std::vector<SpanData> spans = {ChatSpan(1), HttpSpan(2), HttpSpan(3)};
+  spans[0].origin = app_x;
+  spans[1].origin = app_x;
+  spans[2].origin = app_y;
+  ExportOutcome out = (*receiver)->Export(exporter::EncodeOtlpProto(spans, MakeResource({})),
+                                          PayloadFormat::kProtobuf);
+  ASSERT_TRUE(out.status.ok()) << out.status;
+  ASSERT_EQ(out.accepted_spans, 3);
+  // A second request from app-x: its origin is shared with the first one's.
+  std::vector<SpanData> later = {HttpSpan(4)};
+  later[0].origin = app_x;
+  out = (*receiver)->Export(exporter::EncodeOtlpProto(later, MakeResource({})),
+                            PayloadFormat::kProtobuf);
+  ASSERT_EQ(out.accepted_spans, 1);
+  ASSERT_TRUE(shared->ForceFlush(std::chrono::seconds(10)));
+
+  const std::vector<SpanData> got = memory->GetSpans();
+  ASSERT_EQ(got.size(), 4u);
+  for (const SpanData& span : got) ASSERT_NE(span.origin, nullptr) << span.name;
+  const telemetry::ResourceInfo& x = *got[0].origin;
+  EXPECT_EQ(testing::Get(got[0], "genops.cost.priced"), AttributeValue(true));  // enriched
+  ASSERT_EQ(x.attributes.size(), 3u);
+  EXPECT_EQ(x.attributes[0].key, "service.name");
+  EXPECT_EQ(x.attributes[0].value, AttributeValue(std::string("app-x")));
+  EXPECT_EQ(x.attributes[2].value, AttributeValue(std::string("nodejs")));
+  EXPECT_EQ(x.scope_name, "@traceloop/instrumentation-openai");
+  EXPECT_EQ(x.scope_version, "0.11.0");
+  EXPECT_EQ(got[1].origin, got[0].origin);  // one origin per (resource, scope) group
+  EXPECT_EQ(got[3].origin, got[0].origin);  // and across requests
+  EXPECT_EQ(got[2].origin->attributes[0].value, AttributeValue(std::string("app-y")));
+  EXPECT_EQ(got[2].origin->scope_name, "opentelemetry.instrumentation.httpx");
+  EXPECT_TRUE(got[2].origin->scope_version.empty());
+
+  // What an OTLP exporter behind the processor sends: the applications' resources, no GenOps'.
+  telemetry::ResourceInfo genops_resource =
+      MakeResource({{"service.name", std::string("genops-serve")}}, "genops", "0.1.0");
+  opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest request;
+  ASSERT_TRUE(request.ParseFromString(exporter::EncodeOtlpProto(got, genops_resource)));
+  ASSERT_EQ(request.resource_spans_size(), 2);
+  EXPECT_EQ(request.resource_spans(0).resource().attributes(0).value().string_value(), "app-x");
+  EXPECT_EQ(request.resource_spans(0).scope_spans(0).scope().name(),
+            "@traceloop/instrumentation-openai");
+  EXPECT_EQ(request.resource_spans(0).scope_spans(0).spans_size(), 3);
+  EXPECT_EQ(request.resource_spans(1).resource().attributes(0).value().string_value(), "app-y");
+  EXPECT_EQ(request.resource_spans(1).scope_spans(0).spans_size(), 1);
   shared->Shutdown(std::chrono::seconds(5));
 }
 
