@@ -1,9 +1,13 @@
 // The `genops serve` daemon in-process: the OTLP receiver alone, the gateway alone, both over
 // one ledger, their listeners, /metrics, and refusals of configurations that serve nothing.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -82,6 +86,13 @@ std::string ProtoBatch() {
   add("gen_ai.usage.completion_tokens", int64_t{200});
   add("llm.usage.total_tokens", int64_t{1200});
   return request.SerializeAsString();
+}
+
+// The value of the series `series` (name and labels as printed) in a Prometheus text, or -1.
+int64_t MetricValue(const std::string& text, const std::string& series) {
+  const size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stoll(text.substr(at + series.size() + 2));
 }
 
 class DaemonTest : public ::testing::Test {
@@ -300,6 +311,44 @@ TEST_F(DaemonTest, GatewayAndReceiverChargeOneBudget) {
   ASSERT_NE(platform, nullptr);
   EXPECT_GT(total, kChatCostNanos);  // the gateway's call cost something too
   EXPECT_EQ(platform->spent.nanos(), total);
+}
+
+// A backend that accepts connections and never answers: receiving and charging go on at full
+// speed, and what cannot be forwarded is dropped and counted, never queued without bound.
+TEST_F(DaemonTest, AHungBackendDoesNotBlockReceivingAndDropsAreCounted) {
+  const int backend = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(backend, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(backend, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(backend, 64), 0);  // never accepted: every export hangs until its timeout
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::getsockname(backend, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string endpoint = Cat("http://127.0.0.1:", ntohs(addr.sin_port), "/v1/traces");
+
+  std::string yaml = Yaml("gateway:\n  enabled: false\n");
+  yaml.replace(yaml.find("export:\n"), std::string::npos,
+               Cat("export:\n  exporters: [otlp]\n  otlp: {endpoint: \"", endpoint,
+                   "\", timeout_ms: 300, retry_attempts: 0}\n  export_batch_size: 16\n"
+                   "  span_processor_queue_size: 32\n  batch_timeout: 10\n"));
+  Start(yaml);
+  constexpr int kRequests = 60;
+  for (int i = 0; i < kRequests; ++i) {
+    char span_id[17];
+    std::snprintf(span_id, sizeof(span_id), "%016x", i + 1);
+    auto r = Send("POST", daemon_->otlp_http_url(), JsonBatch(span_id),
+                  {{"Content-Type", "application/json"}});
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  const std::string metrics = Send("GET", BaseUrl() + "/metrics").body;
+  EXPECT_THAT(metrics,
+              HasSubstr(Cat("genops_receiver_spans_accepted_total ", 2 * kRequests, "\n")));
+  EXPECT_GT(MetricValue(metrics, "genops_export_spans_dropped_total{reason=\"queue_full\"}"), 0)
+      << metrics;
+  Stop();
+  ::close(backend);
+  EXPECT_EQ(Operations().size(), static_cast<size_t>(kRequests)) << "every LLM span is charged";
 }
 
 TEST_F(DaemonTest, RefusesConfigurationsThatServeNothing) {
