@@ -6,7 +6,8 @@
 // background thread. Anchor: the OpenTelemetry Collector's published ~12k spans/s per core for
 // OTLP; target >= 250k spans/s per core.
 //
-// Requests are 512-span batches (the OTel SDKs' default export batch) shaped like OpenLLMetry
+// Requests are 512-span batches (bench/otlp_load_batches.h, shared with the over-the-socket
+// load tool tests/tools/otlp_load_tool.cc) shaped like OpenLLMetry
 // traces: an LLM span carries ~20 attributes (model, provider, usage, a 600-byte prompt and a
 // 300-byte completion, association properties); the others are HTTP/workflow spans with ~8.
 //   BM_ReceiveProto/<llm percent>     OTLP/HTTP protobuf body
@@ -27,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/otlp_load_batches.h"
 #include "genops/clock.h"
 #include "src/core/catalog.h"
 #include "src/core/governor.h"
@@ -38,11 +40,15 @@
 
 namespace {
 
+using genops::bench::kLoadBatchSize;
+using genops::bench::LoadRequest;
+using genops::bench::MakeLoadRequest;
+using genops::bench::Renumber;
 using genops::telemetry::Attribute;
 using genops::telemetry::ResourceInfo;
 using genops::telemetry::SpanData;
 
-constexpr size_t kBatchSize = 512;
+constexpr size_t kBatchSize = kLoadBatchSize;
 
 // Re-encodes what it is given and drops it: the null exporter at the end of the pipeline.
 class EncodingNullSink final : public genops::receiver::ReceivedSpanSink {
@@ -54,105 +60,6 @@ class EncodingNullSink final : public genops::receiver::ReceivedSpanSink {
   }
   std::atomic<uint64_t> bytes_{0};
 };
-
-SpanData LlmSpan(size_t k) {
-  SpanData s;
-  s.name = "openai.chat";
-  s.kind = genops::telemetry::SpanKind::kClient;
-  s.start_unix_nanos = 1'700'000'000'000'000'000 + static_cast<int64_t>(k) * 1000;
-  s.end_unix_nanos = s.start_unix_nanos + 800'000'000;
-  s.attributes = {
-      {"gen_ai.system", std::string("openai")},
-      {"llm.request.type", std::string("chat")},
-      {"gen_ai.request.model", std::string("gpt-4o")},
-      {"gen_ai.response.model", std::string("gpt-4o-2024-08-06")},
-      {"gen_ai.request.temperature", 0.7},
-      {"gen_ai.request.max_tokens", int64_t{512}},
-      {"llm.is_streaming", false},
-      {"gen_ai.openai.api_base", std::string("https://api.openai.com/v1/")},
-      {"gen_ai.prompt.0.role", std::string("system")},
-      {"gen_ai.prompt.0.content", std::string(600, 'p')},
-      {"gen_ai.completion.0.role", std::string("assistant")},
-      {"gen_ai.completion.0.content", std::string(300, 'c')},
-      {"gen_ai.completion.0.finish_reason", std::string("stop")},
-      {"gen_ai.response.id", std::string("chatcmpl-AbCdEf0123456789")},
-      {"gen_ai.usage.prompt_tokens", int64_t{1200 + static_cast<int64_t>(k % 50)}},
-      {"gen_ai.usage.completion_tokens", int64_t{180}},
-      {"llm.usage.total_tokens", int64_t{1380 + static_cast<int64_t>(k % 50)}},
-      {"gen_ai.usage.cache_read_input_tokens", int64_t{256}},
-      {"traceloop.association.properties.team", std::string("search")},
-      {"traceloop.association.properties.customer_id", std::string("acme")},
-  };
-  return s;
-}
-
-SpanData OtherSpan(size_t k) {
-  SpanData s;
-  s.name = k % 2 == 0 ? "POST /api/answer" : "answer_question.workflow";
-  s.kind = genops::telemetry::SpanKind::kServer;
-  s.start_unix_nanos = 1'700'000'000'000'000'000 + static_cast<int64_t>(k) * 1000;
-  s.end_unix_nanos = s.start_unix_nanos + 900'000'000;
-  s.attributes = {
-      {"http.method", std::string("POST")},
-      {"http.route", std::string("/api/answer")},
-      {"http.status_code", int64_t{200}},
-      {"http.user_agent", std::string("Mozilla/5.0 (X11; Linux x86_64)")},
-      {"net.peer.ip", std::string("10.1.2.3")},
-      {"traceloop.span.kind", std::string("workflow")},
-      {"traceloop.workflow.name", std::string("answer_question")},
-      {"traceloop.association.properties.team", std::string("search")},
-  };
-  return s;
-}
-
-// A request body and where each span's trace id sits in it.
-struct Request {
-  std::string body;
-  std::vector<size_t> trace_id_offsets;
-};
-
-Request MakeRequest(int llm_percent, bool json, int thread) {
-  std::vector<SpanData> spans;
-  for (size_t k = 0; k < kBatchSize; ++k) {
-    SpanData s = static_cast<int>(k * 100 / kBatchSize) < llm_percent ? LlmSpan(k) : OtherSpan(k);
-    // A recognisable trace id: 8 marker bytes, then (thread, span index) in the last 8.
-    std::memset(s.trace_id.bytes.data(), 0x5a, 8);
-    s.trace_id.bytes[8] = static_cast<uint8_t>(thread);
-    s.trace_id.bytes[14] = static_cast<uint8_t>(k >> 8);
-    s.trace_id.bytes[15] = static_cast<uint8_t>(k);
-    s.span_id.bytes.fill(0x33);
-    s.span_id.bytes[7] = static_cast<uint8_t>(k);
-    spans.push_back(std::move(s));
-  }
-  ResourceInfo resource;
-  resource.attributes = {{"service.name", std::string("answer-service")},
-                         {"telemetry.sdk.language", std::string("python")},
-                         {"deployment.environment", std::string("production")}};
-  resource.scope_name = "opentelemetry.instrumentation.openai";
-  resource.scope_version = "0.40.7";
-  Request r;
-  r.body = json ? genops::exporter::EncodeOtlpJson(spans, resource)
-                : genops::exporter::EncodeOtlpProto(spans, resource);
-  // Protobuf: the 8 marker bytes; JSON: their hex, "5a5a5a5a5a5a5a5a".
-  const std::string marker = json ? std::string("5a5a5a5a5a5a5a5a") : std::string(8, '\x5a');
-  for (size_t pos = r.body.find(marker); pos != std::string::npos;
-       pos = r.body.find(marker, pos + marker.size())) {
-    r.trace_id_offsets.push_back(pos);
-  }
-  return r;
-}
-
-// Writes `iteration` over the marker bytes of every trace id: new operation ids each time.
-void Renumber(Request& r, uint64_t iteration, bool json) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (size_t offset : r.trace_id_offsets) {
-    if (json) {
-      for (int k = 0; k < 16; ++k) r.body[offset + k] = kHex[(iteration >> (4 * k)) & 0xf];
-    } else {
-      std::memcpy(&r.body[offset], &iteration, 8);
-    }
-  }
-}
 
 struct Pipeline {
   Pipeline() {
@@ -194,9 +101,9 @@ std::atomic<uint64_t> next_iteration{1};
 Pipeline* SharedPipeline() {
   static Pipeline* pipeline = [] {
     auto* p = new Pipeline();
-    Request warmup = MakeRequest(100, false, 99);
+    LoadRequest warmup = MakeLoadRequest(100, false, 99);
     for (int k = 0; k < 200; ++k) {
-      Renumber(warmup, next_iteration.fetch_add(1, std::memory_order_relaxed), false);
+      Renumber(warmup, next_iteration.fetch_add(1, std::memory_order_relaxed));
       (void)p->receiver->Export(warmup.body, genops::receiver::PayloadFormat::kProtobuf);
     }
     return p;
@@ -207,12 +114,12 @@ Pipeline* SharedPipeline() {
 void Receive(benchmark::State& state, bool json) {
   Pipeline* p = SharedPipeline();
   const int llm_percent = static_cast<int>(state.range(0));
-  Request request = MakeRequest(llm_percent, json, state.thread_index());
+  LoadRequest request = MakeLoadRequest(llm_percent, json, state.thread_index());
   const auto format =
       json ? genops::receiver::PayloadFormat::kJson : genops::receiver::PayloadFormat::kProtobuf;
   int64_t rejected = 0;
   for (auto _ : state) {
-    Renumber(request, next_iteration.fetch_add(1, std::memory_order_relaxed), json);
+    Renumber(request, next_iteration.fetch_add(1, std::memory_order_relaxed));
     const genops::receiver::ExportOutcome out = p->receiver->Export(request.body, format);
     rejected += out.rejected_spans + (out.status.ok() ? 0 : 1);
   }
@@ -230,7 +137,7 @@ BENCHMARK(BM_ReceiveProto)->Arg(100)->Threads(2)->Unit(benchmark::kMicrosecond)-
 BENCHMARK(BM_ReceiveJson)->Arg(50)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 void Decode(benchmark::State& state, bool json) {
-  const Request request = MakeRequest(50, json, 0);
+  const LoadRequest request = MakeLoadRequest(50, json, 0);
   genops::receiver::DecodedTraces traces;
   for (auto _ : state) {
     const absl::Status s = json ? genops::receiver::DecodeOtlpJson(request.body, {}, &traces)
