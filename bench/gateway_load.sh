@@ -27,9 +27,13 @@
 #     WARMUP        seconds of unmeasured load before each step (default 3; 0 in --smoke)
 #     MOCK_THREADS  io threads of the mock (default 2)
 #     MOCK_LATENCY_MS  delay the mock adds to every answer (default 0)
-#     GATEWAY_LEDGER_URL  the gateway's ledger (default sqlite://TMP/ledger.db, synchronous=full)
+#     GATEWAY_LEDGER_URL  the gateway's ledger (default sqlite://TMP/ledger.db, synchronous=full;
+#                         sqlite://...?synchronous=normal trades power-loss durability of the
+#                         last commits for speed; the report names the mode it ran with)
 #     GATEWAY_EXPORTER    the gateway's span exporter (default file; none to measure without)
 #     GATEWAY_WORKERS     gateway.governance_workers (default 8)
+#     GATEWAY_ONLY        1: only the gateway at CONNECTIONS (no direct, nginx or 1-connection
+#                         step): the 5-minute memory-flatness run, DURATION=300 GATEWAY_ONLY=1
 #
 # Exit code: 0 when every step ran and every response was a 2xx; 1 otherwise (a step that
 # failed, a non-2xx answer); 2 on a usage error. Whatever it started is stopped on exit and
@@ -76,6 +80,7 @@ CONNECTIONS="${CONNECTIONS:-32}"
 WRK_THREADS="${WRK_THREADS:-2}"
 MOCK_THREADS="${MOCK_THREADS:-2}"
 MOCK_LATENCY_MS="${MOCK_LATENCY_MS:-0}"
+GATEWAY_ONLY="${GATEWAY_ONLY:-0}"
 for var in DURATION WARMUP CONNECTIONS WRK_THREADS MOCK_THREADS MOCK_LATENCY_MS; do
   if ! is_uint "${!var}"; then
     echo "gateway_load: $var must be a non-negative integer, got '${!var}'" >&2
@@ -347,6 +352,7 @@ stop_rss_sampler() {
   RSS_SAMPLER=""
 }
 
+GATEWAY_WORKERS_TEXT="${GATEWAY_WORKERS:-8} governance workers"
 declare -A R_RPS R_P50 R_P99 R_ERR
 measure() {  # measure NAME URL CONNECTIONS THREADS
   local key="$1-c$3"
@@ -362,16 +368,19 @@ for t in "${TARGETS[@]}"; do
 done
 
 # Direct and nginx first; the gateway's steps run back to back at the end, so its RSS series
-# covers one continuous stretch of load.
-for conns in 1 "$CONNECTIONS"; do
-  threads=1
-  [ "$conns" -gt 1 ] && threads="$WRK_THREADS"
-  measure direct "$MOCK_URL" "$conns" "$threads"
-  measure nginx "$NGINX_URL" "$conns" "$threads"
-done
+# covers one continuous stretch of load. GATEWAY_ONLY=1 (the memory-flatness run) measures
+# the gateway at CONNECTIONS only.
+if [ "$GATEWAY_ONLY" != 1 ]; then
+  for conns in 1 "$CONNECTIONS"; do
+    threads=1
+    [ "$conns" -gt 1 ] && threads="$WRK_THREADS"
+    measure direct "$MOCK_URL" "$conns" "$threads"
+    measure nginx "$NGINX_URL" "$conns" "$threads"
+  done
+fi
 if [ -n "$GATEWAY_URL" ]; then
   start_rss_sampler
-  measure gateway "$GATEWAY_URL" 1 1
+  [ "$GATEWAY_ONLY" != 1 ] && measure gateway "$GATEWAY_URL" 1 1
   measure gateway "$GATEWAY_URL" "$CONNECTIONS" "$WRK_THREADS"
   stop_rss_sampler
   kill -0 "$GATEWAY_PID" 2>/dev/null || { note "the gateway died under load: $(cat "$TMP/gateway.err")"; FAILED=1; }
@@ -385,7 +394,20 @@ echo
 echo "GenOps gateway load — $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}'), nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), $(nproc) cores, loopback"
 echo "binary: $GENOPS"
 echo "duration ${DURATION}s per step (warm-up ${WARMUP}s), mock: $MOCK_THREADS io threads, latency ${MOCK_LATENCY_MS} ms"
-echo "request: POST /v1/chat/completions, gpt-4o-mini, non-streaming; gateway: enforced policy, SQLite ledger, spans to a file"
+# What the gateway ran with, so that every figure states its ledger's durability mode.
+LEDGER_URL="${GATEWAY_LEDGER_URL:-sqlite://$TMP/ledger.db}"
+case "$LEDGER_URL" in
+  memory://*) LEDGER_TEXT="memory ledger (in process; admission and settlement on the io threads)" ;;
+  sqlite://*)
+    SYNC=full
+    case "$LEDGER_URL" in *synchronous=normal* | *synchronous=NORMAL*) SYNC=normal ;; esac
+    LEDGER_TEXT="SQLite ledger (synchronous=$SYNC), $GATEWAY_WORKERS_TEXT" ;;
+  *) LEDGER_TEXT="ledger ${LEDGER_URL%%://*}://, $GATEWAY_WORKERS_TEXT" ;;
+esac
+EXPORTER_TEXT="spans to a file"
+[ "${GATEWAY_EXPORTER:-file}" != file ] && EXPORTER_TEXT="span exporter: ${GATEWAY_EXPORTER}"
+echo "request: POST /v1/chat/completions, gpt-4o-mini, non-streaming"
+echo "gateway: enforced policy, $LEDGER_TEXT, $EXPORTER_TEXT"
 echo
 printf '%-22s %6s %12s %12s %12s %8s\n' target conns 'req/s' p50 p99 errors
 printf '%-22s %6s %12s %12s %12s %8s\n' ---------------------- ------ ------------ ------------ ------------ --------
@@ -407,6 +429,7 @@ for conns in 1 "$CONNECTIONS"; do
   done
 done
 echo
+if [ "$GATEWAY_ONLY" != 1 ]; then
 echo "added latency at 1 connection (minus direct):"
 printf '  %-22s p50 %10s   p99 %10s\n' nginx "$(diff_us "${R_P50[nginx-c1]}" "${R_P50[direct-c1]}")" \
   "$(diff_us "${R_P99[nginx-c1]}" "${R_P99[direct-c1]}")"
@@ -426,6 +449,7 @@ if [ -n "${R_RPS[gateway-c$CONNECTIONS]+x}" ]; then
 else
   echo "  gateway / nginx        (gateway step skipped)"
 fi
+fi  # GATEWAY_ONLY
 if [ -s "$TMP/rss.txt" ]; then
   awk '
     { t[NR] = $1; r[NR] = $2; if ($2 > max) max = $2 }

@@ -10,9 +10,11 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -20,8 +22,10 @@
 #include "src/core/text.h"
 #include "src/core/worker_pool.h"
 #include "src/gateway/admin_api.h"
+#include "src/gateway/event_loop.h"
 #include "src/gateway/provider_protocol.h"
 #include "src/gateway/virtual_keys.h"
+#include "src/ledger/memory_ledger.h"
 
 namespace genops::gateway {
 namespace {
@@ -123,6 +127,18 @@ absl::StatusOr<std::map<std::string, std::string>> ParseTagsHeader(std::string_v
   return tags;
 }
 
+// True for the in-process store (memory://): its calls take a mutex for microseconds and
+// never wait for a disk or a network. Compared by dynamic type, as the store's class is
+// private to memory_ledger.cc.
+bool LedgerNeverBlocks(const ledger::Ledger& l) {
+  static const std::type_info* const memory = [] {
+    const std::unique_ptr<ledger::Ledger> probe = ledger::NewMemoryLedger(nullptr);
+    const ledger::Ledger& ref = *probe;
+    return &typeid(ref);
+  }();
+  return typeid(l) == *memory;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -133,7 +149,14 @@ struct Gateway::Core : std::enable_shared_from_this<Gateway::Core> {
   GatewayDependencies deps;
   std::map<std::string, std::unique_ptr<UpstreamProvider>> providers;  // by name
   std::unique_ptr<VirtualKeyResolver> keys;
-  std::unique_ptr<WorkerPool> workers;  // admission (and answering a whole response)
+  // The io threads, shared by the server and the client: an exchange runs on its downstream
+  // connection's loop, its upstream call included. Declared before the server and the
+  // client, which hold sockets of these loops, so that it is destroyed after them.
+  std::shared_ptr<EventLoopGroup> loops;
+  // Governance on the io threads (the ledger never blocks) or on the pools below.
+  bool governance_on_io_threads = false;
+  // Both pools exist only when governance is not on the io threads.
+  std::unique_ptr<WorkerPool> workers;  // admission
   // Settlement: with a durable ledger a settlement waits for the disk flush of its group
   // commit. Those waits park cheap threads here instead of starving admission.
   std::unique_ptr<WorkerPool> settlers;
@@ -414,7 +437,9 @@ void StartAttempt(const ExchangePtr& ex) {
   core.forwarded.fetch_add(1, std::memory_order_relaxed);
   if (ex->attempt > 1) core.retries.fetch_add(1, std::memory_order_relaxed);
   if (ex->upstream_start_mono == 0) ex->upstream_start_mono = core.NowMono();
-  std::shared_ptr<HttpClientCall> call = core.client->Open(BuildUpstreamRequest(*ex));
+  HttpClientRequest upstream = BuildUpstreamRequest(*ex);
+  upstream.loop = ex->writer->loop();  // the upstream call runs where the client's connection does
+  std::shared_ptr<HttpClientCall> call = core.client->Open(std::move(upstream));
   {
     std::lock_guard<std::mutex> lock(ex->call_mu);
     ex->call = call;
@@ -461,14 +486,29 @@ std::string DescribeTransportError(const absl::Status& s) {
   return Cat(HttpErrorKindName(info->kind), ": ", s.message());
 }
 
-// Ends the operation on a worker (settlement waits on the ledger), then runs `respond`.
+// Runs `settle` (ending the operation: settlement, operation record, span) after the
+// answer: on the exchange's loop, behind the answer's bytes, when the ledger never blocks;
+// else on the settlement pool (a durable settlement waits for a disk flush).
+void Settle(const ExchangePtr& ex, std::function<void()> settle) {
+  Gateway::Core& core = *ex->core;
+  if (core.governance_on_io_threads) {
+    absl::AnyInvocable<void()> work = std::move(settle);
+    if (!ex->writer->loop()->Post(std::move(work))) work();
+    return;
+  }
+  if (!core.settlers->Post(settle)) settle();
+}
+
+// Ends the operation (releasing or settling its reservation) before `respond` runs, so the
+// ledger is up to date when the client sees the failure; on the settlement pool unless the
+// ledger never blocks.
 void EndOnWorker(const ExchangePtr& ex, std::function<void()> respond) {
   if (ex->finished.exchange(true)) return;
   auto work = [ex, respond = std::move(respond)] {
     if (ex->op) ex->op->end();
     if (respond && !ex->client_gone.load()) respond();
   };
-  if (!ex->core->settlers->Post(work)) work();
+  if (ex->core->governance_on_io_threads || !ex->core->settlers->Post(work)) work();
 }
 
 void FailTransport(const ExchangePtr& ex, const absl::Status& error) {
@@ -575,8 +615,9 @@ void ReadWholeBody(const ExchangePtr& ex) {
       return;
     }
     ex->upstream_end_mono = core.NowMono();
-    // The whole answer is here: meter and settle on a worker (it waits on the ledger).
-    if (!core.workers->Post([ex] { Finish(ex); })) Finish(ex);
+    // The whole answer is here: meter and answer on this loop; Finish() leaves the
+    // settlement (which may wait on the ledger) to Settle().
+    Finish(ex);
   });
 }
 
@@ -626,7 +667,7 @@ void EndStream(const ExchangePtr& ex, const absl::Status& upstream_error) {
     }
     op.end();
   };
-  if (!core.settlers->Post(settle)) settle();
+  Settle(ex, std::move(settle));
 }
 
 void PumpStream(const ExchangePtr& ex) {
@@ -667,7 +708,7 @@ void PumpStream(const ExchangePtr& ex) {
   });
 }
 
-// Non-streamed answers and failures: meter, settle, answer. Runs on a worker.
+// Non-streamed answers: meter, answer, then settle. Runs on the exchange's loop.
 void Finish(const ExchangePtr& ex) {
   Gateway::Core& core = *ex->core;
   if (ex->finished.exchange(true)) return;
@@ -693,7 +734,7 @@ void Finish(const ExchangePtr& ex) {
             ex, 502, "server_error", "genops_upstream_malformed_response",
             Cat("GenOps: the provider's answer is not valid JSON (", parsed.message(), ")."),
             /*should_retry=*/false);
-        if (!core.settlers->Post([ex] { ex->op->end(); })) op.end();
+        Settle(ex, [ex] { ex->op->end(); });
         return;
       }
     }
@@ -720,7 +761,7 @@ void Finish(const ExchangePtr& ex) {
                        std::to_string(std::max<int64_t>(0, total - upstream) / 1000));
   response.body = std::move(ex->body);
   ex->writer->Respond(std::move(response));
-  if (!core.settlers->Post([ex] { ex->op->end(); })) op.end();
+  Settle(ex, [ex] { ex->op->end(); });
 }
 
 }  // namespace
@@ -845,7 +886,9 @@ void Gateway::Core::Handle(HttpRequest request, std::shared_ptr<HttpResponseWrit
       if (call) call->Cancel();
     }
   });
-  if (!workers->Post([ex] { Govern(ex); })) {
+  if (governance_on_io_threads) {
+    Govern(ex);
+  } else if (!workers->Post([ex] { Govern(ex); })) {
     RespondError(ex, 503, "server_error", "genops_overloaded", "GenOps: the gateway is stopping.",
                  true);
   }
@@ -870,13 +913,32 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options,
   }
   core->keys = std::make_unique<VirtualKeyResolver>(deps.ledger, options.clock,
                                                     options.virtual_key_cache_ttl);
-  core->workers = std::make_unique<WorkerPool>(WorkerPoolOptions{
-      .threads = options.governance_workers, .max_queued = 0, .name = "gw-governance"});
-  core->settlers = std::make_unique<WorkerPool>(
-      WorkerPoolOptions{.threads = std::max(16, 4 * options.governance_workers),
-                        .max_queued = 0,
-                        .name = "gw-settle"});
+  switch (options.governance_threads) {
+    case GovernanceThreads::kAuto:
+      core->governance_on_io_threads = LedgerNeverBlocks(*deps.ledger);
+      break;
+    case GovernanceThreads::kIoThreads:
+      core->governance_on_io_threads = true;
+      break;
+    case GovernanceThreads::kWorkers:
+      core->governance_on_io_threads = false;
+      break;
+  }
+  core->loops = EventLoopGroup::Start(options.server.io_threads, "gw-io");
+  options.server.loops = core->loops;
+  if (!core->governance_on_io_threads) {
+    core->workers = std::make_unique<WorkerPool>(WorkerPoolOptions{
+        .threads = options.governance_workers, .max_queued = 0, .name = "gw-governance"});
+    // A durable settlement holds its thread through a commit and a WAL flush (milliseconds
+    // on a slow disk); at thousands of requests per second that takes dozens of threads, and
+    // too few let settlements queue up until max_concurrent_operations refuses requests.
+    core->settlers = std::make_unique<WorkerPool>(
+        WorkerPoolOptions{.threads = std::max(64, 8 * options.governance_workers),
+                          .max_queued = 0,
+                          .name = "gw-settle"});
+  }
   HttpClientOptions client_options = options.client;
+  client_options.loops = core->loops;
   client_options.response_timeout = options.operation_timeout;
   client_options.read_timeout = options.operation_timeout;
   client_options.max_response_body_bytes = options.max_response_bytes;
@@ -910,9 +972,13 @@ std::string Gateway::base_url() const {
 
 void Gateway::Shutdown(absl::Duration grace) {
   if (core_->stopping.exchange(true)) return;
+  // Every downstream connection closes (cancelling its upstream call); queued admissions
+  // run (and find their client gone); the loops then run out of work, settlements posted
+  // to them included; the settlement pool runs what it still holds.
   core_->server->Shutdown(grace);
-  core_->workers->Shutdown();
-  core_->settlers->Shutdown();
+  if (core_->workers) core_->workers->Shutdown();
+  core_->loops->Stop();
+  if (core_->settlers) core_->settlers->Shutdown();
 }
 
 GatewayStats Gateway::stats() const {

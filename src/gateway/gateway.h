@@ -19,9 +19,14 @@
 //      record the operation and export its span (child of the caller's `traceparent`), and
 //      answer with x-genops-operation-id, -cost-usd, -budget-remaining-usd and -overhead-us.
 //
-// Admission and settlement block on the ledger, so they run on a pool of governance workers;
-// the io threads only move bytes. A client that disconnects mid-stream cancels the upstream
-// call and is charged for what was produced.
+// Threads: an exchange runs on the io thread (event loop) of its downstream connection,
+// its upstream call included, so a request is not handed between threads to be proxied.
+// Admission and settlement may wait on the ledger (a SQLite commit and disk flush, a Redis or
+// PostgreSQL round trip), which an io thread must never do: with such a ledger admission
+// runs on a pool of governance workers and settlement on a pool of its own, after the
+// answer. With the in-process memory ledger, which never waits, both run on the io thread
+// (GatewayOptions::governance_threads). A client that disconnects mid-stream cancels the
+// upstream call and is charged for what was produced.
 //
 // Thread safety: thread-safe. Start() and Shutdown() from one controlling thread.
 #ifndef GENOPS_GATEWAY_GATEWAY_H_
@@ -44,6 +49,14 @@
 #include "src/ledger/ledger.h"
 
 namespace genops::gateway {
+
+// Where admission (virtual-key lookup, policy decision, ledger reservation) and settlement
+// run.
+enum class GovernanceThreads {
+  kAuto,       // on the io threads with the memory ledger, else on the worker pools
+  kIoThreads,  // only for a ledger that never blocks (tests of that path)
+  kWorkers,    // on the worker pools whatever the ledger
+};
 
 struct GatewayOptions {
   // Listen address, io threads and request limits (max_body_bytes is the request size limit).
@@ -68,6 +81,7 @@ struct GatewayOptions {
   // Bearer token of the admin API (/genops/admin/...); empty: the admin API answers 403.
   std::string admin_token;
   int governance_workers = 8;
+  GovernanceThreads governance_threads = GovernanceThreads::kAuto;
   // How long a resolved virtual key is trusted before the ledger is asked again (revocations
   // take effect within this).
   absl::Duration virtual_key_cache_ttl = absl::Seconds(5);

@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <future>
 #include <limits>
+#include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -35,8 +36,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
-#include "absl/synchronization/mutex.h"
 #include "src/core/text.h"
+#include "src/gateway/event_loop.h"
 
 namespace genops::gateway {
 
@@ -477,13 +478,35 @@ using client_internal::CallImpl;
 using client_internal::ClientConnection;
 
 struct HttpClient::Core {
-  explicit Core(HttpClientOptions o) : options(std::move(o)), tls(asio::ssl::context::tls_client) {}
+  Core(HttpClientOptions o, std::shared_ptr<EventLoopGroup> group, bool owned)
+      : options(std::move(o)),
+        tls(asio::ssl::context::tls_client),
+        loops(std::move(group)),
+        owns_loops(owned),
+        pools(static_cast<size_t>(loops->size())) {}
 
-  std::shared_ptr<ClientConnection> Acquire(const std::string& key) {
+  // The loop a call runs on: the one asked for, else the caller's own, else one chosen by
+  // the URL's origin (so that a caller outside the loops reuses the connections its earlier
+  // calls to the same host left in that loop's pool).
+  EventLoop* PickLoop(const HttpClientRequest& request) {
+    if (loops->Contains(request.loop)) return request.loop;
+    if (EventLoop* current = loops->Current()) return current;
+    std::string_view origin = request.url;
+    if (size_t sep = origin.find("://"); sep != std::string_view::npos) {
+      origin = origin.substr(0, origin.find_first_of("/?#", sep + 3));
+    }
+    const size_t h = std::hash<std::string_view>()(origin);
+    return &loops->loop(static_cast<int>(h % static_cast<size_t>(loops->size())));
+  }
+
+  // Idle connections are pooled per loop: a socket belongs to the io_context of the loop
+  // that opened it.
+  std::shared_ptr<ClientConnection> Acquire(int loop, const std::string& key) {
     int64_t now = options_clock()->MonotonicNanos();
-    absl::MutexLock lock(&mu);
-    auto it = pool.find(key);
-    if (it == pool.end()) return nullptr;
+    Pool& p = pools[static_cast<size_t>(loop)];
+    std::lock_guard<std::mutex> lock(p.mu);
+    auto it = p.idle.find(key);
+    if (it == p.idle.end()) return nullptr;
     std::vector<Idle>& idle = it->second;
     while (!idle.empty()) {
       Idle entry = std::move(idle.back());
@@ -498,14 +521,15 @@ struct HttpClient::Core {
     return nullptr;
   }
 
-  void Release(const std::string& key, std::shared_ptr<ClientConnection> connection) {
+  void Release(int loop, const std::string& key, std::shared_ptr<ClientConnection> connection) {
     int64_t now = options_clock()->MonotonicNanos();
-    absl::MutexLock lock(&mu);
+    Pool& p = pools[static_cast<size_t>(loop)];
+    std::lock_guard<std::mutex> lock(p.mu);
     if (stopped.load() || options.max_idle_connections_per_host == 0) {
       connection->Close();
       return;
     }
-    std::vector<Idle>& idle = pool[key];
+    std::vector<Idle>& idle = p.idle[key];
     if (idle.size() >= options.max_idle_connections_per_host) {
       idle.front().connection->Close();
       idle.erase(idle.begin());
@@ -519,12 +543,10 @@ struct HttpClient::Core {
 
   const HttpClientOptions options;
   ProxySettings proxy;
-  asio::io_context io;
   asio::ssl::context tls;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  std::vector<std::thread> threads;
+  const std::shared_ptr<EventLoopGroup> loops;
+  const bool owns_loops;  // false: shared (the gateway's server runs on the same loops)
   std::atomic<bool> stopped{false};
-  std::atomic<bool> threads_gone{false};
 
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> connections_opened{0};
@@ -534,14 +556,20 @@ struct HttpClient::Core {
     std::shared_ptr<ClientConnection> connection;
     int64_t since_nanos = 0;
   };
-  absl::Mutex mu;
-  absl::flat_hash_map<std::string, std::vector<Idle>> pool ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<CallImpl*, std::weak_ptr<CallImpl>> calls ABSL_GUARDED_BY(mu);
+  // std::mutex, not absl::Mutex: these are taken on every request, and Debian's Abseil
+  // checks for deadlocks on every absl::Mutex operation.
+  struct Pool {
+    std::mutex mu;
+    absl::flat_hash_map<std::string, std::vector<Idle>> idle ABSL_GUARDED_BY(mu);
+  };
+  std::vector<Pool> pools;  // one per loop
+  std::mutex calls_mu;
+  absl::flat_hash_map<CallImpl*, std::weak_ptr<CallImpl>> calls ABSL_GUARDED_BY(calls_mu);
 };
 
 namespace client_internal {
 
-// One request's state machine. Everything runs on strand_.
+// One request's state machine. Everything runs on its loop's thread (loop_).
 class CallImpl : public std::enable_shared_from_this<CallImpl> {
  public:
   using Core = HttpClient::Core;
@@ -551,19 +579,20 @@ class CallImpl : public std::enable_shared_from_this<CallImpl> {
       : core_(std::move(core)),
         request_(std::move(request)),
         body_limit_(body_limit),
-        strand_(asio::make_strand(core_->io)),
+        loop_(core_->PickLoop(request_)),
+        strand_(loop_->io().get_executor()),
         timer_(strand_),
         total_timer_(strand_),
         resolver_(strand_) {}
 
   ~CallImpl() {
-    absl::MutexLock lock(&core_->mu);
+    std::lock_guard<std::mutex> lock(core_->calls_mu);
     core_->calls.erase(this);
   }
 
   void Start() {
     {
-      absl::MutexLock lock(&core_->mu);
+      std::lock_guard<std::mutex> lock(core_->calls_mu);
       core_->calls.emplace(this, weak_from_this());
     }
     core_->requests.fetch_add(1);
@@ -616,10 +645,10 @@ class CallImpl : public std::enable_shared_from_this<CallImpl> {
     kFailed
   };
 
-  // Runs `f` on the strand; inline when the io threads are gone (it then only delivers).
+  // Runs `f` on the call's loop; inline when the loops are gone (it then only delivers).
   template <typename F>
   void Run(F&& f) {
-    if (core_->threads_gone.load()) {
+    if (core_->loops->stopped()) {
       f();
       return;
     }
@@ -675,7 +704,7 @@ class CallImpl : public std::enable_shared_from_this<CallImpl> {
                        absl::FormatDuration(*self->request_.total_timeout)));
       });
     }
-    if (auto pooled = core_->Acquire(key_)) {
+    if (auto pooled = core_->Acquire(loop_->index(), key_)) {
       connection_ = std::move(pooled);
       reused_ = true;
       core_->connections_reused.fetch_add(1);
@@ -708,7 +737,7 @@ class CallImpl : public std::enable_shared_from_this<CallImpl> {
   void Connect() {
     phase_ = Phase::kResolving;
     reused_ = false;
-    connection_ = std::make_shared<ClientConnection>(core_->io);
+    connection_ = std::make_shared<ClientConnection>(loop_->io());
     const std::string& host = proxy_.has_value() ? proxy_->host : url_.host;
     int port = proxy_.has_value() ? proxy_->port : url_.port;
     connect_target_ = Cat(host, ":", port);
@@ -1042,7 +1071,7 @@ class CallImpl : public std::enable_shared_from_this<CallImpl> {
   void ReleaseConnection() {
     if (connection_ == nullptr) return;
     if (parser_->keep_alive() && in_.empty() && !cancelled_) {
-      core_->Release(key_, std::move(connection_));
+      core_->Release(loop_->index(), key_, std::move(connection_));
       connection_ = nullptr;
     } else {
       CloseConnection();
@@ -1160,7 +1189,10 @@ class CallImpl : public std::enable_shared_from_this<CallImpl> {
   const std::shared_ptr<Core> core_;
   HttpClientRequest request_;
   const std::optional<uint64_t> body_limit_;
-  asio::strand<asio::io_context::executor_type> strand_;
+  EventLoop* const loop_;
+  // The loop's executor (named strand_ for history: a single-threaded loop serializes the
+  // call's handlers as a strand did).
+  asio::io_context::executor_type strand_;
   asio::steady_timer timer_;
   uint64_t timer_gen_ = 0;
   std::string timer_what_;
@@ -1218,7 +1250,10 @@ class CallHandle final : public HttpClientCall {
 using client_internal::CallHandle;
 
 absl::StatusOr<std::unique_ptr<HttpClient>> HttpClient::Create(HttpClientOptions options) {
-  auto core = std::make_shared<Core>(std::move(options));
+  std::shared_ptr<EventLoopGroup> loops = options.loops;
+  const bool owns_loops = loops == nullptr;
+  if (owns_loops) loops = EventLoopGroup::Start(std::max(1, options.io_threads), "http-client");
+  auto core = std::make_shared<Core>(std::move(options), std::move(loops), owns_loops);
   const HttpClientOptions& o = core->options;
   core->proxy = o.proxy.has_value()
                     ? *o.proxy
@@ -1245,11 +1280,6 @@ absl::StatusOr<std::unique_ptr<HttpClient>> HttpClient::Create(HttpClientOptions
                                             "': ", ec.message(), " (expected PEM certificates)"));
     }
   }
-  core->work.emplace(core->io.get_executor());
-  int threads = std::max(1, o.io_threads);
-  for (int i = 0; i < threads; ++i) {
-    core->threads.emplace_back([io = &core->io] { io->run(); });
-  }
   return std::unique_ptr<HttpClient>(new HttpClient(std::move(core)));
 }
 
@@ -1259,20 +1289,22 @@ HttpClient::~HttpClient() {
   core_->stopped.store(true);
   std::vector<std::shared_ptr<CallImpl>> calls;
   {
-    absl::MutexLock lock(&core_->mu);
+    std::lock_guard<std::mutex> lock(core_->calls_mu);
     for (auto& [ptr, weak] : core_->calls) {
       if (auto call = weak.lock()) calls.push_back(std::move(call));
     }
-    for (auto& [key, idle] : core_->pool) {
+  }
+  for (Core::Pool& pool : core_->pools) {
+    std::lock_guard<std::mutex> lock(pool.mu);
+    for (auto& [key, idle] : pool.idle) {
       for (auto& entry : idle) entry.connection->Close();
     }
-    core_->pool.clear();
+    pool.idle.clear();
   }
   for (auto& call : calls) call->Cancel();
   calls.clear();
-  core_->work.reset();
-  for (std::thread& t : core_->threads) t.join();
-  core_->threads_gone.store(true);
+  // Shared loops run on: the cancellations are delivered there.
+  if (core_->owns_loops) core_->loops->Stop();
 }
 
 std::shared_ptr<HttpClientCall> HttpClient::Open(HttpClientRequest request) {
@@ -1332,8 +1364,10 @@ HttpClientStats HttpClient::stats() const {
   s.requests = core_->requests.load();
   s.connections_opened = core_->connections_opened.load();
   s.connections_reused = core_->connections_reused.load();
-  absl::MutexLock lock(&core_->mu);
-  for (const auto& [key, idle] : core_->pool) s.idle_connections += idle.size();
+  for (Core::Pool& pool : core_->pools) {
+    std::lock_guard<std::mutex> lock(pool.mu);
+    for (const auto& [key, idle] : pool.idle) s.idle_connections += idle.size();
+  }
   return s;
 }
 

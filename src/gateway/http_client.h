@@ -29,8 +29,15 @@
 // and whether any byte of the request was sent, so a caller can tell whether a retry could
 // make the provider run (and bill) the request twice.
 //
+// Threads: the client runs on an EventLoopGroup (src/gateway/event_loop.h), its own
+// (io_threads loops) or one it shares with an HttpServer (HttpClientOptions::loops). A call
+// runs on one loop: HttpClientRequest::loop when it is one of the client's, else the calling
+// thread's loop, else one picked by the URL's origin. A proxy that opens its upstream call
+// on the downstream connection's loop (HttpResponseWriter::loop()) so handles an exchange on
+// one thread. Idle connections are pooled per loop.
+//
 // Thread safety: HttpClient and HttpClientCall are thread-safe. Callbacks run on the
-// client's io threads, at most one at a time per call, and must not block.
+// call's loop, at most one at a time per call, and must not block.
 #ifndef GENOPS_GATEWAY_HTTP_CLIENT_H_
 #define GENOPS_GATEWAY_HTTP_CLIENT_H_
 
@@ -50,6 +57,9 @@
 #include "src/gateway/http_message.h"
 
 namespace genops::gateway {
+
+class EventLoop;
+class EventLoopGroup;
 
 // What went wrong; each value says whether the request can have reached the server.
 enum class HttpErrorKind {
@@ -110,7 +120,10 @@ absl::StatusOr<std::optional<ProxyEndpoint>> SelectProxy(const ProxySettings& se
                                                          std::string_view host, int port);
 
 struct HttpClientOptions {
-  int io_threads = 1;
+  int io_threads = 1;  // event loops of its own; ignored when `loops` is set
+  // Run on these loops (shared with an HttpServer) instead. Whoever owns them stops them
+  // after the client is destroyed.
+  std::shared_ptr<EventLoopGroup> loops;
   // Connect covers name resolution, TCP, the proxy's CONNECT and the TLS handshake.
   absl::Duration connect_timeout = absl::Seconds(10);
   // From the start of sending the request until the response head is complete (LLM
@@ -149,6 +162,9 @@ struct HttpClientRequest {
   std::optional<absl::Duration> response_timeout;
   std::optional<absl::Duration> read_timeout;
   std::optional<absl::Duration> total_timeout;
+  // The loop to run the call on (its callbacks run there); ignored unless it is one of the
+  // client's loops. Null: the calling thread's loop, else one chosen by the URL's origin.
+  EventLoop* loop = nullptr;
 };
 
 struct HttpResponseHead {

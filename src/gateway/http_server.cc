@@ -19,6 +19,7 @@
 #include <exception>
 #include <limits>
 #include <list>
+#include <map>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -26,9 +27,11 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "src/core/text.h"
+#include "src/gateway/event_loop.h"
 
 namespace genops::gateway {
 
@@ -103,8 +106,12 @@ class Connection;
 }  // namespace server_internal
 
 struct HttpServer::Core {
-  Core(HttpServerOptions o, HttpHandler h)
-      : options(std::move(o)), handler(std::move(h)), acceptor(asio::make_strand(io)) {}
+  Core(HttpServerOptions o, HttpHandler h, std::shared_ptr<EventLoopGroup> group, bool owned)
+      : options(std::move(o)),
+        handler(std::move(h)),
+        loops(std::move(group)),
+        owns_loops(owned),
+        acceptor(loops->loop(0).io()) {}
 
   void Register(const std::shared_ptr<server_internal::Connection>& c) {
     absl::MutexLock lock(&mu);
@@ -128,14 +135,14 @@ struct HttpServer::Core {
 
   const HttpServerOptions options;
   const HttpHandler handler;
-  asio::io_context io;
+  // Each connection lives on one loop; the acceptor on the first.
+  const std::shared_ptr<EventLoopGroup> loops;
+  const bool owns_loops;  // false: shared with others (the gateway's HttpClient)
   std::optional<asio::ssl::context> tls;
-  tcp::acceptor acceptor;  // used on its own strand only
-  std::vector<std::thread> threads;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  tcp::acceptor acceptor;  // used on loop 0 only
   std::atomic<bool> draining{false};
-  // Set once the io threads are about to end: writers then complete calls inline instead of
-  // posting work that would never run.
+  // Set once every connection is closed and the loops may end: writers then complete calls
+  // inline instead of posting work that would never run.
   std::atomic<bool> stopped{false};
 
   std::atomic<uint64_t> connections_accepted{0};
@@ -152,14 +159,15 @@ struct HttpServer::Core {
 
 namespace server_internal {
 
-// One accepted connection. Every member is used on the connection's strand only, except
-// the atomics read by Exchange from other threads.
+// One accepted connection. Every member is used on the connection's loop only, except the
+// atomics read by Exchange from other threads.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   using Core = HttpServer::Core;
 
-  Connection(std::shared_ptr<Core> core, tcp::socket socket)
+  Connection(std::shared_ptr<Core> core, EventLoop* loop, tcp::socket socket)
       : core_(std::move(core)),
+        loop_(loop),
         socket_(std::move(socket)),
         timer_(socket_.get_executor()),
         write_timer_(socket_.get_executor()) {
@@ -176,6 +184,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   asio::any_io_executor executor() { return socket_.get_executor(); }
+  EventLoop* loop() const { return loop_; }
   const std::shared_ptr<Core>& core() const { return core_; }
 
   void Start() {
@@ -341,6 +350,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
+  // Runs operation `ticket` of the writer of exchange `seq` in the order the writer's
+  // methods were called, whatever queue it arrived by: a call made on this loop's thread is
+  // queued privately until the handler making it returns, so a call made meanwhile from
+  // another thread (which happened after it) can arrive first. Operations of an exchange
+  // that is over run at once (they only report that they came too late).
+  template <typename F>
+  void RunInOrder(uint64_t seq, uint64_t ticket, F& op) {
+    if (seq != seq_) {
+      op();
+      return;
+    }
+    if (ticket != next_ticket_) {
+      early_arrivals_.emplace(ticket, std::move(op));
+      return;
+    }
+    op();
+    if (seq == seq_) RunEarlyArrivals(++next_ticket_);
+  }
+
   bool IsDisconnected(uint64_t seq) const { return disconnected_seq_.load() == seq; }
   std::atomic<size_t>& buffered_bytes() { return buffered_bytes_; }
 
@@ -369,6 +397,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   bool IsCurrent(uint64_t seq) const {
     return exchange_active_ && seq == seq_ && state_ != State::kClosed;
+  }
+
+  void RunEarlyArrivals(uint64_t next) {
+    while (!early_arrivals_.empty() && early_arrivals_.begin()->first == next) {
+      auto node = early_arrivals_.extract(early_arrivals_.begin());
+      node.mapped()();
+      next = ++next_ticket_;
+    }
   }
 
   // --- Reading -----------------------------------------------------------------------------
@@ -535,6 +571,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     request.remote_address = remote_;
     version_ = request.version;
     head_request_ = message.method() == http::verb::head;
+    // A previous writer's operations still waiting for an earlier one that never came (its
+    // server was stopping) run now, as late arrivals.
+    for (auto& [ticket, op] : early_arrivals_) op();
+    early_arrivals_.clear();
+    next_ticket_ = 0;
     ++seq_;
     exchange_active_ = true;
     response_ = ResponseState::kNone;
@@ -779,6 +820,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   const std::shared_ptr<Core> core_;
+  EventLoop* const loop_;
   tcp::socket socket_;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
   std::string remote_;
@@ -807,6 +849,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool aborting_ = false;
   std::vector<std::function<void()>> disconnect_callbacks_;
   std::atomic<uint64_t> disconnected_seq_{0};
+  // The current writer's operations in call order (RunInOrder).
+  uint64_t next_ticket_ = 0;
+  std::map<uint64_t, absl::AnyInvocable<void()>> early_arrivals_;
   std::atomic<size_t> buffered_bytes_{0};
 
   // Writing.
@@ -889,17 +934,26 @@ class Exchange final : public HttpResponseWriter {
 
   size_t buffered_bytes() const override { return connection_->buffered_bytes().load(); }
 
+  EventLoop* loop() const override { return connection_->loop(); }
+
  private:
   bool Stopped() const { return connection_->core()->stopped.load(); }
 
+  // Every operation carries a ticket taken when the method was called; the connection runs
+  // them in ticket order (Connection::RunInOrder).
   template <typename F>
   void Post(F&& f) {
     if (Stopped()) return;
-    asio::post(connection_->executor(), std::forward<F>(f));
+    const uint64_t ticket = next_ticket_.fetch_add(1, std::memory_order_relaxed);
+    asio::post(connection_->executor(),
+               [c = connection_, seq = seq_, ticket, op = std::forward<F>(f)]() mutable {
+                 c->RunInOrder(seq, ticket, op);
+               });
   }
 
   const std::shared_ptr<Connection> connection_;
   const uint64_t seq_;
+  std::atomic<uint64_t> next_ticket_{0};
 };
 
 std::shared_ptr<HttpResponseWriter> Connection::MakeWriter() {
@@ -912,30 +966,31 @@ using server_internal::Connection;
 
 namespace {
 
+// Accepts the next connection onto the next loop in turn.
 void Accept(const std::shared_ptr<HttpServer::Core>& core) {
-  core->acceptor.async_accept(
-      asio::make_strand(core->io), [core](const ErrorCode& ec, tcp::socket socket) {
-        if (ec == asio::error::operation_aborted || !core->acceptor.is_open()) return;
-        if (ec) {
-          // Out of descriptors or similar: try again shortly rather than spin.
-          auto timer = std::make_shared<asio::steady_timer>(core->acceptor.get_executor(),
-                                                            std::chrono::milliseconds(50));
-          timer->async_wait([core, timer](const ErrorCode&) { Accept(core); });
-          return;
-        }
-        core->connections_accepted.fetch_add(1);
-        if (core->draining.load() || core->OpenConnections() >= core->options.max_connections) {
-          ErrorCode ignored;
-          socket.close(ignored);
-        } else {
-          ErrorCode ignored;
-          socket.set_option(tcp::no_delay(true), ignored);
-          auto connection = std::make_shared<Connection>(core, std::move(socket));
-          core->Register(connection);
-          asio::post(connection->executor(), [connection] { connection->Start(); });
-        }
-        Accept(core);
-      });
+  EventLoop* loop = &core->loops->Next();
+  core->acceptor.async_accept(loop->io(), [core, loop](const ErrorCode& ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !core->acceptor.is_open()) return;
+    if (ec) {
+      // Out of descriptors or similar: try again shortly rather than spin.
+      auto timer = std::make_shared<asio::steady_timer>(core->acceptor.get_executor(),
+                                                        std::chrono::milliseconds(50));
+      timer->async_wait([core, timer](const ErrorCode&) { Accept(core); });
+      return;
+    }
+    core->connections_accepted.fetch_add(1);
+    if (core->draining.load() || core->OpenConnections() >= core->options.max_connections) {
+      ErrorCode ignored;
+      socket.close(ignored);
+    } else {
+      ErrorCode ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      auto connection = std::make_shared<Connection>(core, loop, std::move(socket));
+      core->Register(connection);
+      asio::post(connection->executor(), [connection] { connection->Start(); });
+    }
+    Accept(core);
+  });
 }
 
 }  // namespace
@@ -1009,7 +1064,11 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions 
         "HTTPS needs both a certificate file and a private key file (tls_cert_file, "
         "tls_key_file)");
   }
-  auto core = std::make_shared<Core>(std::move(options), std::move(handler));
+  std::shared_ptr<EventLoopGroup> loops = options.loops;
+  const bool owns_loops = loops == nullptr;
+  if (owns_loops) loops = EventLoopGroup::Start(options.io_threads, "http-io");
+  auto core =
+      std::make_shared<Core>(std::move(options), std::move(handler), std::move(loops), owns_loops);
   const HttpServerOptions& o = core->options;
   ErrorCode ec;
   if (!o.tls_cert_file.empty()) {
@@ -1028,7 +1087,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions 
           Cat("cannot load the TLS private key '", o.tls_key_file, "': ", ec.message()));
     }
   }
-  tcp::resolver resolver(core->io);
+  tcp::resolver resolver(core->loops->loop(0).io());
   auto results = resolver.resolve(host_port->host, std::to_string(host_port->port),
                                   tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || results.empty()) {
@@ -1049,14 +1108,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions 
   std::string host = bound.address().to_string();
   std::string address = bound.address().is_v6() ? Cat("[", host, "]:", port) : Cat(host, ":", port);
 
-  Accept(core);
-  core->work.emplace(core->io.get_executor());
-  int threads = o.io_threads > 0
-                    ? o.io_threads
-                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  for (int i = 0; i < threads; ++i) {
-    core->threads.emplace_back([io = &core->io] { io->run(); });
-  }
+  // The first accept is started on the acceptor's loop: the acceptor is used there only.
+  asio::post(core->loops->loop(0).io(), [core] { Accept(core); });
   bool tls = core->tls.has_value();
   return std::unique_ptr<HttpServer>(
       new HttpServer(std::move(core), port, std::move(address), tls));
@@ -1099,9 +1152,7 @@ void HttpServer::Shutdown(absl::Duration grace) {
     core_->mu.AwaitWithTimeout(absl::Condition(+no_connections, core_.get()), absl::Seconds(10));
   }
   core_->stopped.store(true);
-  core_->work.reset();
-  for (std::thread& t : core_->threads) t.join();
-  core_->threads.clear();
+  if (core_->owns_loops) core_->loops->Stop();
   absl::MutexLock lock(&core_->mu);
   core_->shutdown_done = true;
 }

@@ -33,6 +33,12 @@
 //     (their responses carry "Connection: close") until the grace period ends, then closes
 //     what is left (OnDisconnect callbacks run) and joins the io threads.
 //
+// Threads: the server runs on an EventLoopGroup (src/gateway/event_loop.h), its own or one
+// it shares (HttpServerOptions::loops), and spreads accepted connections over its loops. A
+// connection, its handler calls and every callback of its writer run on that connection's
+// loop (HttpResponseWriter::loop()), so a handler that starts an HttpClient call on the same
+// loop handles the whole exchange on one thread.
+//
 // Thread safety: HttpServer is thread-safe. HttpResponseWriter methods are thread-safe and
 // never block; callbacks they take run on the connection's io thread (serialized per
 // connection) and must not block either. The handler runs on an io thread.
@@ -52,6 +58,9 @@
 #include "src/gateway/http_message.h"
 
 namespace genops::gateway {
+
+class EventLoop;
+class EventLoopGroup;
 
 struct HttpRequest {
   std::string method;  // "POST"
@@ -123,6 +132,10 @@ class HttpResponseWriter {
 
   // Bytes queued and not yet handed to the socket.
   virtual size_t buffered_bytes() const = 0;
+
+  // The event loop this connection lives on (where every callback above runs); work posted
+  // to it runs after what the writer already queued there.
+  virtual EventLoop* loop() const = 0;
 };
 
 // Runs for each request on an io thread. Must not block; may finish asynchronously by
@@ -134,8 +147,12 @@ struct HttpServerOptions {
   // "host:port"; port 0 binds an ephemeral port (see HttpServer::port()). "[::1]:8080" for
   // IPv6; a name ("localhost:0") is resolved and its first address used.
   std::string listen = "127.0.0.1:0";
-  // io threads; 0 = std::thread::hardware_concurrency().
+  // io threads (one event loop each); 0 = std::thread::hardware_concurrency(). Ignored when
+  // `loops` is set.
   int io_threads = 0;
+  // Run on these loops (shared, e.g. with the HttpClient of a proxy) instead of starting
+  // io_threads of its own. Whoever owns them stops them after Shutdown().
+  std::shared_ptr<EventLoopGroup> loops;
   size_t max_header_bytes = 64 * 1024;  // request line + header fields
   size_t max_header_count = 100;
   size_t max_body_bytes = 32 * 1024 * 1024;

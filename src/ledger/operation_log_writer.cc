@@ -153,11 +153,26 @@ void OperationLogWriter::Run() {
 }
 
 bool OperationLogWriter::WriteBatch() {
+  const size_t per_transaction = std::max<size_t>(1, options_.max_records_per_transaction);
+  for (size_t written = 0; written < std::max<size_t>(1, options_.batch_size);) {
+    const size_t chunk =
+        std::min(per_transaction, std::max<size_t>(1, options_.batch_size) - written);
+    {
+      absl::MutexLock lock(&mu_);
+      if (queue_.empty()) return true;
+    }
+    if (!WriteChunk(chunk)) return false;
+    written += chunk;
+  }
+  return true;
+}
+
+bool OperationLogWriter::WriteChunk(size_t max_records) {
   std::vector<OperationRecord> batch;
   {
     absl::MutexLock lock(&mu_);
     if (queue_.empty()) return true;
-    const size_t n = std::min(queue_.size(), options_.batch_size);
+    const size_t n = std::min(queue_.size(), max_records);
     batch.reserve(n);
     // Copies, not moves: until the commit succeeds the records stay visible to Unwritten().
     for (size_t i = 0; i < n; ++i) batch.push_back(queue_[i]);

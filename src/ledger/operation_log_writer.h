@@ -2,8 +2,11 @@
 //
 // The hot path (an operation finishing in the SDK, a gateway request, a received span)
 // hands its OperationRecord to Add(), which only queues it. A background thread writes the
-// queue to the ledger in batches (Ledger::AppendOperations, one transaction per batch), so
-// no caller ever waits on a disk flush or a network round trip per operation.
+// queue to the ledger in batches (Ledger::AppendOperations, one transaction per
+// max_records_per_transaction records), so no caller ever waits on a disk flush or a network
+// round trip per operation. The transactions stay small because a store with one writer
+// (SQLite) runs admissions and settlements behind them: a 512-record transaction held the
+// writer for milliseconds, which every reservation queued behind it waited out.
 //
 // Nothing is dropped:
 //  - A batch the store refuses (unreachable, disk full) stays at the head of the queue and
@@ -46,7 +49,10 @@
 namespace genops::ledger {
 
 struct OperationLogWriterOptions {
-  size_t batch_size = 512;                        // records per transaction at most
+  size_t batch_size = 512;  // records that trigger a write before flush_interval
+  // Records per AppendOperations call (one transaction) at most; a batch is written as
+  // several such transactions.
+  size_t max_records_per_transaction = 64;
   std::chrono::milliseconds flush_interval{200};  // a partial batch waits at most this
   size_t max_queued = 100'000;                    // Add() blocks above this
   int retention_days = 90;                        // 0 = keep forever
@@ -93,9 +99,12 @@ class OperationLogWriter {
 
  private:
   void Run();
-  // Writes up to batch_size records from the head of the queue; false when the store
-  // refused them (they stay queued).
+  // Writes up to batch_size records from the head of the queue, in transactions of at most
+  // max_records_per_transaction; false when the store refused one (what it refused and
+  // everything after stays queued).
   bool WriteBatch();
+  // One transaction's worth of WriteBatch(); false when the store refused it.
+  bool WriteChunk(size_t max_records);
   void MaybePurge();
 
   const std::shared_ptr<Ledger> ledger_;

@@ -4,10 +4,14 @@
 #include "src/gateway/gateway.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +24,7 @@
 #include "src/gateway/mock_upstream.h"
 #include "src/gateway/virtual_keys.h"
 #include "src/ledger/ledger_factory.h"
+#include "src/ledger/memory_ledger.h"
 #include "src/sdk/adapter_impl.h"
 #include "tests/gateway/test_util.h"
 #include "tests/sdk/sdk_test_util.h"
@@ -53,7 +58,9 @@ std::string MessagesBody(const std::string& model, int max_tokens, bool stream =
   return j.dump();
 }
 
-class GatewayTest : public ::testing::Test {
+// Every test runs twice: governance on the io threads (what the memory ledger gets) and on
+// the worker pools (what a durable ledger gets).
+class GatewayTest : public ::testing::TestWithParam<GovernanceThreads> {
  protected:
   void SetUp() override {
     auto mock = MockUpstream::Start({.api_key = kProviderKey});
@@ -101,15 +108,20 @@ class GatewayTest : public ::testing::Test {
     o.retry_base_delay = absl::Milliseconds(1);
     o.admin_token = kAdminToken;
     o.governance_workers = 4;
+    o.governance_threads = GetParam();
     o.clock = &clock_;
     o.virtual_key_cache_ttl = absl::ZeroDuration();
     return o;
   }
 
   void Start(const AdapterConfig& config, GatewayOptions options) {
-    auto ledger = ledger::OpenLedger("memory://", {});
-    ASSERT_TRUE(ledger.ok());
-    ledger_ = std::move(*ledger);
+    if (ledger_override_ != nullptr) {
+      ledger_ = ledger_override_;
+    } else {
+      auto ledger = ledger::OpenLedger("memory://", {});
+      ASSERT_TRUE(ledger.ok());
+      ledger_ = std::move(*ledger);
+    }
     approvals_ = std::make_shared<ApprovalStore>();
     AdapterDependencies deps;
     deps.ledger = ledger_;
@@ -194,6 +206,7 @@ class GatewayTest : public ::testing::Test {
 
   MapEnvironment env_;
   ManualClock clock_{1'767'225'600'000'000'000};
+  std::shared_ptr<ledger::Ledger> ledger_override_;  // Start() uses it instead of memory://
   std::unique_ptr<MockUpstream> mock_;
   std::unique_ptr<pricing::Catalog> catalog_;
   std::unique_ptr<HttpClient> client_;
@@ -204,7 +217,7 @@ class GatewayTest : public ::testing::Test {
   std::unique_ptr<Gateway> gateway_;
 };
 
-TEST_F(GatewayTest, ChatCompletionIsForwardedMeteredAndChargedExactly) {
+TEST_P(GatewayTest, ChatCompletionIsForwardedMeteredAndChargedExactly) {
   Start();
   const std::string body = ChatBody("gpt-4o-mini", 20);
   HttpClientResponse r = Post("/v1/chat/completions", body, {{"x-genops-customer-id", "acme"}});
@@ -232,7 +245,7 @@ TEST_F(GatewayTest, ChatCompletionIsForwardedMeteredAndChargedExactly) {
   EXPECT_EQ(genops::testing::AttrAs<std::string>(spans[0], "genops.team"), "team-a");
 }
 
-TEST_F(GatewayTest, StreamedChatStripsTheUsageChunkTheClientDidNotAskFor) {
+TEST_P(GatewayTest, StreamedChatStripsTheUsageChunkTheClientDidNotAskFor) {
   Start();
   const std::string body = ChatBody("gpt-4o-mini", 20, /*stream=*/true);
   HttpClientResponse r = Post("/v1/chat/completions", body);
@@ -249,7 +262,7 @@ TEST_F(GatewayTest, StreamedChatStripsTheUsageChunkTheClientDidNotAskFor) {
   EXPECT_EQ(Reserved(), Money());
 }
 
-TEST_F(GatewayTest, StreamedChatKeepsTheUsageChunkTheClientAskedFor) {
+TEST_P(GatewayTest, StreamedChatKeepsTheUsageChunkTheClientAskedFor) {
   Start();
   const std::string body = ChatBody("gpt-4o-mini", 20, true, true);
   HttpClientResponse r = Post("/v1/chat/completions", body);
@@ -259,7 +272,7 @@ TEST_F(GatewayTest, StreamedChatKeepsTheUsageChunkTheClientAskedFor) {
   EXPECT_EQ(Spent(), ExpectedCost("/v1/chat/completions", body, "gpt-4o-mini", "openai"));
 }
 
-TEST_F(GatewayTest, AnthropicStreamWithCacheTokensIsChargedExactly) {
+TEST_P(GatewayTest, AnthropicStreamWithCacheTokensIsChargedExactly) {
   Start();
   const std::string model = "claude-3-5-haiku-20241022";
   const std::string body = MessagesBody(model, 30, /*stream=*/true);
@@ -274,7 +287,7 @@ TEST_F(GatewayTest, AnthropicStreamWithCacheTokensIsChargedExactly) {
   EXPECT_EQ(Spent(), ExpectedCost("/v1/messages", body, model, "anthropic", h));
 }
 
-TEST_F(GatewayTest, EveryOpenAIRouteIsMetered) {
+TEST_P(GatewayTest, EveryOpenAIRouteIsMetered) {
   Start();
   struct Case {
     std::string path, body, model;
@@ -300,7 +313,7 @@ TEST_F(GatewayTest, EveryOpenAIRouteIsMetered) {
   EXPECT_EQ(Spent(), expected);
 }
 
-TEST_F(GatewayTest, BudgetRefusalIsA402InTheProvidersShapeAndNeverReachesTheProvider) {
+TEST_P(GatewayTest, BudgetRefusalIsA402InTheProvidersShapeAndNeverReachesTheProvider) {
   Start();
   AddBudget("tiny", Money::FromNanos(1));
   HttpClientResponse r = Post("/v1/chat/completions", ChatBody("gpt-4o-mini", 20));
@@ -320,7 +333,7 @@ TEST_F(GatewayTest, BudgetRefusalIsA402InTheProvidersShapeAndNeverReachesTheProv
   EXPECT_EQ(Spent(), Money());
 }
 
-TEST_F(GatewayTest, PerRequestCapRefusesExpensiveCalls) {
+TEST_P(GatewayTest, PerRequestCapRefusesExpensiveCalls) {
   Start();
   HttpClientResponse r =
       Post("/v1/chat/completions", ChatBody("gpt-4o", 4000), {{"x-genops-max-cost", "0.000001"}});
@@ -333,7 +346,7 @@ TEST_F(GatewayTest, PerRequestCapRefusesExpensiveCalls) {
   EXPECT_EQ(mock_->request_count(), 0u);
 }
 
-TEST_F(GatewayTest, ApprovalFlowHoldsApprovesAndAdmitsTheRetryOnce) {
+TEST_P(GatewayTest, ApprovalFlowHoldsApprovesAndAdmitsTheRetryOnce) {
   AdapterConfig config = BaseConfig();
   config.require_cost_approval = true;
   config.cost_approval_threshold = 0.000001;
@@ -368,7 +381,7 @@ TEST_F(GatewayTest, ApprovalFlowHoldsApprovesAndAdmitsTheRetryOnce) {
   EXPECT_EQ(Spent(), ExpectedCost("/v1/chat/completions", body, "gpt-4o-mini", "openai"));
 }
 
-TEST_F(GatewayTest, VirtualKeysAuthenticateAttributeAndCarryTheirOwnBudget) {
+TEST_P(GatewayTest, VirtualKeysAuthenticateAttributeAndCarryTheirOwnBudget) {
   GatewayOptions options = BaseOptions();
   options.allow_passthrough_keys = false;
   Start(BaseConfig(), options);
@@ -411,7 +424,7 @@ TEST_F(GatewayTest, VirtualKeysAuthenticateAttributeAndCarryTheirOwnBudget) {
   EXPECT_EQ(Post("/v1/chat/completions", body, with_key).status, 401);
 }
 
-TEST_F(GatewayTest, RetriesTransientUpstreamFailuresAndChargesOnce) {
+TEST_P(GatewayTest, RetriesTransientUpstreamFailuresAndChargesOnce) {
   Start();
   const std::string body = ChatBody("gpt-4o-mini", 20);
   HttpClientResponse r = Post("/v1/chat/completions", body,
@@ -424,7 +437,7 @@ TEST_F(GatewayTest, RetriesTransientUpstreamFailuresAndChargesOnce) {
   EXPECT_EQ(Reserved(), Money());
 }
 
-TEST_F(GatewayTest, PersistentUpstreamErrorsAreRelayedAndReleaseTheReservation) {
+TEST_P(GatewayTest, PersistentUpstreamErrorsAreRelayedAndReleaseTheReservation) {
   Start();
   AddBudget("daily", Money::FromNanos(1'000'000'000));
   for (const char* fault : {"fail-500", "fail-429", "fail-400"}) {
@@ -442,7 +455,7 @@ TEST_F(GatewayTest, PersistentUpstreamErrorsAreRelayedAndReleaseTheReservation) 
   EXPECT_EQ(mock_->request_count(), 4u + 4u + 1u);
 }
 
-TEST_F(GatewayTest, ResetsMalformedAnswersAndTimeoutsGetClearErrors) {
+TEST_P(GatewayTest, ResetsMalformedAnswersAndTimeoutsGetClearErrors) {
   GatewayOptions options = BaseOptions();
   options.operation_timeout = absl::Milliseconds(300);
   options.retry_attempts = 0;
@@ -464,7 +477,7 @@ TEST_F(GatewayTest, ResetsMalformedAnswersAndTimeoutsGetClearErrors) {
   EXPECT_EQ(Reserved(), Money()) << "every reservation was settled or released";
 }
 
-TEST_F(GatewayTest, TruncatedAndUsageLessStreamsAreStillMetered) {
+TEST_P(GatewayTest, TruncatedAndUsageLessStreamsAreStillMetered) {
   Start();
   HttpClientResponse cut = Post("/v1/chat/completions", ChatBody("gpt-4o-mini", 20, true),
                                 {{"x-mock-fault", "truncated-sse"}});
@@ -482,7 +495,7 @@ TEST_F(GatewayTest, TruncatedAndUsageLessStreamsAreStillMetered) {
   EXPECT_EQ(Reserved(), Money());
 }
 
-TEST_F(GatewayTest, CircuitBreakerOpensThenClosesAfterItsTimeout) {
+TEST_P(GatewayTest, CircuitBreakerOpensThenClosesAfterItsTimeout) {
   GatewayOptions options = BaseOptions();
   options.retry_attempts = 0;
   options.circuit_breaker_threshold = 2;
@@ -504,7 +517,7 @@ TEST_F(GatewayTest, CircuitBreakerOpensThenClosesAfterItsTimeout) {
   EXPECT_EQ(mock_->request_count(), 4u);
 }
 
-TEST_F(GatewayTest, FailsOverToTheNextEndpointWhenThePrimaryIsDown) {
+TEST_P(GatewayTest, FailsOverToTheNextEndpointWhenThePrimaryIsDown) {
   GatewayOptions options = BaseOptions();
   // A port nothing listens on: bind one, close it.
   int dead_port = 0;
@@ -523,7 +536,7 @@ TEST_F(GatewayTest, FailsOverToTheNextEndpointWhenThePrimaryIsDown) {
   EXPECT_EQ(mock_->request_count(), 1u);
 }
 
-TEST_F(GatewayTest, TwoHundredClientsAgainstFiftyRequestsOfBudgetSpendExactlyTheLimit) {
+TEST_P(GatewayTest, TwoHundredClientsAgainstFiftyRequestsOfBudgetSpendExactlyTheLimit) {
   GatewayOptions options = BaseOptions();
   options.governance_workers = 8;
   Start(BaseConfig(), options);
@@ -553,7 +566,7 @@ TEST_F(GatewayTest, TwoHundredClientsAgainstFiftyRequestsOfBudgetSpendExactlyThe
   EXPECT_EQ(Reserved(), Money());
 }
 
-TEST_F(GatewayTest, ConcurrencyLimitAnswers429) {
+TEST_P(GatewayTest, ConcurrencyLimitAnswers429) {
   GatewayOptions options = BaseOptions();
   options.max_concurrent_operations = 1;
   Start(BaseConfig(), options);
@@ -569,7 +582,7 @@ TEST_F(GatewayTest, ConcurrencyLimitAnswers429) {
   slow.join();
 }
 
-TEST_F(GatewayTest, ClientDisconnectMidStreamCancelsUpstreamAndChargesWhatWasProduced) {
+TEST_P(GatewayTest, ClientDisconnectMidStreamCancelsUpstreamAndChargesWhatWasProduced) {
   Start();
   const std::string body = ChatBody("gpt-4o-mini", 200, true);
   testing::RawSocket socket(gateway_->port());
@@ -599,7 +612,7 @@ TEST_F(GatewayTest, ClientDisconnectMidStreamCancelsUpstreamAndChargesWhatWasPro
   EXPECT_EQ(gateway_->stats().client_disconnects, 1u);
 }
 
-TEST_F(GatewayTest, FirstStreamedByteArrivesBeforeTheUpstreamFinishes) {
+TEST_P(GatewayTest, FirstStreamedByteArrivesBeforeTheUpstreamFinishes) {
   Start();
   const std::string body = ChatBody("gpt-4o-mini", 20, true);
   testing::RawSocket socket(gateway_->port(), absl::Seconds(10));
@@ -626,7 +639,7 @@ TEST_F(GatewayTest, FirstStreamedByteArrivesBeforeTheUpstreamFinishes) {
   EXPECT_LT(first * 4, total);
 }
 
-TEST_F(GatewayTest, ProviderKeysNeverLeakAndOversizedRequestsAreRefused) {
+TEST_P(GatewayTest, ProviderKeysNeverLeakAndOversizedRequestsAreRefused) {
   GatewayOptions options = BaseOptions();
   options.server.max_body_bytes = 64 * 1024;
   options.server.max_header_count = 50;
@@ -664,7 +677,7 @@ TEST_F(GatewayTest, ProviderKeysNeverLeakAndOversizedRequestsAreRefused) {
   EXPECT_EQ(flooded.status, 431);
 }
 
-TEST_F(GatewayTest, TraceparentMakesTheSpanAChildOfTheCallersTrace) {
+TEST_P(GatewayTest, TraceparentMakesTheSpanAChildOfTheCallersTrace) {
   Start();
   const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
   HttpClientResponse r = Post("/v1/chat/completions", ChatBody("gpt-4o-mini", 5),
@@ -682,7 +695,7 @@ TEST_F(GatewayTest, TraceparentMakesTheSpanAChildOfTheCallersTrace) {
             std::string::npos);
 }
 
-TEST_F(GatewayTest, HealthReadinessAndUnknownRoutes) {
+TEST_P(GatewayTest, HealthReadinessAndUnknownRoutes) {
   Start();
   auto get = [&](const std::string& method, const std::string& path) {
     HttpClientRequest r;
@@ -706,6 +719,127 @@ TEST_F(GatewayTest, HealthReadinessAndUnknownRoutes) {
   EXPECT_EQ(listed->status, 200) << listed->body;
   EXPECT_NE(listed->body.find("gpt"), std::string::npos);
 }
+
+// A ledger that records the name of the thread each Reserve() and Settle() ran on. Being no
+// memory ledger, it counts as one that may block.
+class ThreadRecordingLedger final : public ledger::Ledger {
+ public:
+  ThreadRecordingLedger() : inner_(ledger::NewMemoryLedger(nullptr)) {}
+
+  std::vector<std::string> reserve_threads() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reserve_threads_;
+  }
+  std::vector<std::string> settle_threads() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return settle_threads_;
+  }
+
+  absl::StatusOr<ledger::ReserveOutcome> Reserve(const ledger::ReserveRequest& r) override {
+    Record(reserve_threads_);
+    return inner_->Reserve(r);
+  }
+  absl::StatusOr<ledger::SettleOutcome> Settle(std::string_view id, Money actual,
+                                               int64_t now) override {
+    Record(settle_threads_);
+    return inner_->Settle(id, actual, now);
+  }
+  absl::StatusOr<ledger::SettleOutcome> Charge(std::string_view id, const Attribution& a,
+                                               Money actual, int64_t now) override {
+    return inner_->Charge(id, a, actual, now);
+  }
+  absl::Status Release(std::string_view id) override { return inner_->Release(id); }
+  absl::StatusOr<int> ExpireReservations(int64_t now) override {
+    return inner_->ExpireReservations(now);
+  }
+  absl::Status UpsertBudget(const ledger::BudgetSpec& spec) override {
+    return inner_->UpsertBudget(spec);
+  }
+  absl::Status DeleteBudget(std::string_view name) override { return inner_->DeleteBudget(name); }
+  absl::StatusOr<std::vector<ledger::BudgetStatus>> ListBudgets(int64_t now) override {
+    return inner_->ListBudgets(now);
+  }
+  absl::Status CreateVirtualKey(const ledger::VirtualKey& key) override {
+    return inner_->CreateVirtualKey(key);
+  }
+  absl::StatusOr<std::optional<ledger::VirtualKey>> FindVirtualKey(
+      std::string_view secret_sha256) override {
+    return inner_->FindVirtualKey(secret_sha256);
+  }
+  absl::StatusOr<std::vector<ledger::VirtualKey>> ListVirtualKeys() override {
+    return inner_->ListVirtualKeys();
+  }
+  absl::Status RevokeVirtualKey(std::string_view id, int64_t now) override {
+    return inner_->RevokeVirtualKey(id, now);
+  }
+  absl::StatusOr<Money> TotalSpent() override { return inner_->TotalSpent(); }
+  absl::StatusOr<std::optional<ledger::OperationEntry>> LookupOperation(
+      std::string_view id) override {
+    return inner_->LookupOperation(id);
+  }
+  absl::Status AppendOperations(absl::Span<const OperationRecord> records) override {
+    return inner_->AppendOperations(records);
+  }
+  absl::Status ScanOperations(const ledger::OperationQuery& query,
+                              const std::function<bool(const OperationRecord&)>& visit) override {
+    return inner_->ScanOperations(query, visit);
+  }
+  absl::StatusOr<int64_t> PurgeOperations(int64_t before) override {
+    return inner_->PurgeOperations(before);
+  }
+
+ private:
+  void Record(std::vector<std::string>& into) {
+    char name[32] = {};
+    pthread_getname_np(pthread_self(), name, sizeof(name));
+    std::lock_guard<std::mutex> lock(mu_);
+    into.push_back(name);
+  }
+
+  std::unique_ptr<ledger::Ledger> inner_;
+  std::mutex mu_;
+  std::vector<std::string> reserve_threads_;
+  std::vector<std::string> settle_threads_;
+};
+
+// Where admission and settlement run, per mode: kAuto gives a ledger that may block (any
+// but the memory store) the worker pools, so that an io thread never waits on it.
+TEST_P(GatewayTest, GovernanceRunsOnTheThreadsItsModeNames) {
+  auto recording = std::make_shared<ThreadRecordingLedger>();
+  ledger_override_ = recording;
+  Start();
+  for (int i = 0; i < 3; ++i) {
+    HttpClientResponse r = Post("/v1/chat/completions", ChatBody("gpt-4o-mini", 20));
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  Drain();
+  const bool io = GetParam() == GovernanceThreads::kIoThreads;
+  const std::string admitting = io ? "gw-io-" : "gw-governan";
+  const std::string settling = io ? "gw-io-" : "gw-settle";
+  ASSERT_EQ(recording->reserve_threads().size(), 3u);
+  for (const std::string& name : recording->reserve_threads()) {
+    EXPECT_TRUE(name.starts_with(admitting)) << name;
+  }
+  ASSERT_EQ(recording->settle_threads().size(), 3u);
+  for (const std::string& name : recording->settle_threads()) {
+    EXPECT_TRUE(name.starts_with(settling)) << name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, GatewayTest,
+                         ::testing::Values(GovernanceThreads::kIoThreads,
+                                           GovernanceThreads::kWorkers, GovernanceThreads::kAuto),
+                         [](const ::testing::TestParamInfo<GovernanceThreads>& param_info) {
+                           switch (param_info.param) {
+                             case GovernanceThreads::kIoThreads:
+                               return std::string("OnIoThreads");
+                             case GovernanceThreads::kWorkers:
+                               return std::string("OnWorkers");
+                             case GovernanceThreads::kAuto:
+                               break;
+                           }
+                           return std::string("Auto");
+                         });
 
 }  // namespace
 }  // namespace genops::gateway

@@ -9,8 +9,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "src/gateway/event_loop.h"
 #include "tests/gateway/test_util.h"
 
 namespace genops::gateway {
@@ -409,6 +411,41 @@ TEST(HttpServerTest, CompletedResponseNeverReportsDisconnect) {
   server->Shutdown(absl::Seconds(5));
   EXPECT_FALSE(called.load());
   EXPECT_EQ(server->stats().disconnects, 0u);
+}
+
+// A writer call made on the connection's loop waits in that thread's queue until the running
+// handler returns, so a call made meanwhile from another thread could overtake it. Here the
+// loop answers, then another thread drops the last reference to the writer while the loop
+// is still busy: the answer must still win over the "dropped without an answer" 500.
+TEST(HttpServerTest, WriterCallsRunInTheOrderTheyWereMadeWhateverTheThread) {
+  std::mutex mu;
+  std::shared_ptr<HttpResponseWriter> held;
+  absl::Notification handled;
+  auto server = StartServer([&](HttpRequest, std::shared_ptr<HttpResponseWriter> writer) {
+    std::lock_guard<std::mutex> lock(mu);
+    held = std::move(writer);
+    handled.Notify();
+  });
+  RawSocket client(server->port());
+  ASSERT_TRUE(client.Send("GET /x HTTP/1.1\r\nHost: a\r\n\r\n"));
+  handled.WaitForNotification();
+  std::shared_ptr<HttpResponseWriter> writer;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    writer = std::move(held);
+  }
+  absl::Notification done;
+  absl::AnyInvocable<void()> on_loop = [&] {
+    writer->Respond(HttpResponse::Text(200, "answered"));
+    std::thread([w = std::move(writer)]() mutable { w.reset(); }).join();
+    done.Notify();
+  };
+  ASSERT_TRUE(writer->loop()->Post(std::move(on_loop)));
+  done.WaitForNotification();
+  auto response = client.ReadResponse();
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "answered");
 }
 
 TEST(HttpServerTest, HandlerThatDropsTheWriterGets500) {

@@ -60,6 +60,20 @@ TEST_F(OperationLogWriterTest, WritesEverythingInFewBatches) {
   EXPECT_TRUE(writer.Unwritten().empty());
 }
 
+// A store with one writer runs admissions behind each append: a batch is written as several
+// small transactions rather than one long one.
+TEST_F(OperationLogWriterTest, ABatchIsWrittenInTransactionsOfBoundedSize) {
+  OperationLogWriter writer(ledger_, &clock_,
+                            {.batch_size = 256, .max_records_per_transaction = 10});
+  for (int i = 0; i < 100; ++i) writer.Add(Record(i));
+  ASSERT_TRUE(writer.Flush(milliseconds(10'000)));
+  EXPECT_EQ(Count(*ledger_), 100u);
+  const OperationLogWriterStats stats = writer.stats();
+  EXPECT_EQ(stats.written, 100);
+  EXPECT_GE(stats.batches, 10);  // never more than 10 records per transaction
+  EXPECT_TRUE(writer.Unwritten().empty());
+}
+
 TEST_F(OperationLogWriterTest, AnUnreachableStoreLosesNothingAndRecovers) {
   absl::Mutex mu;
   std::vector<bool> transitions;  // false = failing, true = recovered
