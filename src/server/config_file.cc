@@ -451,7 +451,8 @@ const std::vector<KeySpec>& Schema() {
         "Larger non-streamed upstream answers get 502."},
        Int(GENOPS_FIELD(c.gateway.max_response_bytes), 1024, int64_t{1} << 34)},
       {{"gateway.governance_workers", "integer", "8",
-        "Threads running admission and settlement (they wait on the ledger)."},
+        "Threads running admission with a durable ledger (they wait on it); settlement runs "
+        "on max(64, 8x this) threads. With memory:// governance runs on the io threads."},
        Int(GENOPS_FIELD(c.gateway.governance_workers), 1, 256)},
       {{"receiver.enabled", "bool", "false",
         "Run the OTLP receiver: applications instrumented with OpenLLMetry/OpenTelemetry "
