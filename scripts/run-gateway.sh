@@ -19,7 +19,7 @@ KEY=$(printf '%s' "$KEY_JSON" | sed -n 's/.*"key": *"\([^"]*\)".*/\1/p')
 
 cat <<MSG
 
-GenOps gateway: governing every LLM call made through it.
+GenOps: governing every LLM call made through the gateway or reported to the OTLP receiver.
   provider (offline mock):  http://$MOCK_LISTEN   (edit $CONFIG to use the real APIs)
   ledger:                   sqlite://./genops.db
   a virtual key for you:    $KEY   (team platform, \$5/day budget)
@@ -34,6 +34,11 @@ Or try it now, in another terminal:
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}],"max_tokens":50}'
   $GENOPS report --config $CONFIG --group-by team,customer_id
   $GENOPS budget status --config $CONFIG
+
+Apps already instrumented with OpenLLMetry / OpenTelemetry: export to the OTLP receiver
+  export TRACELOOP_BASE_URL=http://127.0.0.1:4318
+  export OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:4318/v1/traces
+  curl -s http://127.0.0.1:4318/metrics      # spans received, charged, dropped
 
 MSG
 "$GENOPS" serve --config "$CONFIG" --quiet
