@@ -16,7 +16,6 @@
 #include <cstdio>
 #include <memory>
 #include <string>
-#include <string_view>
 
 #include "genops/money.h"
 #include "src/cli/commands.h"
@@ -88,6 +87,7 @@ int RunServe(const ServeCliOptions& o) {
   }
   const std::string url = (*daemon)->gateway_url();
   const std::string otlp_http = (*daemon)->otlp_http_url();
+  const std::string otlp_base = (*daemon)->otlp_http_base_url();
   const std::string otlp_grpc = (*daemon)->otlp_grpc_address();
   if (!url.empty()) std::printf("genops serve: gateway listening on %s\n", url.c_str());
   if (!otlp_http.empty()) {
@@ -108,11 +108,7 @@ int RunServe(const ServeCliOptions& o) {
           "  OpenLLMetry:    TRACELOOP_BASE_URL=%s\n"
           "  OpenTelemetry:  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=%s\n"
           "  metrics:        %s\n",
-          otlp_http.substr(0, otlp_http.size() - std::string_view("/v1/traces").size()).c_str(),
-          otlp_http.c_str(),
-          (otlp_http.substr(0, otlp_http.size() - std::string_view("/v1/traces").size()) +
-           "/metrics")
-              .c_str());
+          otlp_base.c_str(), otlp_http.c_str(), (otlp_base + "/metrics").c_str());
     }
     std::printf(
         "  ledger:         %s\n"

@@ -209,9 +209,14 @@ Daemon::~Daemon() { Shutdown(absl::ZeroDuration()); }
 
 std::string Daemon::gateway_url() const { return gateway_ ? gateway_->base_url() : ""; }
 
+std::string Daemon::otlp_http_base_url() const {
+  if (otlp_http_server_ == nullptr) return "";
+  return Cat("http://", otlp_http_server_->address());
+}
+
 std::string Daemon::otlp_http_url() const {
   if (otlp_http_server_ == nullptr) return "";
-  return Cat("http://", otlp_http_server_->address(), "/v1/traces");
+  return Cat(otlp_http_base_url(), receiver::OtlpHttpOptions{}.path);
 }
 
 std::string Daemon::otlp_grpc_address() const { return otlp_grpc_address_; }

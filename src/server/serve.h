@@ -65,6 +65,8 @@ class Daemon {
   std::string gateway_url() const;
   // "http://HOST:PORT/v1/traces"; empty when the receiver or its HTTP listener is off.
   std::string otlp_http_url() const;
+  // "http://HOST:PORT" of the same listener (also /metrics, /health, TRACELOOP_BASE_URL).
+  std::string otlp_http_base_url() const;
   // "HOST:PORT"; empty when the receiver or its gRPC listener is off.
   std::string otlp_grpc_address() const;
   gateway::Gateway* gateway() const { return gateway_.get(); }

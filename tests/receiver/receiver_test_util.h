@@ -115,8 +115,10 @@ class RecordingSink final : public ReceivedSpanSink {
 // catalog, a real Governor and a RecordingSink. Operation records go to the ledger's
 // operations log and to `records`.
 struct Harness {
+  // `sink_override`: where accepted spans go instead of `sink` (e.g. a real span processor).
   explicit Harness(GovernanceSettings settings = DefaultSettings(), ReceiverOptions options = {},
-                   std::shared_ptr<ledger::Ledger> ledger_override = nullptr) {
+                   std::shared_ptr<ledger::Ledger> ledger_override = nullptr,
+                   std::shared_ptr<ReceivedSpanSink> sink_override = nullptr) {
     catalog = std::shared_ptr<const pricing::Catalog>(pricing::Catalog::Builtin().value());
     ledger = ledger_override != nullptr
                  ? std::move(ledger_override)
@@ -131,7 +133,7 @@ struct Harness {
     ReceiverDependencies deps;
     deps.catalog = catalog;
     deps.governor = governor;
-    deps.sink = sink;
+    deps.sink = sink_override != nullptr ? std::move(sink_override) : sink;
     deps.clock = &clock;
     deps.records = [this](OperationRecord r) {
       std::lock_guard<std::mutex> lock(records_mu);

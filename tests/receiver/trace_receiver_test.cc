@@ -401,26 +401,16 @@ TEST(TraceReceiverTest, ProcessorSinkForwardsAndCountsDrops) {
   auto processor = telemetry::BatchSpanProcessor::Create(std::move(exporter), options);
   ASSERT_TRUE(processor.ok());
   std::shared_ptr<telemetry::SpanProcessor> shared = std::move(*processor);
-  ManualClock clock;
-  auto catalog = std::shared_ptr<const pricing::Catalog>(pricing::Catalog::Builtin().value());
-  std::shared_ptr<ledger::Ledger> store = ledger::NewMemoryLedger(&clock);
-  auto governor =
-      Governor::Create(Harness::DefaultSettings(), catalog, store, nullptr, nullptr, &clock);
-  ASSERT_TRUE(governor.ok());
-  ReceiverDependencies deps;
-  deps.catalog = catalog;
-  deps.governor = std::shared_ptr<Governor>(std::move(*governor));
-  deps.sink = MakeSpanProcessorSink(shared);
-  deps.clock = &clock;
-  auto receiver = OtlpTraceReceiver::Create({}, std::move(deps));
-  ASSERT_TRUE(receiver.ok());
+  Harness h(Harness::DefaultSettings(), {}, nullptr, MakeSpanProcessorSink(shared));
+  ASSERT_NE(h.receiver, nullptr);
+  OtlpTraceReceiver* receiver = h.receiver.get();
   std::vector<SpanData> spans;
   for (uint8_t k = 1; k <= 10; ++k) spans.push_back(HttpSpan(k));
   ExportOutcome out =
-      (*receiver)->Export(testing::ProtoBody(spans, MakeResource({})), PayloadFormat::kProtobuf);
+      receiver->Export(testing::ProtoBody(spans, MakeResource({})), PayloadFormat::kProtobuf);
   EXPECT_EQ(out.accepted_spans, 10);  // accepted even when the forwarding queue overflows
   ASSERT_TRUE(shared->ForceFlush(std::chrono::seconds(10)));
-  const ReceiverStats stats = (*receiver)->stats();
+  const ReceiverStats stats = receiver->stats();
   EXPECT_EQ(stats.forwarding.enqueued + stats.forwarding.dropped_queue_full, 10u);
   EXPECT_EQ(stats.forwarding.exported, counting->exported.load());
   EXPECT_GE(stats.forwarding.enqueued, 4u);
@@ -442,19 +432,9 @@ TEST(TraceReceiverTest, ProcessorSinkForwardsTheApplicationsResourceAndScope) {
   auto processor = telemetry::BatchSpanProcessor::Create(std::make_unique<Forward>(memory), {});
   ASSERT_TRUE(processor.ok());
   std::shared_ptr<telemetry::SpanProcessor> shared = std::move(*processor);
-  ManualClock clock;
-  auto catalog = std::shared_ptr<const pricing::Catalog>(pricing::Catalog::Builtin().value());
-  std::shared_ptr<ledger::Ledger> store = ledger::NewMemoryLedger(&clock);
-  auto governor =
-      Governor::Create(Harness::DefaultSettings(), catalog, store, nullptr, nullptr, &clock);
-  ASSERT_TRUE(governor.ok());
-  ReceiverDependencies deps;
-  deps.catalog = catalog;
-  deps.governor = std::shared_ptr<Governor>(std::move(*governor));
-  deps.sink = MakeSpanProcessorSink(shared);
-  deps.clock = &clock;
-  auto receiver = OtlpTraceReceiver::Create({}, std::move(deps));
-  ASSERT_TRUE(receiver.ok());
+  Harness h(Harness::DefaultSettings(), {}, nullptr, MakeSpanProcessorSink(shared));
+  ASSERT_NE(h.receiver, nullptr);
+  OtlpTraceReceiver* receiver = h.receiver.get();
 
   // One request with two (resource, scope) groups: app-x's OpenAI instrumentation (an LLM span
   // and an HTTP span) and app-y's. The encoder writes one ResourceSpans per origin.
@@ -469,15 +449,15 @@ TEST(TraceReceiverTest, ProcessorSinkForwardsTheApplicationsResourceAndScope) {
   spans[0].origin = app_x;
   spans[1].origin = app_x;
   spans[2].origin = app_y;
-  ExportOutcome out = (*receiver)->Export(exporter::EncodeOtlpProto(spans, MakeResource({})),
-                                          PayloadFormat::kProtobuf);
+  ExportOutcome out = receiver->Export(exporter::EncodeOtlpProto(spans, MakeResource({})),
+                                       PayloadFormat::kProtobuf);
   ASSERT_TRUE(out.status.ok()) << out.status;
   ASSERT_EQ(out.accepted_spans, 3);
   // A second request from app-x: its origin is shared with the first one's.
   std::vector<SpanData> later = {HttpSpan(4)};
   later[0].origin = app_x;
-  out = (*receiver)->Export(exporter::EncodeOtlpProto(later, MakeResource({})),
-                            PayloadFormat::kProtobuf);
+  out = receiver->Export(exporter::EncodeOtlpProto(later, MakeResource({})),
+                         PayloadFormat::kProtobuf);
   ASSERT_EQ(out.accepted_spans, 1);
   ASSERT_TRUE(shared->ForceFlush(std::chrono::seconds(10)));
 

@@ -145,10 +145,7 @@ class DaemonTest : public ::testing::Test {
     return response.ok() ? *response : gateway::HttpClientResponse{};
   }
 
-  std::string BaseUrl() const {
-    std::string url = daemon_->otlp_http_url();
-    return url.substr(0, url.size() - std::string("/v1/traces").size());
-  }
+  std::string BaseUrl() const { return daemon_->otlp_http_base_url(); }
 
   // Stops the daemon (flushing spans and the operations log) and reads what it left behind.
   void Stop() {
