@@ -13,10 +13,12 @@
 #   * spans per CPU-second of the server: spans / (utime+stime of the serve process, from
 #     /proc/PID/stat, over the load and the drain) -- the per-core rate, independent of the
 #     client sharing the machine.
-# Then it proves nothing was lost: the export counters (/metrics) show every span exported
-# and none dropped, the file exporter's file has one line per span, and after serve stopped
-# the ledger's operations log (`genops report --format json`) holds exactly the LLM spans
-# sent. Any mismatch, error answer or partial rejection fails the run.
+# Then it proves nothing was lost: the export counters (/metrics) account for every span
+# (exported, or dropped and counted when the exporter falls behind the input: the bounded
+# queue sheds the excess by design, the money being charged before forwarding), the file
+# exporter's file has one line per exported span, and after serve stopped the ledger's
+# operations log (`genops report --format json`) holds exactly the LLM spans sent. Any
+# mismatch, error answer or partial rejection fails the run.
 #
 # Usage:
 #   bench/receiver_load.sh [--smoke] [BUILD_DIR]
@@ -227,12 +229,16 @@ run_step() {
   [ "$rejected" -eq 0 ] || fail "$label: the receiver rejected $rejected spans"
   [ "$redelivered" -eq 0 ] || fail "$label: $redelivered LLM spans were redeliveries"
   [ "$priced" -eq "$llm_spans" ] || fail "$label: $priced LLM spans priced, $llm_spans sent"
-  [ "$dropped" -eq 0 ] || fail "$label: the exporter dropped $dropped spans"
-  [ "$exported" -eq "$spans" ] || fail "$label: $exported spans exported, $spans sent"
+  # An exporter slower than the input drops the excess from its bounded queue, by design (the
+  # money is charged before forwarding); every span must be either exported or counted.
+  [ "$((exported + dropped))" -eq "$spans" ] ||
+    fail "$label: $exported spans exported + $dropped dropped, $spans sent"
+  [ "$dropped" -eq 0 ] || note "$label: the exporter fell behind; $dropped spans dropped (counted)"
   local file_lines="-"
   if [ "$exporter" = file ]; then
     file_lines="$(wc -l <"$dir/spans.jsonl")"
-    [ "$file_lines" -eq "$spans" ] || fail "$label: $file_lines lines in the span file, $spans sent"
+    [ "$file_lines" -eq "$exported" ] ||
+      fail "$label: $file_lines lines in the span file, $exported spans exported"
   fi
   local ledger_ops="-"
   if [ "$LEDGER" != memory ]; then
@@ -246,16 +252,16 @@ run_step() {
   cpu_s="$(awk -v t="$((cpu1 - cpu0))" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }')"
   load_cpu_s="$(awk -v t="$((load_end_cpu - cpu0))" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }')"
   cpu_rate="$(awk -v s="$spans" -v c="$cpu_s" 'BEGIN { printf "%.0f", (c > 0 ? s / c : 0) }')"
-  ROWS+=("$(printf '%-9s %5s %7s %8s %3s %8s %10s %10s %8s %8s %12s %10s %10s' \
+  ROWS+=("$(printf '%-9s %5s %7s %8s %3s %8s %10s %10s %8s %8s %12s %10s %10s %9s' \
     "$protocol" "$cores" "$workers" "$exporter" "$rep" "$requests" "$spans" "$wall_rate" \
-    "$load_cpu_s" "$cpu_s" "$cpu_rate" "$ledger_ops" "$file_lines")")
+    "$load_cpu_s" "$cpu_s" "$cpu_rate" "$ledger_ops" "$file_lines" "$dropped")")
   note "${ROWS[-1]}  (${seconds}s)"
   rm -f "$dir/spans.jsonl"
 }
 
-header="$(printf '%-9s %5s %7s %8s %3s %8s %10s %10s %8s %8s %12s %10s %10s' \
+header="$(printf '%-9s %5s %7s %8s %3s %8s %10s %10s %8s %8s %12s %10s %10s %9s' \
   protocol cores workers exporter run requests spans wall_sp/s load_cpu cpu_s spans/cpu_s \
-  ledger_ops file_lines)"
+  ledger_ops file_lines dropped)"
 note "$header"
 for rep in $(seq "$REPEAT"); do
   for exporter in $EXPORTERS; do
@@ -272,7 +278,8 @@ done
 echo "OTLP receiver load: ${DURATION}s per step, $CONNECTIONS connections, 512-span batches," \
   "$LLM_PERCENT% LLM spans, ledger $LEDGER, $(nproc) cpus, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "wall_sp/s: spans accepted per second of the client's wall time; load_cpu: server CPU-seconds"
-echo "during the load; cpu_s: including the export drain after it; spans/cpu_s = spans / cpu_s"
+echo "during the load; cpu_s: including the export drain after it; spans/cpu_s = spans / cpu_s;"
+echo "dropped: spans the bounded export queue shed because the exporter fell behind (counted)"
 echo "$header"
 for row in "${ROWS[@]}"; do echo "$row"; done
 if [ "$FAILED" -ne 0 ]; then

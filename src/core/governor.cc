@@ -696,66 +696,24 @@ Settlement Governor::Complete(const OperationRequest& request, const Admission& 
 
 Settlement Governor::CompleteImpl(const OperationRequest& request, const Admission& admission,
                                   const Completion& completion) {
-  const int64_t now =
-      completion.now_unix_nanos != 0 ? completion.now_unix_nanos : clock_->NowUnixNanos();
-  Maintain(now);
   Settlement s;
+  const SettlementPlan plan = PlanSettlement(request, admission, completion, s);
+  Maintain(plan.now);
   {
     std::lock_guard<std::mutex> lock(mu_);
     in_flight_.erase(std::string_view(request.operation_id));
   }
-
-  // 1. Price what was used.
-  const std::string& model =
-      completion.response_model.empty() ? request.model : completion.response_model;
-  const pricing::ModelPricing* pricing = FindPricing(request.provider, model);
-  if (pricing == nullptr && model != request.model && !request.model.empty()) {
-    pricing = FindPricing(request.provider, request.model);
-  }
-  if (completion.cost_override.has_value()) {
-    s.cost = std::max(*completion.cost_override, Money::Zero());
-    s.priced = true;
-    s.breakdown.total = s.cost;
-  } else if (pricing != nullptr) {
-    s.breakdown = pricing::ComputeCost(*pricing, completion.usage);
-    s.cost = s.breakdown.total;
-    s.priced = true;
-  }
-  const bool produced = completion.usage.input_tokens > 0 || completion.usage.output_tokens > 0 ||
-                        completion.cost_override.has_value();
-  const bool release = !completion.success && !produced;
-  const bool ran = admission.decision.may_proceed();
-
-  // 2. Record it.
-  // The id and attribution are copied only if the ledger call fails and it is queued.
-  PendingSettlement pending;
-  pending.amount = s.cost;
-  pending.time_unix_nanos = now;
-  bool record = true;
-  if (admission.reserved) {
-    pending.kind = release ? PendingSettlement::Kind::kRelease : PendingSettlement::Kind::kSettle;
-  } else if (release || (!ran && !produced)) {
-    record = false;  // nothing ran or nothing was spent, and nothing is held
-  } else {
-    pending.kind = PendingSettlement::Kind::kCharge;
-  }
+  absl::Status status;
   bool repeat = false;
-  if (record) {
-    absl::Status status;
-    if (pending.kind == PendingSettlement::Kind::kRelease) {
+  if (plan.record) {
+    if (plan.kind == PendingSettlement::Kind::kRelease) {
       status = ledger_->Release(request.operation_id);
     } else {
       absl::StatusOr<ledger::SettleOutcome> outcome =
-          pending.kind == PendingSettlement::Kind::kSettle
-              ? ledger_->Settle(request.operation_id, s.cost, now)
-              : ledger_->Charge(request.operation_id, request.attribution, s.cost, now);
-      if (!outcome.ok() && outcome.status().code() == absl::StatusCode::kNotFound) {
-        // The reservation expired before the call finished: the spend still counts.
-        outcome = ledger_->Charge(request.operation_id, request.attribution, s.cost, now);
-      } else if (!outcome.ok() &&
-                 outcome.status().code() == absl::StatusCode::kFailedPrecondition) {
-        outcome = ledger_->Settle(request.operation_id, s.cost, now);
-      }
+          plan.kind == PendingSettlement::Kind::kSettle
+              ? ledger_->Settle(request.operation_id, s.cost, plan.now)
+              : ledger_->Charge(request.operation_id, request.attribution, s.cost, plan.now);
+      RetryOtherWay(request, s.cost, plan.now, outcome);
       if (outcome.ok()) {
         s.budgets = std::move(outcome->budgets);
         repeat = outcome->already_settled;
@@ -763,47 +721,170 @@ Settlement Governor::CompleteImpl(const OperationRequest& request, const Admissi
         status = outcome.status();
       }
     }
-    if (!status.ok() && status.code() == absl::StatusCode::kInvalidArgument) {
-      // Retrying cannot fix a malformed settlement (e.g. an empty operation id): report it.
-      s.ledger_status = status;
-      spdlog::error("genops: settlement of {} USD could not be recorded: {}", s.cost.ToUsdString(),
-                    status.ToString());
-    } else if (!status.ok()) {
-      s.ledger_status = status;
-      pending.operation_id = request.operation_id;
-      pending.attribution = request.attribution;
-      Enqueue(std::move(pending));
-      if (Alerts()) {
-        Raise(MakeAlert(AlertKind::kLedgerUnavailable, "critical",
-                        absl::StrCat("the budget ledger is unavailable; the settlement of ",
-                                     Usd(s.cost), " is queued for retry: ", status.ToString()),
-                        request, s.cost),
-              s.alerts);
+  }
+  FinishSettlement(request, plan, status, repeat, s);
+  return s;
+}
+
+std::vector<Settlement> Governor::CompleteUnreserved(
+    absl::Span<const UnreservedCompletion> calls) noexcept {
+  std::vector<Settlement> out;
+  try {
+    out.resize(calls.size());
+    std::vector<SettlementPlan> plans;
+    plans.reserve(calls.size());
+    const Admission none;
+    for (size_t i = 0; i < calls.size(); ++i) {
+      plans.push_back(PlanSettlement(*calls[i].request, none, *calls[i].completion, out[i]));
+    }
+    if (calls.empty()) return out;
+    Maintain(plans.front().now);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const UnreservedCompletion& c : calls) {
+        in_flight_.erase(std::string_view(c.request->operation_id));
       }
+    }
+    std::vector<ledger::ChargeItem> items;
+    std::vector<size_t> charged;  // the call of each item
+    items.reserve(calls.size());
+    charged.reserve(calls.size());
+    for (size_t i = 0; i < calls.size(); ++i) {
+      if (!plans[i].record) continue;
+      const OperationRequest& request = *calls[i].request;
+      items.push_back({.operation_id = request.operation_id,
+                       .attribution = &request.attribution,
+                       .actual = out[i].cost,
+                       .now_unix_nanos = plans[i].now});
+      charged.push_back(i);
+    }
+    std::vector<absl::StatusOr<ledger::SettleOutcome>> outcomes;
+    if (!items.empty()) outcomes = ledger_->ChargeBatch(items);
+    if (outcomes.size() != items.size()) {  // a store breaking the contract: retry them all
+      outcomes.assign(items.size(), absl::InternalError(
+                                        "the ledger answered a charge batch with the wrong count"));
+    }
+    std::vector<bool> repeats(calls.size(), false);
+    std::vector<absl::Status> statuses(calls.size());
+    for (size_t k = 0; k < charged.size(); ++k) {
+      const size_t i = charged[k];
+      absl::StatusOr<ledger::SettleOutcome>& outcome = outcomes[k];
+      RetryOtherWay(*calls[i].request, out[i].cost, plans[i].now, outcome);
+      if (outcome.ok()) {
+        out[i].budgets = std::move(outcome->budgets);
+        repeats[i] = outcome->already_settled;
+      } else {
+        statuses[i] = outcome.status();
+      }
+    }
+    for (size_t i = 0; i < calls.size(); ++i) {
+      FinishSettlement(*calls[i].request, plans[i], statuses[i], repeats[i], out[i]);
+    }
+  } catch (...) {
+    // Whatever was charged is in the ledger; report the rest as failed, never as done.
+    for (Settlement& s : out) {
+      if (s.ledger_status.ok()) {
+        s.ledger_status = absl::InternalError("settlement failed internally (out of memory?)");
+      }
+    }
+  }
+  return out;
+}
+
+Governor::SettlementPlan Governor::PlanSettlement(const OperationRequest& request,
+                                                  const Admission& admission,
+                                                  const Completion& completion,
+                                                  Settlement& s) const {
+  SettlementPlan plan;
+  plan.now = completion.now_unix_nanos != 0 ? completion.now_unix_nanos : clock_->NowUnixNanos();
+
+  // 1. Price what was used.
+  plan.model = completion.response_model.empty() ? &request.model : &completion.response_model;
+  plan.pricing = FindPricing(request.provider, *plan.model);
+  if (plan.pricing == nullptr && *plan.model != request.model && !request.model.empty()) {
+    plan.pricing = FindPricing(request.provider, request.model);
+  }
+  if (completion.cost_override.has_value()) {
+    s.cost = std::max(*completion.cost_override, Money::Zero());
+    s.priced = true;
+    s.breakdown.total = s.cost;
+  } else if (plan.pricing != nullptr) {
+    s.breakdown = pricing::ComputeCost(*plan.pricing, completion.usage);
+    s.cost = s.breakdown.total;
+    s.priced = true;
+  }
+
+  // 2. What to tell the ledger.
+  const bool produced = completion.usage.input_tokens > 0 || completion.usage.output_tokens > 0 ||
+                        completion.cost_override.has_value();
+  const bool release = !completion.success && !produced;
+  const bool ran = admission.decision.may_proceed();
+  if (admission.reserved) {
+    plan.kind = release ? PendingSettlement::Kind::kRelease : PendingSettlement::Kind::kSettle;
+  } else if (release || (!ran && !produced)) {
+    plan.record = false;  // nothing ran or nothing was spent, and nothing is held
+  } else {
+    plan.kind = PendingSettlement::Kind::kCharge;
+  }
+  return plan;
+}
+
+void Governor::RetryOtherWay(const OperationRequest& request, Money cost, int64_t now,
+                             absl::StatusOr<ledger::SettleOutcome>& outcome) {
+  if (!outcome.ok() && outcome.status().code() == absl::StatusCode::kNotFound) {
+    // The reservation expired before the call finished: the spend still counts.
+    outcome = ledger_->Charge(request.operation_id, request.attribution, cost, now);
+  } else if (!outcome.ok() && outcome.status().code() == absl::StatusCode::kFailedPrecondition) {
+    outcome = ledger_->Settle(request.operation_id, cost, now);
+  }
+}
+
+void Governor::FinishSettlement(const OperationRequest& request, const SettlementPlan& plan,
+                                const absl::Status& status, bool repeat, Settlement& s) {
+  if (!status.ok() && status.code() == absl::StatusCode::kInvalidArgument) {
+    // Retrying cannot fix a malformed settlement (e.g. an empty operation id): report it.
+    s.ledger_status = status;
+    spdlog::error("genops: settlement of {} USD could not be recorded: {}", s.cost.ToUsdString(),
+                  status.ToString());
+  } else if (!status.ok()) {
+    s.ledger_status = status;
+    // The id and attribution are copied only here, when the settlement is queued.
+    PendingSettlement pending;
+    pending.kind = plan.kind;
+    pending.amount = s.cost;
+    pending.time_unix_nanos = plan.now;
+    pending.operation_id = request.operation_id;
+    pending.attribution = request.attribution;
+    Enqueue(std::move(pending));
+    if (Alerts()) {
+      Raise(MakeAlert(AlertKind::kLedgerUnavailable, "critical",
+                      absl::StrCat("the budget ledger is unavailable; the settlement of ",
+                                   Usd(s.cost), " is queued for retry: ", status.ToString()),
+                      request, s.cost),
+            s.alerts);
     }
   }
   s.already_settled = repeat;
   if (!repeat) counters_.total_cost_nanos.fetch_add(s.cost.nanos(), std::memory_order_relaxed);
 
   // 3. Alerts.
-  if (Alerts() && !repeat) {
-    if (settings_.cost_alert_threshold.has_value() && s.cost > *settings_.cost_alert_threshold) {
-      Raise(
-          MakeAlert(AlertKind::kOperationCost, "warning",
+  if (!Alerts() || repeat) return;
+  const std::string& model = *plan.model;
+  if (settings_.cost_alert_threshold.has_value() && s.cost > *settings_.cost_alert_threshold) {
+    Raise(MakeAlert(AlertKind::kOperationCost, "warning",
                     absl::StrCat("operation cost ", Usd(s.cost), " is above cost_alert_threshold ",
                                  Usd(*settings_.cost_alert_threshold),
                                  model.empty() ? "" : " (model ", model, model.empty() ? "" : ")"),
                     request, s.cost),
           s.alerts);
-    }
-    ThresholdAlerts(request, s.budgets, s.alerts);
-    if (settings_.alert_on_anomalies && s.priced) {
-      const std::string key = pricing != nullptr ? absl::StrCat(pricing->provider, "/", pricing->id)
-                                                 : absl::StrCat(request.provider, "/", model);
-      AnomalyAlert(request, key, s.cost, s.alerts);
-    }
   }
-  return s;
+  ThresholdAlerts(request, s.budgets, s.alerts);
+  if (settings_.alert_on_anomalies && s.priced) {
+    const std::string key = plan.pricing != nullptr
+                                ? absl::StrCat(plan.pricing->provider, "/", plan.pricing->id)
+                                : absl::StrCat(request.provider, "/", model);
+    AnomalyAlert(request, key, s.cost, s.alerts);
+  }
 }
 
 void Governor::ThresholdAlerts(const OperationRequest& request,

@@ -69,6 +69,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "genops/attribution.h"
 #include "genops/clock.h"
 #include "genops/decision.h"
@@ -200,6 +201,18 @@ class Governor {
   Settlement Complete(const OperationRequest& request, const Admission& admission,
                       const Completion& completion) noexcept;
 
+  // A finished call that held no reservation (an OTLP receiver span): what Complete() takes
+  // with an empty Admission. Both pointers are required and must outlive the call.
+  struct UnreservedCompletion {
+    const OperationRequest* request = nullptr;
+    const Completion* completion = nullptr;
+  };
+  // Complete(*c.request, Admission{}, *c.completion) for every call, in order, with the
+  // charges of all of them made by one Ledger::ChargeBatch(): on SQLite one transaction and
+  // one disk flush for the batch instead of one per call. Each settlement is what Complete()
+  // would have returned (a charge the ledger refused is queued for retry, alerts once per id).
+  std::vector<Settlement> CompleteUnreserved(absl::Span<const UnreservedCompletion> calls) noexcept;
+
   // Retries every pending settlement now. OK when none is left pending.
   absl::Status FlushPending() noexcept;
 
@@ -266,6 +279,24 @@ class Governor {
   Admission AdmitImpl(const OperationRequest& request);
   Settlement CompleteImpl(const OperationRequest& request, const Admission& admission,
                           const Completion& completion);
+  // Complete() in three steps, so CompleteUnreserved() can batch the middle one: price the
+  // call and decide what the ledger is told (into `s`), tell it, then queue a failure for
+  // retry, count the cost and raise alerts.
+  struct SettlementPlan {
+    const pricing::ModelPricing* pricing = nullptr;
+    const std::string* model = nullptr;  // the model priced: the response's, else the request's
+    bool record = true;                  // false: nothing ran or was spent, and nothing is held
+    PendingSettlement::Kind kind = PendingSettlement::Kind::kCharge;
+    int64_t now = 0;
+  };
+  SettlementPlan PlanSettlement(const OperationRequest& request, const Admission& admission,
+                                const Completion& completion, Settlement& s) const;
+  // A settle whose reservation expired (kNotFound) becomes a charge; a charge of an id that
+  // holds a reservation (kFailedPrecondition) becomes a settle.
+  void RetryOtherWay(const OperationRequest& request, Money cost, int64_t now,
+                     absl::StatusOr<ledger::SettleOutcome>& outcome);
+  void FinishSettlement(const OperationRequest& request, const SettlementPlan& plan,
+                        const absl::Status& status, bool repeat, Settlement& s);
 
   bool Blocks() const;
   bool Alerts() const;

@@ -201,6 +201,17 @@ absl::StatusOr<std::vector<OperationRecord>> QueryOperations(Ledger& ledger,
   return out;
 }
 
+std::vector<absl::StatusOr<SettleOutcome>> Ledger::ChargeBatch(
+    absl::Span<const ChargeItem> items) {
+  std::vector<absl::StatusOr<SettleOutcome>> outcomes;
+  outcomes.reserve(items.size());
+  for (const ChargeItem& item : items) {
+    outcomes.push_back(
+        Charge(item.operation_id, *item.attribution, item.actual, item.now_unix_nanos));
+  }
+  return outcomes;
+}
+
 absl::Status ValidateOperationId(std::string_view operation_id) {
   if (operation_id.empty()) {
     return absl::InvalidArgumentError(

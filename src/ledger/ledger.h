@@ -125,6 +125,15 @@ struct ReserveOutcome {
   BudgetStatusList budgets;  // matching budgets, after the reservation
 };
 
+// One spend of ChargeBatch(): what Charge() takes, by reference (the caller keeps the id and
+// attribution alive for the call).
+struct ChargeItem {
+  std::string_view operation_id;
+  const Attribution* attribution = nullptr;  // required
+  Money actual;
+  int64_t now_unix_nanos = 0;
+};
+
 struct SettleOutcome {
   Money reserved;                // what had been held (zero for a direct charge)
   Money actual;                  // what was recorded
@@ -164,6 +173,14 @@ class Ledger {
   virtual absl::StatusOr<SettleOutcome> Charge(std::string_view operation_id,
                                                const Attribution& attribution, Money actual,
                                                int64_t now_unix_nanos) = 0;
+  // Charge() of every item, in order: outcome i is item i's, exactly as Charge() would have
+  // returned it (each item is idempotent by its own id; an item that fails validation fails
+  // alone). What batching buys is the store's: SQLite commits the whole batch in one
+  // transaction and, with synchronous=full, waits for one disk flush instead of one per item.
+  // A store error (the database unreachable, a failed commit) may fail every item of the
+  // batch, never a part of one item. The default implementation calls Charge() per item.
+  virtual std::vector<absl::StatusOr<SettleOutcome>> ChargeBatch(
+      absl::Span<const ChargeItem> items);
   // Drops a reservation without spend (the call failed before costing anything).
   virtual absl::Status Release(std::string_view operation_id) = 0;
   // Releases reservations whose expiry is at or before `now`; returns how many.

@@ -187,6 +187,18 @@ ExportOutcome OtlpTraceReceiver::ExportDecoded(DecodedTraces& traces) noexcept {
   }
 }
 
+// One LLM span of the request, between reading it and writing its annotation.
+struct OtlpTraceReceiver::PendingSpan {
+  SpanData* span = nullptr;
+  LlmCall call;
+  LlmAnnotation an;
+  // Set for a priced span, which the governor charges: the annotation's id and attribution
+  // are lent to the request meanwhile.
+  bool charge = false;
+  OperationRequest request;
+  Completion completion;
+};
+
 ExportOutcome OtlpTraceReceiver::Process(DecodedTraces& traces) {
   ExportOutcome outcome;
   const int64_t now = clock_->NowUnixNanos();
@@ -197,41 +209,66 @@ ExportOutcome OtlpTraceReceiver::Process(DecodedTraces& traces) {
   if (traces.values_converted != 0) {
     counters_.values_converted.fetch_add(traces.values_converted, std::memory_order_relaxed);
   }
+
+  // 1. Validate every span and price the LLM ones; rejected spans are marked, not moved yet
+  //    (the pending spans point into the batches).
   Rejections rejections(options_.max_listed_rejections);
+  std::vector<std::vector<bool>> rejected(traces.batches.size());
+  std::vector<PendingSpan> pending;
   std::string reason;
-  for (ScopeSpansBatch& batch : traces.batches) {
+  for (size_t b = 0; b < traces.batches.size(); ++b) {
+    ScopeSpansBatch& batch = traces.batches[b];
+    rejected[b].assign(batch.spans.size(), false);
     std::optional<Attribution> resource_attribution;  // computed for the first LLM span
-    size_t kept = 0;
     for (size_t k = 0; k < batch.spans.size(); ++k) {
       SpanData& span = batch.spans[k];
-      bool ok;
       if (!span.trace_id.valid() || !span.span_id.valid()) {
         reason = "the span has no trace_id or span_id (missing or all zero)";
-        ok = false;
       } else {
         reason.clear();
         absl::StatusOr<LlmCall> call = ReadLlmCall(span, batch.resource);
         if (!call.ok()) {
           reason = std::string(call.status().message());
-          ok = false;
         } else if (!call->is_llm) {
-          ok = true;  // passes through unchanged
+          continue;  // passes through unchanged
         } else if (call->already_governed) {
           counters_.already_governed.fetch_add(1, std::memory_order_relaxed);
-          ok = true;
+          continue;
         } else {
           if (!resource_attribution.has_value()) {
             resource_attribution = ResourceAttribution(batch.resource, defaults_);
           }
-          ok = true;
-          ChargeLlmSpan(*call, *resource_attribution, span, now);
+          PriceLlmSpan(*std::move(call), *resource_attribution, span, now,
+                       pending.emplace_back());
+          continue;
         }
       }
-      if (!ok) {
-        rejections.Add(span, reason);
-        continue;
-      }
-      if (kept != k) batch.spans[kept] = std::move(span);
+      rejections.Add(span, reason);
+      rejected[b][k] = true;
+    }
+  }
+
+  // 2. Charge the priced spans together: one ledger batch (one durable commit on SQLite)
+  //    for the whole request instead of one per span.
+  std::vector<Governor::UnreservedCompletion> calls;
+  for (const PendingSpan& p : pending) {
+    if (p.charge) calls.push_back({.request = &p.request, .completion = &p.completion});
+  }
+  std::vector<Settlement> settlements;
+  if (!calls.empty()) settlements = governor_->CompleteUnreserved(calls);
+  size_t next_settlement = 0;
+  for (PendingSpan& p : pending) {
+    if (p.charge) ApplySettlement(settlements[next_settlement++], p);
+    FinishLlmSpan(p);
+  }
+
+  // 3. Forward what was accepted.
+  for (size_t b = 0; b < traces.batches.size(); ++b) {
+    ScopeSpansBatch& batch = traces.batches[b];
+    size_t kept = 0;
+    for (size_t k = 0; k < batch.spans.size(); ++k) {
+      if (rejected[b][k]) continue;
+      if (kept != k) batch.spans[kept] = std::move(batch.spans[k]);
       ++kept;
     }
     batch.spans.resize(kept);
@@ -247,11 +284,12 @@ ExportOutcome OtlpTraceReceiver::Process(DecodedTraces& traces) {
   return outcome;
 }
 
-void OtlpTraceReceiver::ChargeLlmSpan(const LlmCall& call, const Attribution& resource_attribution,
-                                      SpanData& span, int64_t now) {
+void OtlpTraceReceiver::PriceLlmSpan(LlmCall call, const Attribution& resource_attribution,
+                                     SpanData& span, int64_t now, PendingSpan& p) {
   counters_.llm_spans.fetch_add(1, std::memory_order_relaxed);
-  LlmAnnotation an;
-  an.call = &call;
+  p.span = &span;
+  p.call = std::move(call);
+  LlmAnnotation& an = p.an;
   an.attribution = SpanAttribution(span, resource_attribution);
   an.operation_id.reserve(options_.operation_id_prefix.size() + 49);
   an.operation_id = options_.operation_id_prefix;
@@ -259,81 +297,90 @@ void OtlpTraceReceiver::ChargeLlmSpan(const LlmCall& call, const Attribution& re
   an.operation_id += '-';
   AppendHex(span.span_id.bytes, &an.operation_id);
   an.policy_level = governor_->settings().level;
-  an.cost_provider = !call.provider.empty() ? call.provider : call.provider_reported;
-  an.cost_model = call.model();
+  an.cost_provider = !p.call.provider.empty() ? p.call.provider : p.call.provider_reported;
+  an.cost_model = p.call.model();
 
   const pricing::ModelPricing* pricing = nullptr;
-  if (call.has_usage && !call.provider_unknown) {
-    if (!call.response_model.empty()) pricing = catalog_->Find(call.provider, call.response_model);
-    if (pricing == nullptr && !call.request_model.empty()) {
-      pricing = catalog_->Find(call.provider, call.request_model);
+  if (p.call.has_usage && !p.call.provider_unknown) {
+    if (!p.call.response_model.empty()) {
+      pricing = catalog_->Find(p.call.provider, p.call.response_model);
+    }
+    if (pricing == nullptr && !p.call.request_model.empty()) {
+      pricing = catalog_->Find(p.call.provider, p.call.request_model);
     }
   }
-  if (!call.has_usage) {
+  if (!p.call.has_usage) {
     counters_.spans_without_usage.fetch_add(1, std::memory_order_relaxed);
-  } else if (pricing == nullptr) {
+    return;
+  }
+  if (pricing == nullptr) {
     counters_.unpriced_spans.fetch_add(1, std::memory_order_relaxed);
     an.result = DecisionResult::kWarned;
     an.reason = DecisionReason::kUnpricedModel;
-  } else {
-    const pricing::CostBreakdown cost = pricing::ComputeCost(*pricing, call.usage);
-    an.priced = true;
-    an.cost = cost.total;
-    an.cost_provider = pricing->provider;
-    an.cost_model = pricing->id;
-    // The id and attribution are lent to the request and taken back (no copies).
-    OperationRequest request;
-    request.operation_id = std::move(an.operation_id);
-    request.attribution = std::move(an.attribution);
-    request.provider = pricing->provider;
-    request.model = pricing->id;
-    Completion completion;
-    completion.usage = call.usage;
-    completion.cost_override = cost.total;
-    completion.now_unix_nanos = now;
-    Settlement settlement = governor_->Complete(request, Admission{}, completion);
-    an.operation_id = std::move(request.operation_id);
-    an.attribution = std::move(request.attribution);
-    an.charged = true;
-    an.ledger_ok = settlement.ledger_status.ok();
-    if (!an.ledger_ok) counters_.ledger_errors.fetch_add(1, std::memory_order_relaxed);
-    an.budget = TightestBudget(settlement.budgets);
-    if (AnyBudgetExceeded(settlement.budgets)) {
-      an.result = DecisionResult::kWarned;
-      an.reason = DecisionReason::kBudgetExceeded;
-    }
-    an.alerts = std::move(settlement.alerts);
-    counters_.priced_spans.fetch_add(1, std::memory_order_relaxed);
-    if (settlement.already_settled) {
-      counters_.redelivered_spans.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      counters_.charged_nanos.fetch_add(cost.total.nanos(), std::memory_order_relaxed);
-    }
+    return;
   }
+  const pricing::CostBreakdown cost = pricing::ComputeCost(*pricing, p.call.usage);
+  an.priced = true;
+  an.cost = cost.total;
+  an.cost_provider = pricing->provider;
+  an.cost_model = pricing->id;
+  p.charge = true;
+  // The id and attribution are lent to the request and taken back (no copies).
+  p.request.operation_id = std::move(an.operation_id);
+  p.request.attribution = std::move(an.attribution);
+  p.request.provider = pricing->provider;
+  p.request.model = pricing->id;
+  p.completion.usage = p.call.usage;
+  p.completion.cost_override = cost.total;
+  p.completion.now_unix_nanos = now;
+}
 
-  AnnotateLlmSpan(an, span);
-  if (records_) {
-    // After the annotation: the record takes the id, attribution and names by move.
-    OperationRecord record;
-    record.operation_id = std::move(an.operation_id);
-    record.start_unix_nanos = span.start_unix_nanos;
-    record.duration_nanos = span.end_unix_nanos > span.start_unix_nanos
-                                ? span.end_unix_nanos - span.start_unix_nanos
-                                : 0;
-    record.operation_type = call.operation;
-    record.operation_name = span.name;
-    record.attribution = std::move(an.attribution);
-    record.provider = std::move(an.cost_provider);
-    record.model = std::move(an.cost_model);
-    record.usage = call.usage;
-    record.cost = an.cost;
-    record.priced = an.priced;
-    record.decision = an.result;
-    record.reason = an.reason;
-    record.error = span.status_code == telemetry::StatusCode::kError;
-    span.trace_id.ToHex(&record.trace_id);
-    records_(std::move(record));
+void OtlpTraceReceiver::ApplySettlement(Settlement& settlement, PendingSpan& p) {
+  LlmAnnotation& an = p.an;
+  an.operation_id = std::move(p.request.operation_id);
+  an.attribution = std::move(p.request.attribution);
+  an.charged = true;
+  an.ledger_ok = settlement.ledger_status.ok();
+  if (!an.ledger_ok) counters_.ledger_errors.fetch_add(1, std::memory_order_relaxed);
+  an.budget = TightestBudget(settlement.budgets);
+  if (AnyBudgetExceeded(settlement.budgets)) {
+    an.result = DecisionResult::kWarned;
+    an.reason = DecisionReason::kBudgetExceeded;
   }
+  an.alerts = std::move(settlement.alerts);
+  counters_.priced_spans.fetch_add(1, std::memory_order_relaxed);
+  if (settlement.already_settled) {
+    counters_.redelivered_spans.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    counters_.charged_nanos.fetch_add(an.cost.nanos(), std::memory_order_relaxed);
+  }
+}
+
+void OtlpTraceReceiver::FinishLlmSpan(PendingSpan& p) {
+  LlmAnnotation& an = p.an;
+  an.call = &p.call;
+  SpanData& span = *p.span;
+  AnnotateLlmSpan(an, span);
+  if (!records_) return;
+  // After the annotation: the record takes the id, attribution and names by move.
+  OperationRecord record;
+  record.operation_id = std::move(an.operation_id);
+  record.start_unix_nanos = span.start_unix_nanos;
+  record.duration_nanos =
+      span.end_unix_nanos > span.start_unix_nanos ? span.end_unix_nanos - span.start_unix_nanos : 0;
+  record.operation_type = p.call.operation;
+  record.operation_name = span.name;
+  record.attribution = std::move(an.attribution);
+  record.provider = std::move(an.cost_provider);
+  record.model = std::move(an.cost_model);
+  record.usage = p.call.usage;
+  record.cost = an.cost;
+  record.priced = an.priced;
+  record.decision = an.result;
+  record.reason = an.reason;
+  record.error = span.status_code == telemetry::StatusCode::kError;
+  span.trace_id.ToHex(&record.trace_id);
+  records_(std::move(record));
 }
 
 ReceiverStats OtlpTraceReceiver::stats() const noexcept {

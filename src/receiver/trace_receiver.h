@@ -11,10 +11,12 @@
 //               attributed, annotated with genops.* attributes and events. Spans that a GenOps
 //               SDK or gateway already governed (genops.operation.id) and non-LLM spans pass
 //               through unchanged.
-//   charge      each priced LLM span is charged through Governor::Complete() with the
-//               operation id "otlp-<trace id hex>-<span id hex>": the ledger's idempotency by
-//               operation id makes a redelivered batch charge once (and raise its alerts once);
-//               a ledger that is down queues the charge in the governor (never lost). An
+//   charge      the priced LLM spans of a request are charged together through
+//               Governor::CompleteUnreserved() (one ledger batch: on SQLite one transaction
+//               and one disk flush per request, not per span), each with the operation
+//               id "otlp-<trace id hex>-<span id hex>": the ledger's idempotency by id
+//               makes a redelivered batch charge once (and raise its alerts once); a
+//               ledger that is down queues the charge in the governor (never lost). An
 //               unpriced model is never charged or guessed: genops.cost.priced=false, counted.
 //   record      one OperationRecord per LLM span (priced or not) to the record sink, so
 //               `genops report` includes receiver spend; appends are idempotent by id too.
@@ -189,11 +191,16 @@ class OtlpTraceReceiver {
     std::atomic<uint64_t> values_converted{0};
   };
   class Rejections;
+  struct PendingSpan;
 
   ExportOutcome Process(DecodedTraces& traces);
-  // Prices, charges, records and annotates one valid LLM span.
-  void ChargeLlmSpan(const LlmCall& call, const Attribution& resource_attribution,
-                     telemetry::SpanData& span, int64_t now);
+  // Reads the attribution and price of one valid LLM span into `p` (charge set when priced).
+  void PriceLlmSpan(LlmCall call, const Attribution& resource_attribution,
+                    telemetry::SpanData& span, int64_t now, PendingSpan& p);
+  // Takes the governor's answer for a charged span.
+  void ApplySettlement(Settlement& settlement, PendingSpan& p);
+  // Annotates the span and records the operation.
+  void FinishLlmSpan(PendingSpan& p);
 
   const ReceiverOptions options_;
   const std::shared_ptr<const pricing::Catalog> catalog_;

@@ -556,6 +556,77 @@ TEST_F(GovernorTest, PendingSettlementsAreRetriedByLaterCalls) {
   EXPECT_EQ(*ledger_->TotalSpent(), Usd(2));
 }
 
+TEST_F(GovernorTest, CompleteUnreservedChargesABatchLikeCompleteDoesEachCall) {
+  GovernanceSettings s = Settings(PolicyLevel::kAdvisory);
+  s.daily_budget_limit = Usd(8);
+  auto g = Make(s);
+  std::vector<OperationRequest> requests;
+  std::vector<Completion> completions;
+  for (int i = 0; i < 4; ++i) {
+    requests.push_back(Request("span-" + std::to_string(i)));
+    completions.push_back(Cost(Usd(2)));
+  }
+  completions[1] = Completion();  // a priced model and real usage instead of an override
+  completions[1].usage.input_tokens = 100;
+  completions[1].usage.output_tokens = 50;
+  completions[3].success = false;  // failed, produced nothing, held nothing: not recorded
+  completions[3].cost_override.reset();
+  completions[3].usage = Usage();
+  std::vector<Governor::UnreservedCompletion> calls;
+  for (size_t i = 0; i < requests.size(); ++i) calls.push_back({&requests[i], &completions[i]});
+
+  std::vector<Settlement> out = g->CompleteUnreserved(calls);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0].cost, Usd(2));
+  EXPECT_EQ(out[1].cost, Usd(0.15));
+  EXPECT_EQ(out[2].cost, Usd(2));
+  EXPECT_EQ(out[3].cost, Money::Zero());
+  for (const Settlement& st : out) {
+    EXPECT_TRUE(st.ledger_status.ok()) << st.ledger_status;
+    EXPECT_FALSE(st.already_settled);
+  }
+  EXPECT_EQ(out[2].budgets.at(0).spent, Usd(4.15));  // in order: each sees those before it
+  EXPECT_EQ(ledger_->charge_batches.load(), 1);
+  EXPECT_EQ(ledger_->charge_batch_items.load(), 3);
+  EXPECT_EQ(*ledger_->TotalSpent(), Usd(4.15));
+  EXPECT_EQ(g->metrics().total_cost, Usd(4.15));
+  // The 50% threshold of the daily budget fired once, on the call that crossed it.
+  ASSERT_EQ(AlertsOf(AlertKind::kBudgetThreshold).size(), 1u);
+  EXPECT_EQ(out[2].alerts.size(), 1u);
+
+  // Redelivered: every charge is a repeat, nothing counted or alerted again.
+  out = g->CompleteUnreserved(calls);
+  EXPECT_TRUE(out[0].already_settled);
+  EXPECT_TRUE(out[2].already_settled);
+  EXPECT_TRUE(out[2].alerts.empty());
+  EXPECT_EQ(*ledger_->TotalSpent(), Usd(4.15));
+  EXPECT_EQ(g->metrics().total_cost, Usd(4.15));
+  EXPECT_EQ(AlertsOf(AlertKind::kBudgetThreshold).size(), 1u);
+  EXPECT_TRUE(g->CompleteUnreserved({}).empty());
+}
+
+TEST_F(GovernorTest, CompleteUnreservedQueuesEveryChargeWhileTheLedgerIsDown) {
+  auto g = Make(Settings(PolicyLevel::kEnforced));
+  std::vector<OperationRequest> requests = {Request("span-a"), Request("span-b")};
+  std::vector<Completion> completions = {Cost(Usd(1)), Cost(Usd(3))};
+  std::vector<Governor::UnreservedCompletion> calls = {{&requests[0], &completions[0]},
+                                                       {&requests[1], &completions[1]}};
+  ledger_->down = true;
+  std::vector<Settlement> out = g->CompleteUnreserved(calls);
+  for (const Settlement& st : out) {
+    EXPECT_EQ(st.ledger_status.code(), absl::StatusCode::kUnavailable);
+  }
+  EXPECT_EQ(g->metrics().pending_settlements, 2);
+  EXPECT_EQ(AlertsOf(AlertKind::kLedgerUnavailable).size(), 2u);
+  ledger_->down = false;
+  EXPECT_TRUE(g->FlushPending().ok());
+  EXPECT_EQ(*ledger_->TotalSpent(), Usd(4));
+  // The client's retried export after the outage charges nothing twice.
+  out = g->CompleteUnreserved(calls);
+  EXPECT_TRUE(out[0].already_settled && out[1].already_settled);
+  EXPECT_EQ(*ledger_->TotalSpent(), Usd(4));
+}
+
 TEST_F(GovernorTest, BudgetsAreWrittenOnceTheLedgerIsReachable) {
   GovernanceSettings s = Settings(PolicyLevel::kEnforced);
   s.daily_budget_limit = Usd(1);

@@ -211,6 +211,44 @@ TEST_P(LedgerConformanceTest, ChargeIsIdempotentAndCounts) {
   EXPECT_TRUE(ledger().Reserve(Req("op-3", Team("a"), Usd(4), now()))->admitted);
 }
 
+TEST_P(LedgerConformanceTest, ChargeBatchIsChargePerItemInOrder) {
+  ASSERT_TRUE(ledger().UpsertBudget(Budget("daily", Usd(100))).ok());
+  ASSERT_TRUE(ledger().Charge("before", Team("a"), Usd(2), now()).ok());
+  ASSERT_TRUE(ledger().Reserve(Req("held", Team("a"), Usd(3), now()))->admitted);
+  const Attribution a = Team("a");
+  const Attribution b = Team("b");
+  const std::vector<ChargeItem> items = {
+      {.operation_id = "b-1", .attribution = &a, .actual = Usd(5), .now_unix_nanos = now()},
+      {.operation_id = "", .attribution = &a, .actual = Usd(7), .now_unix_nanos = now()},
+      {.operation_id = "before", .attribution = &a, .actual = Usd(9), .now_unix_nanos = now()},
+      {.operation_id = "held", .attribution = &a, .actual = Usd(9), .now_unix_nanos = now()},
+      {.operation_id = "b-2", .attribution = &b, .actual = Usd(-1), .now_unix_nanos = now()},
+      {.operation_id = "b-3", .attribution = &b, .actual = Usd(4), .now_unix_nanos = now()},
+      {.operation_id = "b-1", .attribution = &a, .actual = Usd(5), .now_unix_nanos = now()},
+  };
+  std::vector<absl::StatusOr<SettleOutcome>> out = ledger().ChargeBatch(items);
+  ASSERT_EQ(out.size(), items.size());
+  ASSERT_TRUE(out[0].ok()) << out[0].status();
+  EXPECT_FALSE(out[0]->already_settled);
+  EXPECT_EQ(out[0]->actual, Usd(5));
+  ASSERT_EQ(out[0]->budgets.size(), 1u);
+  EXPECT_EQ(out[0]->budgets[0].spent, Usd(7));  // "before" + b-1, in order
+  EXPECT_EQ(out[1].status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(out[2].ok()) << out[2].status();
+  EXPECT_TRUE(out[2]->already_settled);  // charged before the batch: nothing new
+  EXPECT_EQ(out[3].status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(out[4].status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(out[5].ok()) << out[5].status();
+  EXPECT_EQ(out[5]->budgets[0].spent, Usd(11));
+  ASSERT_TRUE(out[6].ok()) << out[6].status();
+  EXPECT_TRUE(out[6]->already_settled);  // a repeat inside the batch charges once
+  EXPECT_EQ(*ledger().TotalSpent(), Usd(11));
+  const BudgetStatus daily = StatusOf(ledger(), "daily", now());
+  EXPECT_EQ(daily.spent, Usd(11));
+  EXPECT_EQ(daily.reserved, Usd(3));  // the reservation under "held" is untouched
+  EXPECT_TRUE(ledger().ChargeBatch({}).empty());
+}
+
 TEST_P(LedgerConformanceTest, SettleOfAnUnknownOperationIsNotFound) {
   auto settled = ledger().Settle("never-reserved", Usd(1), now());
   EXPECT_EQ(settled.status().code(), absl::StatusCode::kNotFound);

@@ -415,6 +415,67 @@ TEST_F(SqliteLedgerTest, ManyConcurrentCallersShareTransactions) {
   EXPECT_EQ(ledger->TotalSpent()->nanos(), kThreads * kPairs);
 }
 
+TEST_F(SqliteLedgerTest, AChargeBatchIsOneTransactionAndOneFlush) {
+  std::unique_ptr<Ledger> ledger = MustOpen();  // synchronous=full
+  ASSERT_NE(ledger, nullptr);
+  ASSERT_TRUE(ledger->UpsertBudget(Budget("daily", Usd(1'000))).ok());
+  constexpr int kItems = 300;
+  const Attribution who = Team("a");
+  std::vector<std::string> ids;
+  for (int i = 0; i < kItems; ++i) ids.push_back(Cat("span-", i));
+  std::vector<ChargeItem> items;
+  for (const std::string& id : ids) {
+    items.push_back({.operation_id = id, .attribution = &who, .actual = Nanos(3),
+                     .now_unix_nanos = kStart});
+  }
+  const SqliteLedgerStats before = *GetSqliteLedgerStats(*ledger);
+  std::vector<absl::StatusOr<SettleOutcome>> out = ledger->ChargeBatch(items);
+  const SqliteLedgerStats after = *GetSqliteLedgerStats(*ledger);
+  ASSERT_EQ(out.size(), items.size());
+  for (const auto& o : out) ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(out.back()->budgets.at(0).spent, Nanos(3 * kItems));
+  EXPECT_EQ(after.transactions - before.transactions, 1);
+  EXPECT_EQ(after.flushes - before.flushes, 1);
+  EXPECT_EQ(ledger->TotalSpent()->nanos(), 3 * kItems);
+
+  // The whole batch again: every item a repeat, nothing new, still one transaction.
+  out = ledger->ChargeBatch(items);
+  for (const auto& o : out) {
+    ASSERT_TRUE(o.ok()) << o.status();
+    EXPECT_TRUE(o->already_settled);
+  }
+  EXPECT_EQ(GetSqliteLedgerStats(*ledger)->transactions - after.transactions, 1);
+  EXPECT_EQ(ledger->TotalSpent()->nanos(), 3 * kItems);
+}
+
+TEST_F(SqliteLedgerTest, AFailedCommitFailsEveryItemOfAChargeBatch) {
+  std::atomic<bool> fail{false};
+  SqliteLedgerOptions options;
+  options.path = path_;
+  options.clock = &clock_;
+  options.fail_commit_for_testing = [&] { return fail.load(); };
+  absl::StatusOr<std::unique_ptr<Ledger>> opened = OpenSqliteLedger(options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<Ledger> ledger = *std::move(opened);
+  ASSERT_TRUE(ledger->UpsertBudget(Budget("daily", Usd(100))).ok());
+  const Attribution who = Team("a");
+  const std::vector<ChargeItem> items = {
+      {.operation_id = "s-1", .attribution = &who, .actual = Usd(1), .now_unix_nanos = kStart},
+      {.operation_id = "s-2", .attribution = &who, .actual = Usd(2), .now_unix_nanos = kStart},
+  };
+  fail = true;
+  std::vector<absl::StatusOr<SettleOutcome>> out = ledger->ChargeBatch(items);
+  ASSERT_EQ(out.size(), 2u);
+  for (const auto& o : out) EXPECT_EQ(o.status().code(), absl::StatusCode::kAborted) << o.status();
+  fail = false;
+  EXPECT_EQ(*ledger->TotalSpent(), Money::Zero());
+  EXPECT_EQ(*ledger->LookupOperation("s-1"), std::nullopt);
+  // Retried, the same batch is charged exactly once.
+  out = ledger->ChargeBatch(items);
+  for (const auto& o : out) ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(*ledger->TotalSpent(), Usd(3));
+}
+
 TEST_F(SqliteLedgerTest, AFailedCommitFailsEveryOperationOfTheBatch) {
   constexpr int kCallers = 8;
   std::atomic<bool> fail{false};

@@ -218,6 +218,45 @@ TEST(TraceReceiverTest, RedeliveredBatchChargesOnce) {
   EXPECT_EQ(stats.charged_nanos, once.nanos()) << "redeliveries add nothing to the charged total";
 }
 
+TEST(TraceReceiverTest, ARequestIsChargedInOneLedgerBatchAcrossItsResources) {
+  ManualClock clock;
+  auto counting = std::make_shared<genops::testing::FaultyLedger>(ledger::NewMemoryLedger(&clock));
+  Harness h(Harness::DefaultSettings(), {}, counting);
+  DecodedTraces traces;
+  ScopeSpansBatch& a = traces.batches.emplace_back();
+  a.resource = MakeResource({{"genops.team", std::string("a")}});
+  a.spans = {ChatSpan(1), HttpSpan(2), ChatSpan(3, 10, 10)};
+  SpanData bad = ChatSpan(4);
+  bad.span_id = {};
+  ScopeSpansBatch& b = traces.batches.emplace_back();
+  b.resource = MakeResource({{"genops.team", std::string("b")}});
+  b.spans = {bad, ChatSpan(5, 7, 7, "gpt-4o-mini"), ChatSpan(6, 10, 10, "no-such-model")};
+  traces.span_count = 6;
+  ExportOutcome out = h.receiver->ExportDecoded(traces);
+  ASSERT_TRUE(out.status.ok()) << out.status;
+  EXPECT_EQ(out.accepted_spans, 5);
+  EXPECT_EQ(out.rejected_spans, 1);
+  // Three priced spans over two resources: one ChargeBatch of three items.
+  EXPECT_EQ(counting->charge_batches.load(), 1);
+  EXPECT_EQ(counting->charge_batch_items.load(), 3);
+  const Money c1 = h.Cost("openai", "gpt-4o", {.input_tokens = 1000, .output_tokens = 200});
+  const Money c3 = h.Cost("openai", "gpt-4o", {.input_tokens = 10, .output_tokens = 10});
+  const Money c5 = h.Cost("openai", "gpt-4o-mini", {.input_tokens = 7, .output_tokens = 7});
+  EXPECT_EQ(h.TotalSpent(), c1 + c3 + c5);
+  // Forwarded in request order, each with its own price and its resource's team.
+  const std::vector<SpanData> got = h.sink->spans();
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(testing::Get(got[0], "genops.cost.total_nanos"), AttributeValue(c1.nanos()));
+  EXPECT_EQ(testing::Get(got[0], "genops.team"), AttributeValue(std::string("a")));
+  EXPECT_EQ(testing::Get(got[2], "genops.cost.total_nanos"), AttributeValue(c3.nanos()));
+  EXPECT_EQ(testing::Get(got[3], "genops.cost.total_nanos"), AttributeValue(c5.nanos()));
+  EXPECT_EQ(testing::Get(got[3], "genops.team"), AttributeValue(std::string("b")));
+  EXPECT_EQ(testing::Get(got[4], "genops.cost.priced"), AttributeValue(false));
+  auto records = ledger::QueryOperations(*h.ledger, {});
+  ASSERT_TRUE(records.ok());
+  EXPECT_EQ(records->size(), 4u);  // every valid LLM span, the unpriced one included
+}
+
 TEST(TraceReceiverTest, AlertsFireOnceAndBecomeSpanEvents) {
   GovernanceSettings settings = Harness::DefaultSettings();
   settings.cost_alert_threshold = Money::FromNanos(1);  // everything is above it

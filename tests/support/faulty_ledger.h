@@ -1,6 +1,7 @@
 // FaultyLedger: wraps a real ledger and fails every call with kUnavailable while `down` is
 // set, to test fail-open / fail-closed behaviour and the retry of pending settlements (and,
-// with `fail_virtual_key_creates`, only virtual-key creation).
+// with `fail_virtual_key_creates`, only virtual-key creation). It counts ChargeBatch() calls,
+// so tests can check that a caller batched its charges.
 //
 // Thread safety: thread-safe (the flag and counter are atomics; the inner ledger is).
 #ifndef GENOPS_TESTS_SUPPORT_FAULTY_LEDGER_H_
@@ -9,6 +10,7 @@
 #include <atomic>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "src/ledger/ledger.h"
 
@@ -22,6 +24,8 @@ class FaultyLedger final : public ledger::Ledger {
   // While set, only CreateVirtualKey fails (kUnavailable): a failure between the steps of a
   // multi-call operation such as gateway::CreateVirtualKey.
   std::atomic<bool> fail_virtual_key_creates{false};
+  std::atomic<int> charge_batches{0};      // ChargeBatch() calls
+  std::atomic<int> charge_batch_items{0};  // items in them
 
   absl::StatusOr<ledger::ReserveOutcome> Reserve(const ledger::ReserveRequest& r) override {
     if (Down()) return Unavailable();
@@ -36,6 +40,15 @@ class FaultyLedger final : public ledger::Ledger {
                                                Money actual, int64_t now) override {
     if (Down()) return Unavailable();
     return inner_->Charge(id, a, actual, now);
+  }
+  std::vector<absl::StatusOr<ledger::SettleOutcome>> ChargeBatch(
+      absl::Span<const ledger::ChargeItem> items) override {
+    ++charge_batches;
+    charge_batch_items += static_cast<int>(items.size());
+    if (Down()) {
+      return std::vector<absl::StatusOr<ledger::SettleOutcome>>(items.size(), Unavailable());
+    }
+    return inner_->ChargeBatch(items);
   }
   absl::Status Release(std::string_view id) override {
     if (Down()) return Unavailable();
