@@ -198,14 +198,15 @@ run_step() {
   local load_end_cpu
   load_end_cpu="$(cpu_ticks "$SERVE_PID")"
   # Wait (up to 120 s) until every enqueued span left the export queue.
-  local enqueued=0 exported=0 dropped=0
+  # (enqueued counts the spans the queue took; those it refused are dropped{queue_full}.)
+  local enqueued=0 exported=0 dropped=0 failed=0
   for _ in $(seq 1200); do
     curl -sf "$metrics_url" >"$dir/metrics.txt" || true
     enqueued="$(metric "$dir/metrics.txt" genops_export_spans_enqueued_total)"
     exported="$(metric "$dir/metrics.txt" genops_export_spans_exported_total)"
-    dropped="$(awk '$1 ~ /^genops_export_spans_dropped_total/ { s += $2 } END { print s + 0 }' \
-      "$dir/metrics.txt")"
-    if [ "$enqueued" -gt 0 ] && [ "$((exported + dropped))" -ge "$enqueued" ]; then break; fi
+    dropped="$(metric "$dir/metrics.txt" 'genops_export_spans_dropped_total{reason="queue_full"}')"
+    failed="$(metric "$dir/metrics.txt" 'genops_export_spans_dropped_total{reason="export_failed"}')"
+    if [ "$enqueued" -gt 0 ] && [ "$((exported + failed))" -ge "$enqueued" ]; then break; fi
     sleep 0.1
   done
   cpu1="$(cpu_ticks "$SERVE_PID")"
@@ -231,8 +232,10 @@ run_step() {
   [ "$priced" -eq "$llm_spans" ] || fail "$label: $priced LLM spans priced, $llm_spans sent"
   # An exporter slower than the input drops the excess from its bounded queue, by design (the
   # money is charged before forwarding); every span must be either exported or counted.
-  [ "$((exported + dropped))" -eq "$spans" ] ||
-    fail "$label: $exported spans exported + $dropped dropped, $spans sent"
+  [ "$failed" -eq 0 ] || fail "$label: the exporter failed $failed spans"
+  [ "$((enqueued + dropped))" -eq "$spans" ] ||
+    fail "$label: $enqueued spans queued for export + $dropped dropped, $spans sent"
+  [ "$exported" -eq "$enqueued" ] || fail "$label: $exported spans exported, $enqueued queued"
   [ "$dropped" -eq 0 ] || note "$label: the exporter fell behind; $dropped spans dropped (counted)"
   local file_lines="-"
   if [ "$exporter" = file ]; then

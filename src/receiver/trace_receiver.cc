@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -214,7 +215,7 @@ ExportOutcome OtlpTraceReceiver::Process(DecodedTraces& traces) {
   //    (the pending spans point into the batches).
   Rejections rejections(options_.max_listed_rejections);
   std::vector<std::vector<bool>> rejected(traces.batches.size());
-  std::vector<PendingSpan> pending;
+  std::deque<PendingSpan> pending;  // large entries: grows without moving them
   std::string reason;
   for (size_t b = 0; b < traces.batches.size(); ++b) {
     ScopeSpansBatch& batch = traces.batches[b];
@@ -251,6 +252,7 @@ ExportOutcome OtlpTraceReceiver::Process(DecodedTraces& traces) {
   // 2. Charge the priced spans together: one ledger batch (one durable commit on SQLite)
   //    for the whole request instead of one per span.
   std::vector<Governor::UnreservedCompletion> calls;
+  calls.reserve(pending.size());
   for (const PendingSpan& p : pending) {
     if (p.charge) calls.push_back({.request = &p.request, .completion = &p.completion});
   }
