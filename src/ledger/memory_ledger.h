@@ -1,8 +1,21 @@
 // MemoryLedger: the in-process Ledger (`memory://`).
 //
-// Everything lives in one process behind one mutex, so it is the reference implementation
-// of the Ledger contract (tests/ledger/ledger_conformance.h) and the store used when no
-// durable one is configured. It forgets everything when the process exits.
+// Everything lives in one process, so it is the reference implementation of the Ledger
+// contract (tests/ledger/ledger_conformance.h) and the store used when no durable one is
+// configured (the SDK calls it on every operation). It forgets everything when the process
+// exits.
+//
+// Concurrency: the state kept per operation id (reservations, the idempotency record) is
+// split into 64 stripes by a hash of the id, each behind its own lock; the budget counters
+// sit behind one more lock that every admission shares, held only for the check-and-add over
+// the matching budgets (matching, windows and statuses are computed outside it, from an
+// immutable snapshot of the budgets). So concurrent callers mostly take different locks,
+// and the shared one for a few dozen nanoseconds, which also keeps a caller preempted while
+// holding it rare (with many more threads than cores, that is what made one mutex slow: 32
+// callers on 2 cores made 0.84M pairs/s with it, against 2.7M for one caller). The locks
+// spin, then yield, then sleep (see SpinLock in memory_ledger.cc). Lock order: budget
+// changes (admin), then stripes in index order, then the counters. Budget changes swap the
+// snapshot in every stripe at once, so the next call of any thread sees them.
 //
 // Semantics beyond src/ledger/ledger.h, shared by every store:
 //  - Budget counters accumulate from the moment a budget exists: spend recorded before a
@@ -20,6 +33,9 @@
 // kept for `settled_retention_nanos` (48 h) after it was recorded, unless more than
 // `max_settled_ids` (100,000) ids arrive within that time, in which case the oldest are
 // forgotten first. Retries arrive seconds to minutes after the original, far inside both.
+// (Both bounds are exact across stripes: ids are numbered in one ledger-wide arrival order.
+// A forgotten id's memory is reclaimed by its stripe's next settlement or by
+// ExpireReservations().)
 //
 // Example:
 //   std::unique_ptr<genops::ledger::Ledger> ledger =
@@ -40,7 +56,7 @@
 namespace genops::ledger {
 
 struct MemoryLedgerOptions {
-  size_t max_settled_ids = 100'000;  // bounds the SDK's memory (about 10 MB)
+  size_t max_settled_ids = 100'000;  // bounds the SDK's memory (about 17 MB when full)
   int64_t settled_retention_nanos = 48 * 3600 * kNanosPerSecond;
 };
 
