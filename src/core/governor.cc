@@ -342,9 +342,11 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
   std::vector<Warning> warnings;
   bool tracked = false;
 
-  // Ends the admission with a refusal. Nothing is reserved at this point.
+  // Ends the admission with a refusal. The caller then returns `a`: every return of this
+  // function returns `a`, so it is built in place in the caller's object, never moved.
+  // Nothing is reserved at this point.
   auto refuse = [&](DecisionResult result, DecisionReason reason, std::string message,
-                    std::string budget = {}) -> Admission {
+                    std::string budget = {}) {
     if (tracked) {
       std::lock_guard<std::mutex> lock(mu_);
       in_flight_.erase(std::string_view(request.operation_id));
@@ -363,15 +365,16 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
       alert.budget_name = d.budget_name;
       Raise(std::move(alert), a.alerts);
     }
-    return a;
   };
-  // A broken rule: refuses when `blocking`, else becomes a warning.
+  // A broken rule: refuses (and returns true) when `blocking`, else becomes a warning.
   auto violation = [&](bool blocking, DecisionReason reason, std::string message,
-                       std::string budget = {}) -> std::optional<Admission> {
-    if (blocking)
-      return refuse(DecisionResult::kBlocked, reason, std::move(message), std::move(budget));
+                       std::string budget = {}) {
+    if (blocking) {
+      refuse(DecisionResult::kBlocked, reason, std::move(message), std::move(budget));
+      return true;
+    }
     warnings.push_back({reason, std::move(message), std::move(budget)});
-    return std::nullopt;
+    return false;
   };
 
   // 2. Attribution, pricing and model rules.
@@ -379,11 +382,12 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
     std::vector<std::string> missing;
     if (request.attribution.team.empty()) missing.push_back("team");
     if (request.attribution.project.empty()) missing.push_back("project");
-    return refuse(DecisionResult::kBlocked, DecisionReason::kMissingAttribution,
-                  absl::StrCat("strict policy requires team and project (missing: ",
-                               absl::StrJoin(missing, ", "),
-                               "); set them in the configuration, GENOPS_TEAM / GENOPS_PROJECT, "
-                               "or the call's attribution"));
+    refuse(DecisionResult::kBlocked, DecisionReason::kMissingAttribution,
+           absl::StrCat("strict policy requires team and project (missing: ",
+                        absl::StrJoin(missing, ", "),
+                        "); set them in the configuration, GENOPS_TEAM / GENOPS_PROJECT, "
+                        "or the call's attribution"));
+    return a;
   }
   if (!a.priced && !request.estimated_cost.has_value() && (strict || !request.model.empty())) {
     std::string message;
@@ -400,7 +404,7 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
       if (!close.empty())
         absl::StrAppend(&message, " (did you mean ", absl::StrJoin(close, ", "), "?)");
     }
-    if (auto r = violation(strict, DecisionReason::kUnpricedModel, std::move(message))) return *r;
+    if (violation(strict, DecisionReason::kUnpricedModel, std::move(message))) return a;
   }
   if (strict && !settings_.allowed_models.empty()) {
     bool allowed = ContainsIgnoreCase(settings_.allowed_models, request.model);
@@ -411,24 +415,26 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
       }
     }
     if (!allowed) {
-      return refuse(DecisionResult::kBlocked, DecisionReason::kModelNotAllowed,
-                    absl::StrCat("model '", request.model, "' is not in allowed_models (",
-                                 absl::StrJoin(settings_.allowed_models, ", "), ")"));
+      refuse(DecisionResult::kBlocked, DecisionReason::kModelNotAllowed,
+             absl::StrCat("model '", request.model, "' is not in allowed_models (",
+                          absl::StrJoin(settings_.allowed_models, ", "), ")"));
+      return a;
     }
   }
   if (!settings_.data_residency.empty()) {
     if (!request.data_region.empty() &&
         !ContainsIgnoreCase(settings_.data_residency, request.data_region)) {
-      if (auto r = violation(
+      if (violation(
               blocks, DecisionReason::kDataResidency,
               absl::StrCat("data region '", request.data_region, "' is not an allowed region (",
                            absl::StrJoin(settings_.data_residency, ", "), ")"))) {
-        return *r;
+        return a;
       }
     } else if (request.data_region.empty() && strict) {
-      return refuse(DecisionResult::kBlocked, DecisionReason::kDataResidency,
-                    absl::StrCat("strict policy requires the call's data region (one of ",
-                                 absl::StrJoin(settings_.data_residency, ", "), ")"));
+      refuse(DecisionResult::kBlocked, DecisionReason::kDataResidency,
+             absl::StrCat("strict policy requires the call's data region (one of ",
+                          absl::StrJoin(settings_.data_residency, ", "), ")"));
+      return a;
     }
   }
 
@@ -440,11 +446,11 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
     cap_name = "the call's max_cost";
   }
   if (cap.has_value() && estimate > *cap) {
-    if (auto r = violation(
+    if (violation(
             blocks, DecisionReason::kOperationCostExceeded,
             absl::StrCat("estimated worst-case cost ", Usd(estimate), " exceeds ", Sv(cap_name),
                          " ", Usd(*cap), "; lower max_tokens or raise the cap"))) {
-      return *r;
+      return a;
     }
   }
 
@@ -471,14 +477,15 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
         std::optional<ApprovalStore::Entry> entry = approvals_->Find(request.approval_id);
         if (entry.has_value()) {
           if (entry->state == ApprovalStore::State::kDenied) {
-            return refuse(DecisionResult::kBlocked, DecisionReason::kApprovalDenied,
-                          absl::StrCat("approval '", request.approval_id, "' was denied"));
+            refuse(DecisionResult::kBlocked, DecisionReason::kApprovalDenied,
+                   absl::StrCat("approval '", request.approval_id, "' was denied"));
+            return a;
           }
           if (entry->state == ApprovalStore::State::kPending) {
             d.approval_id = request.approval_id;
-            return refuse(
-                DecisionResult::kApprovalRequired, DecisionReason::kApprovalRequired,
-                absl::StrCat(why, "; approval '", request.approval_id, "' is still pending"));
+            refuse(DecisionResult::kApprovalRequired, DecisionReason::kApprovalRequired,
+                   absl::StrCat(why, "; approval '", request.approval_id, "' is still pending"));
+            return a;
           }
           if (entry->state == ApprovalStore::State::kApproved &&
               estimate <= entry->request.estimate) {
@@ -504,17 +511,19 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
           if (!approved) {
             (void)approvals_->Deny(id);
             d.approval_id = id;
-            return refuse(DecisionResult::kBlocked, DecisionReason::kApprovalDenied,
-                          absl::StrCat(why, "; the approval callback denied it"));
+            refuse(DecisionResult::kBlocked, DecisionReason::kApprovalDenied,
+                   absl::StrCat(why, "; the approval callback denied it"));
+            return a;
           }
           (void)approvals_->Approve(id);
           approval_to_consume = id;
         } else {
           d.approval_id = id;
-          return refuse(DecisionResult::kApprovalRequired, DecisionReason::kApprovalRequired,
-                        absl::StrCat(why, "; approve '", id,
-                                     "' (Adapter::approve in the SDK) and retry with that "
-                                     "approval id"));
+          refuse(DecisionResult::kApprovalRequired, DecisionReason::kApprovalRequired,
+                 absl::StrCat(why, "; approve '", id,
+                              "' (Adapter::approve in the SDK) and retry with that "
+                              "approval id"));
+          return a;
         }
       }
     }
@@ -527,11 +536,24 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
   Money in_flight_before;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto existing = in_flight_.find(std::string_view(request.operation_id));
-    was_in_flight = existing != in_flight_.end();
+    if (settings_.max_concurrent_operations == 0) {
+      // Unlimited (the usual case): never full, so look up and insert at once (one hash of
+      // the id instead of two).
+      auto [it, inserted] = in_flight_.try_emplace(std::string_view(request.operation_id),
+                                                   blocks ? estimate : Money::Zero());
+      was_in_flight = !inserted;
+      if (was_in_flight) {
+        in_flight_before = it->second;
+        if (blocks) it->second = estimate;
+      }
+      tracked = true;
+    }
+    auto existing = tracked ? in_flight_.end()
+                            : in_flight_.find(std::string_view(request.operation_id));
+    if (!tracked) was_in_flight = existing != in_flight_.end();
     const bool full = settings_.max_concurrent_operations > 0 && !was_in_flight &&
                       in_flight_.size() >= static_cast<size_t>(settings_.max_concurrent_operations);
-    if (!full || !blocks) {
+    if (!tracked && (!full || !blocks)) {
       if (was_in_flight) {
         in_flight_before = existing->second;
         if (blocks) existing->second = estimate;
@@ -551,7 +573,8 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
   if (!tracked) {
     Warning w = std::move(warnings.back());
     warnings.pop_back();
-    return refuse(DecisionResult::kBlocked, w.reason, std::move(w.message));
+    refuse(DecisionResult::kBlocked, w.reason, std::move(w.message));
+    return a;
   }
 
   // 6. Budgets: reserve (blocking levels) or read (advisory, audit).
@@ -559,17 +582,19 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
     // Reused by this thread's admissions: assigning into it reuses its strings' buffers.
     thread_local ledger::ReserveRequest reserve;
     reserve.operation_id = request.operation_id;
-    reserve.attribution = request.attribution;
+    // A thread's calls mostly share one attribution: comparing costs a third of copying.
+    if (!(reserve.attribution == request.attribution)) reserve.attribution = request.attribution;
     reserve.amount = estimate;
     reserve.now_unix_nanos = now;
     reserve.expires_at_unix_nanos = now + settings_.operation_timeout_nanos;
     absl::StatusOr<ledger::ReserveOutcome> outcome = ledger_->Reserve(reserve);
     if (!outcome.ok()) {
       if (strict) {
-        return refuse(DecisionResult::kBlocked, DecisionReason::kLedgerUnavailable,
-                      absl::StrCat("the budget ledger is unavailable and strict policy fails "
-                                   "closed: ",
-                                   outcome.status().ToString()));
+        refuse(DecisionResult::kBlocked, DecisionReason::kLedgerUnavailable,
+               absl::StrCat("the budget ledger is unavailable and strict policy fails "
+                            "closed: ",
+                            outcome.status().ToString()));
+        return a;
       }
       warnings.push_back({DecisionReason::kLedgerUnavailable,
                           absl::StrCat("the budget ledger is unavailable; allowed without a "
@@ -589,8 +614,9 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
                         " reserved of ", Usd(b.spec->limit), " ", WindowText(b), " (",
                         ledger::ScopeToString(b.spec->scope), ")");
       }
-      return refuse(DecisionResult::kBlocked, DecisionReason::kBudgetExceeded, std::move(message),
-                    outcome->refused_by);
+      refuse(DecisionResult::kBlocked, DecisionReason::kBudgetExceeded, std::move(message),
+             outcome->refused_by);
+      return a;
     } else {
       a.reserved = true;
       a.budgets = std::move(outcome->budgets);  // in_flight_ already holds the estimate (5.)
@@ -628,10 +654,11 @@ Admission Governor::AdmitImpl(const OperationRequest& request) {
     ask.model = request.model;
     ask.estimate = estimate;
     d.approval_id = approvals_->Create(ask);
-    return refuse(DecisionResult::kApprovalRequired, DecisionReason::kApprovalRequired,
-                  absl::StrCat("approval '", approval_to_consume,
-                               "' was already used by another operation; approve '", d.approval_id,
-                               "' and retry with it"));
+    refuse(DecisionResult::kApprovalRequired, DecisionReason::kApprovalRequired,
+           absl::StrCat("approval '", approval_to_consume,
+                        "' was already used by another operation; approve '", d.approval_id,
+                        "' and retry with it"));
+    return a;
   }
 
   // 8. The decision.

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <memory>
+#include <new>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
@@ -9,6 +12,7 @@
 #include "src/core/cost.h"
 #include "src/core/text.h"
 #include "src/ledger/ledger_factory.h"
+#include "src/telemetry/aggregate_fields.h"
 #include "src/telemetry/id_generator.h"
 #include "src/telemetry/semconv.h"
 #include "src/telemetry/trace_context.h"
@@ -23,6 +27,9 @@ using telemetry::SpanEvent;
 
 constexpr size_t kOperationLogCapacity = 10000;
 
+// AdapterImpl::id_: never reused, never 0.
+std::atomic<uint64_t> next_adapter_id{1};
+
 // The open operations of the calling thread, innermost last.
 std::shared_ptr<OpenOperations>& ThisThreadsOpenOperations() {
   thread_local std::shared_ptr<OpenOperations> open = std::make_shared<OpenOperations>();
@@ -35,23 +42,33 @@ std::shared_ptr<OpenOperations>& ThisThreadsOpenOperations() {
 void PopOpen(const Operation::State* state) {
   if (state->open_on == nullptr) return;
   OpenOperations& open = *state->open_on;
-  std::lock_guard<std::mutex> lock(open.mu);
+  std::lock_guard<SpinLock> lock(open.mu);
   auto it = std::find(open.stack.rbegin(), open.stack.rend(), state);
   if (it != open.stack.rend()) open.stack.erase(std::next(it).base());
 }
 
+// A recycled State keeps some strings of its last operation (Operation::State::Reset()):
+// comparing is cheaper than assigning when they are the same.
+void AssignIfDifferent(std::string& field, std::string_view value) {
+  if (field != value) field.assign(value);
+}
+
 // "op_" and 32 random hex digits, written into `out` (a recycled State keeps its buffer).
 void RandomOperationId(std::string& out) {
-  static constexpr char kHexDigits[] = "0123456789abcdef";
   const telemetry::TraceId id = telemetry::GenerateTraceId();
   out.resize(3 + 2 * id.bytes.size());
-  out[0] = 'o';
-  out[1] = 'p';
-  out[2] = '_';
-  for (size_t i = 0; i < id.bytes.size(); ++i) {
-    out[3 + 2 * i] = kHexDigits[id.bytes[i] >> 4];
-    out[4 + 2 * i] = kHexDigits[id.bytes[i] & 0x0f];
-  }
+  std::memcpy(out.data(), "op_", 3);
+  telemetry::HexEncode(id.bytes.data(), id.bytes.size(), out.data() + 3);
+}
+
+// `field` = make(), constructed in place: make()'s result is elided into `field`, where an
+// assignment moved it (an Admission or a Settlement moves strings, an inlined vector of
+// budgets and a vector of alerts) and destroyed the moved-from temporary.
+template <typename T, typename Make>
+void ReplaceWith(T& field, Make make) noexcept {
+  static_assert(noexcept(make()), "`field` would stay destroyed if make() threw");
+  std::destroy_at(&field);
+  ::new (static_cast<void*>(&field)) T(make());
 }
 
 BudgetStatusView ToView(const ledger::BudgetStatus& b) {
@@ -162,7 +179,9 @@ absl::StatusOr<std::shared_ptr<AdapterImpl>> AdapterImpl::Create(const AdapterCo
 }
 
 AdapterImpl::AdapterImpl(sdk::ResolvedConfig config, const Clock* clock)
-    : config_(std::move(config)), clock_(clock) {}
+    : config_(std::move(config)),
+      clock_(clock),
+      id_(next_adapter_id.fetch_add(1, std::memory_order_relaxed)) {}
 
 AdapterImpl::~AdapterImpl() { shutdown(); }
 
@@ -183,9 +202,18 @@ Operation AdapterImpl::try_track_operation(std::string_view operation_type,
                                            const TrackOptions& options) noexcept {
   std::unique_ptr<Operation::State> state = Operation::State::Acquire();
   Operation::State& s = *state;
+  // The record this State got from the operation log is ten thousand operations old: start
+  // loading what Finish() writes of it (the buffers of its long strings: at the end, once
+  // the record itself has arrived).
+  if (s.record != nullptr) {
+    const char* record = reinterpret_cast<const char*>(s.record.get());
+    for (size_t offset = 0; offset < sizeof(OperationRecord); offset += 64) {
+      __builtin_prefetch(record + offset, 1);
+    }
+  }
   s.adapter = shared_from_this();
-  s.operation_type.assign(operation_type);
-  s.operation_name.assign(operation_name);
+  AssignIfDifferent(s.operation_type, operation_type);  // see State::Reset()
+  AssignIfDifferent(s.operation_name, operation_name);
   s.start_unix_nanos = clock_->NowUnixNanos();
   s.start_monotonic_nanos = clock_->MonotonicNanos();
   s.high_priority = absl::EqualsIgnoreCase(options.priority, "high");
@@ -222,17 +250,23 @@ Operation AdapterImpl::try_track_operation(std::string_view operation_type,
   RandomOperationId(r.operation_id);
   r.now_unix_nanos = s.start_unix_nanos;  // spares the governor a clock read
   const Attribution& defaults = config_.governance.defaults;
-  r.attribution =
-      options.attribution.team.empty() && options.attribution.project.empty() &&
-              options.attribution.customer_id.empty() && options.attribution.environment.empty() &&
-              options.attribution.cost_center.empty() && options.attribution.feature.empty() &&
-              options.attribution.tags.empty() && options.tags.empty()
-          ? defaults
-          : defaults.MergedWith(options.attribution);
+  if (options.attribution.team.empty() && options.attribution.project.empty() &&
+      options.attribution.customer_id.empty() && options.attribution.environment.empty() &&
+      options.attribution.cost_center.empty() && options.attribution.feature.empty() &&
+      options.attribution.tags.empty() && options.tags.empty()) {
+    // A recycled State usually holds this adapter's defaults already (Reset() keeps them).
+    if (s.attribution_defaults_of != id_) {
+      r.attribution = defaults;
+      s.attribution_defaults_of = id_;
+    }
+  } else {
+    r.attribution = defaults.MergedWith(options.attribution);
+    s.attribution_defaults_of = 0;
+  }
   for (const auto& [k, v] : options.tags) r.attribution.tags[k] = v;
   r.provider.assign(options.provider);
   absl::AsciiStrToLower(&r.provider);
-  r.model = options.model;
+  AssignIfDifferent(r.model, options.model);
   r.estimated_input_tokens = std::max<int64_t>(options.estimated_input_tokens, 0);
   r.max_output_tokens = options.max_output_tokens;
   if (options.max_cost.has_value()) {
@@ -250,18 +284,30 @@ Operation AdapterImpl::try_track_operation(std::string_view operation_type,
 
   ApplyProviderAllowlist(s);
   if (s.admission.decision.result != DecisionResult::kBlocked) {
-    s.admission = governor_->Admit(r);
+    ReplaceWith(s.admission, [&]() noexcept { return governor_->Admit(r); });
   }
 
   // The policy and reservation events are built with the span, on the export thread
   // (sdk::BuildOperationSpan).
-  alerts_raised_.fetch_add(static_cast<int64_t>(s.admission.alerts.size()),
-                           std::memory_order_relaxed);
+  if (!s.admission.alerts.empty()) {  // a locked instruction saved on the common path
+    alerts_raised_.fetch_add(static_cast<int64_t>(s.admission.alerts.size()),
+                             std::memory_order_relaxed);
+  }
 
-  s.open_on = ThisThreadsOpenOperations();
+  // A recycled State usually comes back to the thread it was last opened on: keeping its
+  // reference spares two atomic reference-count updates per operation.
+  if (const std::shared_ptr<OpenOperations>& open = ThisThreadsOpenOperations();
+      s.open_on != open) {
+    s.open_on = open;
+  }
   {
-    std::lock_guard<std::mutex> lock(s.open_on->mu);
+    std::lock_guard<SpinLock> lock(s.open_on->mu);
     s.open_on->stack.push_back(&s);
+  }
+  if (s.record != nullptr) {  // its long strings' buffers, now that the record has arrived
+    __builtin_prefetch(s.record->operation_id.data(), 1);
+    __builtin_prefetch(s.record->model.data(), 1);
+    __builtin_prefetch(s.record->trace_id.data(), 1);
   }
   return Operation(std::move(state));
 }
@@ -292,16 +338,21 @@ std::pair<Money, bool> AdapterImpl::PreviewCost(const Operation::State& s) const
 }
 
 void AdapterImpl::FillRecord(Operation::State& s) const {
-  // Assignments into the (possibly recycled) record reuse its buffers.
-  OperationRecord& rec = s.record;
+  // Assignments into the (possibly recycled) record reuse its buffers. Every field is
+  // assigned: the record still holds an earlier operation's values.
+  static_assert(telemetry::CountFields<OperationRecord>() == 15,
+                "a field was added: assign it here");
+  if (s.record == nullptr) s.record = std::make_unique<OperationRecord>();
+  OperationRecord& rec = *s.record;
   rec.operation_id = s.request.operation_id;
   rec.start_unix_nanos = s.start_unix_nanos;
   rec.duration_nanos = s.duration_nanos;
-  rec.operation_type = s.operation_type;
-  rec.operation_name = s.operation_name;
-  rec.attribution = s.request.attribution;
-  rec.provider = s.request.provider;
-  rec.model = s.response_model.empty() ? s.request.model : s.response_model;
+  AssignIfDifferent(rec.operation_type, s.operation_type);  // the evicted record's, usually
+  AssignIfDifferent(rec.operation_name, s.operation_name);
+  // The evicted record usually has the same attribution: comparing costs a third of copying.
+  if (!(rec.attribution == s.request.attribution)) rec.attribution = s.request.attribution;
+  AssignIfDifferent(rec.provider, s.request.provider);
+  AssignIfDifferent(rec.model, s.response_model.empty() ? s.request.model : s.response_model);
   rec.usage = s.usage;
   rec.cost = s.settlement.cost;
   rec.priced = s.settlement.priced;
@@ -324,13 +375,16 @@ void AdapterImpl::Finish(Operation::State& s) noexcept {
     c.response_model = s.response_model;
     c.cost_override = s.cost_override;
     c.now_unix_nanos = s.start_unix_nanos + s.duration_nanos;
-    s.settlement = governor_->Complete(s.request, s.admission, c);
-    alerts_raised_.fetch_add(static_cast<int64_t>(s.settlement.alerts.size()),
-                             std::memory_order_relaxed);
+    ReplaceWith(s.settlement,
+                [&]() noexcept { return governor_->Complete(s.request, s.admission, c); });
+    if (!s.settlement.alerts.empty()) {
+      alerts_raised_.fetch_add(static_cast<int64_t>(s.settlement.alerts.size()),
+                               std::memory_order_relaxed);
+    }
   }
 
   FillRecord(s);
-  const OperationRecord& record = s.record;
+  const OperationRecord& record = *s.record;
   if (audit_ != nullptr && audit_->Wants(record)) {
     audit_->Write(record, config_.governance.level,
                   s.error ? std::string_view(s.error_message)
@@ -351,9 +405,9 @@ void AdapterImpl::Finish(Operation::State& s) noexcept {
     pipeline_->CountUnsampled();
   }
   if (writer_ != nullptr) writer_->Add(record);
-  // Swapped in: s.record gets the evicted record's buffers back for its next operation. The
+  // Exchanged: s.record gets the evicted record (and its buffers) for its next operation. The
   // end of the operation is "now" closely enough for retention, without a clock read.
-  log_->Add(std::move(s.record), s.start_unix_nanos + s.duration_nanos);
+  log_->Add(s.record, s.start_unix_nanos + s.duration_nanos);
   s.adapter.reset();  // the handle may outlive the adapter's users; drop our reference
 }
 
@@ -475,7 +529,7 @@ GovernanceContext AdapterImpl::get_current_governance_context() const {
   c.governance_enabled = config_.governance.enable_governance;
   c.compliance_frameworks = config_.compliance.frameworks;
   OpenOperations& open = *ThisThreadsOpenOperations();
-  std::lock_guard<std::mutex> lock(open.mu);  // an operation may be ending on another thread
+  std::lock_guard<SpinLock> lock(open.mu);  // an operation may be ending on another thread
   for (auto it = open.stack.rbegin(); it != open.stack.rend(); ++it) {
     if ((*it)->adapter.get() == this) {
       c.current_operation_id = (*it)->request.operation_id;

@@ -97,6 +97,9 @@ class AdapterImpl final : public Adapter, public std::enable_shared_from_this<Ad
 
   sdk::ResolvedConfig config_;
   const Clock* clock_;
+  // Unique in the process and never reused (unlike an address): States remember whose
+  // default attribution they hold by it.
+  const uint64_t id_;
   std::shared_ptr<const pricing::Catalog> catalog_;
   std::shared_ptr<ledger::Ledger> ledger_;
   std::shared_ptr<AlertDispatcher> alerts_;

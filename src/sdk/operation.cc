@@ -12,6 +12,7 @@
 #include "src/core/usage_parser.h"
 #include "src/sdk/adapter_impl.h"
 #include "src/sdk/operation_state.h"
+#include "src/telemetry/aggregate_fields.h"
 #include "src/telemetry/trace_context.h"
 
 namespace genops {
@@ -32,8 +33,9 @@ void AppendAttributes(std::vector<telemetry::Attribute>& out,
   if (out.capacity() < out.size() + attrs.size()) {
     out.reserve(std::max(out.size() + attrs.size(), 2 * out.capacity()));
   }
-  // User keys are owned: nothing says they outlive the operation.
-  for (const auto& [key, value] : attrs) out.push_back({telemetry::AttributeKey(key), value});
+  // User keys are owned: nothing says they outlive the operation. Built in place: a
+  // temporary Attribute cost a move and a destruction of its value.
+  for (const auto& [key, value] : attrs) out.emplace_back(telemetry::AttributeKey(key), value);
 }
 
 }  // namespace
@@ -60,7 +62,11 @@ class StatePool {
     Cache& cache = ThisThreadsCache();
     if (cache.size == 0) Refill(cache);
     if (cache.size == 0) return nullptr;
-    return cache.items[--cache.size];
+    Operation::State* state = cache.items[--cache.size];
+    // The next operation's State has rested in the pool long enough to leave the caches, and
+    // Reset() writes all of it: start loading it now, an operation ahead.
+    if (cache.size > 0) Prefetch(cache.items[cache.size - 1]);
+    return state;
   }
 
   // `state` has no other holder; Acquire() resets it.
@@ -108,6 +114,13 @@ class StatePool {
     size_t head ABSL_GUARDED_BY(mu) = 0;  // the oldest
     size_t count ABSL_GUARDED_BY(mu) = 0;
   };
+
+  static void Prefetch(const Operation::State* state) noexcept {
+    const char* bytes = reinterpret_cast<const char*>(state);
+    for (size_t offset = 0; offset < sizeof(Operation::State); offset += 64) {
+      __builtin_prefetch(bytes + offset, 1);
+    }
+  }
 
   static Cache& ThisThreadsCache() noexcept {
     thread_local Cache cache;
@@ -251,21 +264,7 @@ void SpanTree::Release() noexcept {
 
 namespace {
 
-// The number of fields of an aggregate (the technique of Boost.PFR): how many initializers
-// that convert to anything T{...} accepts. Reset() below clears each struct field by field
-// for speed; these counts make adding a field without clearing it a compile error.
-struct AnyField {
-  template <typename T>
-  operator T&() const&& noexcept;  // NOLINT: only ever named in unevaluated contexts
-};
-template <typename T, typename... Fields>
-constexpr size_t CountFields() {
-  if constexpr (requires { T{Fields{}..., AnyField{}}; }) {
-    return CountFields<T, Fields..., AnyField>();
-  } else {
-    return sizeof...(Fields);
-  }
-}
+using telemetry::CountFields;
 
 // Each Clear() leaves its argument equal to a value-initialized one, keeping the buffers of
 // strings and vectors (clear() never shrinks). Scalars are copied from a default-constructed
@@ -276,23 +275,11 @@ const T& Defaults() {
   return *kDefaults;
 }
 
-void Clear(Attribution& a) {
-  static_assert(CountFields<Attribution>() == 7, "a field was added: clear it here");
-  a.team.clear();
-  a.project.clear();
-  a.environment.clear();
-  a.customer_id.clear();
-  a.cost_center.clear();
-  a.feature.clear();
-  a.tags.clear();
-}
-
-void Clear(OperationRequest& r) {
+// All but the attribution and the model, which Reset() keeps (see there).
+void ClearForReuse(OperationRequest& r) {
   static_assert(CountFields<OperationRequest>() == 12, "a field was added: clear it here");
   r.operation_id.clear();
-  Clear(r.attribution);
   r.provider.clear();
-  r.model.clear();
   r.estimated_input_tokens = Defaults<OperationRequest>().estimated_input_tokens;
   r.max_output_tokens.reset();
   r.max_cost.reset();
@@ -333,25 +320,6 @@ void Clear(Settlement& s) {
   s.already_settled = false;
 }
 
-void Clear(OperationRecord& r) {
-  static_assert(CountFields<OperationRecord>() == 15, "a field was added: clear it here");
-  r.operation_id.clear();
-  r.start_unix_nanos = 0;
-  r.duration_nanos = 0;
-  r.operation_type.clear();
-  r.operation_name.clear();
-  Clear(r.attribution);
-  r.provider.clear();
-  r.model.clear();
-  r.usage = Usage();
-  r.cost = Money();
-  r.priced = false;
-  r.decision = Defaults<OperationRecord>().decision;
-  r.reason = Defaults<OperationRecord>().reason;
-  r.error = false;
-  r.trace_id.clear();
-}
-
 void Clear(BudgetSummary& b) {
   static_assert(CountFields<BudgetSummary>() == 5, "a field was added: clear it here");
   b.present = false;
@@ -366,14 +334,17 @@ void Clear(BudgetSummary& b) {
 void Operation::State::Reset() noexcept {
   // Field by field rather than by assigning a fresh OperationFields: this runs once per
   // operation, and clear() is a fraction of the cost of assigning an empty string.
-  static_assert(CountFields<OperationFields>() == 35, "a field was added: reset it here");
+  static_assert(CountFields<OperationFields>() == 36, "a field was added: reset it here");
   OperationFields& f = *this;
   const OperationFields& defaults = Defaults<OperationFields>();
   f.adapter.reset();
-  f.open_on.reset();
-  f.operation_type.clear();
-  f.operation_name.clear();
-  Clear(f.request);
+  // Kept: open_on, operation_type, operation_name, request.model, request.attribution (with
+  // attribution_defaults_of) and, below, record. try_track_operation() assigns each of them,
+  // and Finish() every field of the record, before anything reads them. They usually repeat
+  // from one operation to the next: open_on is replaced only for an operation started on
+  // another thread (a reference costs two atomic updates), the strings only when they differ
+  // (comparing costs less than copying).
+  ClearForReuse(f.request);
   Clear(f.admission);
   f.high_priority = defaults.high_priority;
   f.trace_id = telemetry::TraceId();
@@ -400,7 +371,7 @@ void Operation::State::Reset() noexcept {
   f.ended = defaults.ended;
   Clear(f.settlement);
   f.duration_nanos = defaults.duration_nanos;
-  Clear(f.record);
+  // f.record is kept (see above).
   f.spans_dropped = defaults.spans_dropped;
   Clear(f.span_budget);
   Clear(f.reservation_budget);

@@ -31,17 +31,39 @@ OperationLog::OperationLog(size_t capacity, int retention_days, bool detailed)
       detailed_(detailed) {}
 
 void OperationLog::Add(const OperationRecord& record, int64_t now_unix_nanos) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<SpinLock> lock(mu_);
   CountLocked(record);
-  NextSlotLocked() = record;
+  Slot& slot = NextSlotLocked();
+  if (slot.record == nullptr) {
+    slot.record = std::make_unique<OperationRecord>(record);
+  } else {
+    *slot.record = record;
+  }
+  slot.start_unix_nanos = record.start_unix_nanos;
   TrimLocked(now_unix_nanos);
   PrefetchNextSlotLocked();
 }
 
 void OperationLog::Add(OperationRecord&& record, int64_t now_unix_nanos) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<SpinLock> lock(mu_);
   CountLocked(record);
-  std::swap(NextSlotLocked(), record);
+  Slot& slot = NextSlotLocked();
+  slot.start_unix_nanos = record.start_unix_nanos;
+  if (slot.record == nullptr) {
+    slot.record = std::make_unique<OperationRecord>(std::move(record));
+  } else {
+    *slot.record = std::move(record);
+  }
+  TrimLocked(now_unix_nanos);
+  PrefetchNextSlotLocked();
+}
+
+void OperationLog::Add(std::unique_ptr<OperationRecord>& record, int64_t now_unix_nanos) {
+  std::lock_guard<SpinLock> lock(mu_);
+  CountLocked(*record);
+  Slot& slot = NextSlotLocked();
+  slot.start_unix_nanos = record->start_unix_nanos;
+  slot.record.swap(record);
   TrimLocked(now_unix_nanos);
   PrefetchNextSlotLocked();
 }
@@ -69,15 +91,13 @@ void OperationLog::CountLocked(const OperationRecord& record) {
 
 void OperationLog::PrefetchNextSlotLocked() const {
   if (ring_.size() < capacity_ || count_ < ring_.size()) return;  // growing: slots are warm
-  // At capacity the next record overwrites the oldest, which has long left the caches; so
-  // does reading it to trim. Start loading it now, not when the next operation needs it.
-  const char* slot = reinterpret_cast<const char*>(&ring_[head_]);
-  for (size_t offset = 0; offset < sizeof(OperationRecord); offset += 64) {
-    __builtin_prefetch(slot + offset, 1);
-  }
+  // At capacity the next record takes the oldest slot, and trimming then reads the slot
+  // after it; both have long left the caches.
+  __builtin_prefetch(&ring_[head_], 1);
+  __builtin_prefetch(&ring_[NextIndex(head_)], 1);
 }
 
-OperationRecord& OperationLog::NextSlotLocked() {
+OperationLog::Slot& OperationLog::NextSlotLocked() {
   if (count_ < ring_.size()) {
     ++count_;
     return ring_[(head_ + count_ - 1) % ring_.size()];
@@ -90,25 +110,25 @@ OperationRecord& OperationLog::NextSlotLocked() {
     return ring_.emplace_back();
   }
   // At capacity: the newest record replaces the oldest.
-  OperationRecord& slot = ring_[head_];
-  head_ = (head_ + 1) % ring_.size();
+  Slot& slot = ring_[head_];
+  head_ = NextIndex(head_);
   return slot;
 }
 
 void OperationLog::PopOldestLocked() {
-  ring_[head_] = OperationRecord{};  // release its strings now, not when the slot is reused
-  head_ = (head_ + 1) % ring_.size();
+  ring_[head_].record.reset();  // release it now, not when the slot is reused
+  head_ = NextIndex(head_);
   --count_;
 }
 
 void OperationLog::TrimLocked(int64_t now_unix_nanos) {
   while (count_ > capacity_) PopOldestLocked();
   const int64_t cutoff = now_unix_nanos - retention_nanos_;
-  while (count_ > 0 && At(0).start_unix_nanos < cutoff) PopOldestLocked();
+  while (count_ > 0 && ring_[head_].start_unix_nanos < cutoff) PopOldestLocked();
 }
 
 std::vector<OperationRecord> OperationLog::Recent(size_t limit, int64_t now_unix_nanos) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<SpinLock> lock(mu_);
   TrimLocked(now_unix_nanos);
   std::vector<OperationRecord> out;
   out.reserve(std::min(limit, count_));
@@ -117,12 +137,12 @@ std::vector<OperationRecord> OperationLog::Recent(size_t limit, int64_t now_unix
 }
 
 CostTotals OperationLog::Totals() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<SpinLock> lock(mu_);
   return totals_;
 }
 
 CostTotals OperationLog::RetainedTotals(int64_t now_unix_nanos) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<SpinLock> lock(mu_);
   TrimLocked(now_unix_nanos);
   CostTotals t;
   for (size_t i = 0; i < count_; ++i) AddTo(t, At(i));
@@ -130,20 +150,20 @@ CostTotals OperationLog::RetainedTotals(int64_t now_unix_nanos) {
 }
 
 std::map<std::string, CostTotals> OperationLog::ByProvider() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<SpinLock> lock(mu_);
   return by_provider_;
 }
 std::map<std::string, CostTotals> OperationLog::ByModel() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<SpinLock> lock(mu_);
   return by_model_;
 }
 std::map<std::string, CostTotals> OperationLog::ByTeam() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<SpinLock> lock(mu_);
   return by_team_;
 }
 
 Money OperationLog::SpentOnDay(int64_t now_unix_nanos) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<SpinLock> lock(mu_);
   auto it = by_day_.find(DayIndex(now_unix_nanos));
   return it == by_day_.end() ? Money() : it->second;
 }

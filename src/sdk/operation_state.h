@@ -5,7 +5,8 @@
 //  - Acquire() hands out a recycled State when one is free, reset on the acquiring thread. A
 //    recycled State keeps the heap buffers of its strings and vectors (operation id, model,
 //    record, custom attributes), so a warm operation allocates none of them. Every field is
-//    back to its default value.
+//    back to its default value, except a few that try_track_operation() always assigns and
+//    that usually repeat from one operation to the next (Reset() lists them).
 //  - The span of an ended operation is built from its State on the span processor's export
 //    thread (SpanPipeline::SubmitOperation), so the pipeline holds a second reference until
 //    then. `delete state` (what the handle's unique_ptr does) drops the handle's reference; the
@@ -23,15 +24,17 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <new>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "genops/operation.h"
 #include "genops/operation_record.h"
 #include "src/core/governor.h"
+#include "src/sdk/spin_lock.h"
+#include "src/telemetry/aggregate_fields.h"
 #include "src/telemetry/span_data.h"
 #include "src/telemetry/span_limits.h"
 
@@ -42,10 +45,11 @@ class AdapterImpl;
 // The operations a thread has started and not yet ended, for
 // get_current_governance_context(). Shared between the thread and its operations, so an
 // operation ending on another thread (or after its thread exited) can still remove itself.
-// Thread safety: `stack` is guarded by `mu`.
+// Thread safety: `stack` is guarded by `mu` (a SpinLock: the starting thread takes it twice
+// per operation, almost always alone).
 struct OpenOperations {
-  std::mutex mu;
-  std::vector<const Operation::State*> stack;
+  SpinLock mu;
+  std::vector<const Operation::State*> stack ABSL_GUARDED_BY(mu);
 };
 
 // SpanTree: an operation's handle on the span budget of its tree (max_spans_per_operation),
@@ -102,10 +106,16 @@ struct BudgetSummary {
 // field without resetting it does not compile.
 struct OperationFields {
   std::shared_ptr<AdapterImpl> adapter;
-  std::shared_ptr<OpenOperations> open_on;  // the starting thread's open operations
+  // The starting thread's open operations. Kept by Reset() (see there).
+  std::shared_ptr<OpenOperations> open_on;
   std::string operation_type;
   std::string operation_name;
+  // request.attribution is kept by Reset(): it usually holds what the next operation needs.
   OperationRequest request;
+  // Nonzero: request.attribution is a copy of the default attribution of the adapter with
+  // this id (AdapterImpl::id_, never reused), which try_track_operation() then need not copy
+  // again. Kept by Reset() with request.attribution.
+  uint64_t attribution_defaults_of = 0;
   Admission admission;
   bool high_priority = false;
 
@@ -142,8 +152,9 @@ struct OperationFields {
   int64_t duration_nanos = 0;
 
   // Filled when the operation ends: what the operation log and the audit trail keep. The span
-  // builder does not read it (the adapter may have swapped it into the operation log).
-  OperationRecord record;
+  // builder does not read it (the adapter hands it to the operation log, which hands back the
+  // record it evicts, or null). Kept across Reset(): the adapter assigns every field.
+  std::unique_ptr<OperationRecord> record;
   // Taken when the operation ends (SpanPipeline::SubmitOperation), for the span built later on
   // the export thread. The budget summaries are copies so that the export thread never reads
   // the ledger's shared BudgetSpecs, whose reference counts the application's threads keep

@@ -1,7 +1,13 @@
 #include "src/sdk/span_pipeline.h"
 
 #include <atomic>
+#include <cstddef>
+#include <cstring>
 #include <iostream>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
 
 #include "src/core/text.h"
 #include "src/export/console_exporter.h"
@@ -36,15 +42,155 @@ std::string_view GenAiOperationName(std::string_view operation_type) {
   return operation_type;
 }
 
-// `key` must have static storage duration (a semconv constant or a literal): it is referred
-// to, not copied. Keys built at run time go through PutOwned.
-void Put(std::vector<Attribute>& attrs, std::string_view key, telemetry::AttributeValue value) {
-  attrs.push_back({AttributeKey::Static(key), std::move(value)});
+void SetValue(telemetry::AttributeValue& out, std::string_view value) {
+  if (auto* string = std::get_if<std::string>(&out)) {
+    // Reuses the buffer. A recycled attribute's value usually has the length of the new one
+    // (the same attribute of an earlier operation): then nothing but the bytes changes.
+    if (string->size() != value.size()) string->resize(value.size());
+    if (!value.empty()) std::memcpy(string->data(), value.data(), value.size());
+  } else {
+    out.emplace<std::string>(value);
+  }
 }
-void PutOwned(std::vector<Attribute>& attrs, std::string_view key,
-              telemetry::AttributeValue value) {
-  attrs.push_back({AttributeKey(key), std::move(value)});
+void SetValue(telemetry::AttributeValue& out, const std::vector<std::string>& value) {
+  if (auto* list = std::get_if<std::vector<std::string>>(&out)) {
+    *list = value;
+  } else {
+    out.emplace<std::vector<std::string>>(value);
+  }
 }
+template <typename T>
+[[gnu::always_inline]] inline void SetScalar(telemetry::AttributeValue& out, T value) {
+  if (auto* scalar = std::get_if<T>(&out)) {
+    *scalar = value;
+  } else {
+    out.emplace<T>(value);
+  }
+}
+
+// AttributeWriter: writes the attributes of a span (or of an event) over the elements an
+// earlier span left in the vector (DeferredSpanSource::Materialize says why they are there).
+//
+// Why: assigning a value into an element that held a string of the same attribute reuses the
+// string's buffer, where clear() + push_back() freed every buffer and allocated it again, for
+// every span; and it builds no temporary Attribute. Finish() erases the elements beyond the
+// ones written, so the vector holds exactly what was written, in order; the destructor does
+// when nobody did (an exception left the build half done: no stale element may be exported).
+//
+// Thread safety: not thread-safe (a local of one span build).
+class AttributeWriter {
+ public:
+  explicit AttributeWriter(std::vector<Attribute>& attributes) : attributes_(attributes) {}
+  AttributeWriter(const AttributeWriter&) = delete;
+  AttributeWriter& operator=(const AttributeWriter&) = delete;
+  ~AttributeWriter() { Finish(); }
+
+  // `key` must have static storage duration (a semconv constant or a literal): it is referred
+  // to, not copied. Keys built at run time go through PutOwned. Always inlined: a span takes
+  // fifty of them, and as calls their frames cost more than their work.
+  [[gnu::always_inline]] void Put(std::string_view key, std::string_view value) {
+    SetValue(NextStatic(key), value);
+  }
+  [[gnu::always_inline]] void Put(std::string_view key, const std::string& value) {
+    SetValue(NextStatic(key), std::string_view(value));
+  }
+  // Without it, a string literal would convert to bool.
+  [[gnu::always_inline]] void Put(std::string_view key, const char* value) {
+    SetValue(NextStatic(key), std::string_view(value));
+  }
+  void Put(std::string_view key, const std::vector<std::string>& value) {
+    SetValue(NextStatic(key), value);
+  }
+  [[gnu::always_inline]] void Put(std::string_view key, bool value) {
+    SetScalar(NextStatic(key), value);
+  }
+  [[gnu::always_inline]] void Put(std::string_view key, int64_t value) {
+    SetScalar(NextStatic(key), value);
+  }
+  [[gnu::always_inline]] void Put(std::string_view key, double value) {
+    SetScalar(NextStatic(key), value);
+  }
+  void PutOwned(std::string_view key, std::string_view value) {
+    if (written_ < attributes_.size()) {
+      Attribute& attribute = attributes_[written_++];
+      attribute.key = AttributeKey(key);
+      SetValue(attribute.value, value);
+    } else {
+      ++written_;
+      attributes_.push_back({AttributeKey(key), std::string(value)});
+    }
+  }
+  void Move(Attribute&& attribute) {
+    if (written_ < attributes_.size()) {
+      attributes_[written_] = std::move(attribute);
+    } else {
+      attributes_.push_back(std::move(attribute));
+    }
+    ++written_;
+  }
+  // Once; later additions to the vector (not through this writer) stay.
+  void Finish() {
+    if (std::exchange(finished_, true)) return;
+    attributes_.erase(attributes_.begin() + static_cast<std::ptrdiff_t>(written_),
+                      attributes_.end());
+  }
+
+ private:
+  [[gnu::always_inline]] telemetry::AttributeValue& NextStatic(std::string_view key) {
+    if (written_ < attributes_.size()) [[likely]] {
+      Attribute& attribute = attributes_[written_++];
+      attribute.key.AssignStatic(key);
+      return attribute.value;
+    }
+    return Append(key);
+  }
+  // Out of line: the common path above then needs no stack frame.
+  [[gnu::noinline]] telemetry::AttributeValue& Append(std::string_view key) {
+    ++written_;
+    return attributes_.emplace_back(AttributeKey::Static(key), telemetry::AttributeValue()).value;
+  }
+
+  std::vector<Attribute>& attributes_;
+  size_t written_ = 0;
+  bool finished_ = false;
+};
+
+// EventWriter: AttributeWriter for a span's events. An event taken by Next() keeps the
+// attributes an earlier span left in it, for an AttributeWriter to write over.
+// Thread safety: not thread-safe (a local of one span build).
+class EventWriter {
+ public:
+  explicit EventWriter(std::vector<SpanEvent>& events) : events_(events) {}
+  EventWriter(const EventWriter&) = delete;
+  EventWriter& operator=(const EventWriter&) = delete;
+  ~EventWriter() { Finish(); }
+
+  // `name` must have static storage duration. The reference is valid until the next call.
+  SpanEvent& Next(std::string_view name, int64_t time_unix_nanos) {
+    SpanEvent& event = written_ < events_.size() ? events_[written_] : events_.emplace_back();
+    ++written_;
+    event.name.AssignStatic(name);
+    event.time_unix_nanos = time_unix_nanos;
+    return event;
+  }
+  void Move(SpanEvent&& event) {
+    if (written_ < events_.size()) {
+      events_[written_] = std::move(event);
+    } else {
+      events_.push_back(std::move(event));
+    }
+    ++written_;
+  }
+  void Finish() {
+    if (std::exchange(finished_, true)) return;
+    events_.erase(events_.begin() + static_cast<std::ptrdiff_t>(written_), events_.end());
+  }
+
+ private:
+  std::vector<SpanEvent>& events_;
+  size_t written_ = 0;
+  bool finished_ = false;
+};
 
 // The budget with the least room, for the genops.budget.* attributes.
 const ledger::BudgetStatus* Tightest(const ledger::BudgetStatusList& budgets) {
@@ -70,17 +216,17 @@ double Utilization(const BudgetSummary& b) {
   return static_cast<double>((b.spent + b.reserved).nanos()) / static_cast<double>(b.limit.nanos());
 }
 
-void AlertEvents(const std::vector<Alert>& alerts, std::vector<SpanEvent>& events) {
+void AlertEvents(const std::vector<Alert>& alerts, EventWriter& events) {
   for (const Alert& a : alerts) {
-    SpanEvent& e = events.emplace_back();
-    e.name = AttributeKey::Static(sc::kEventAlert);
-    e.time_unix_nanos = a.time_unix_nanos;
+    SpanEvent& e = events.Next(sc::kEventAlert, a.time_unix_nanos);
     e.attributes.reserve(5);
-    Put(e.attributes, "genops.alert.kind", std::string(AlertKindName(a.kind)));
-    Put(e.attributes, "genops.alert.severity", a.severity);
-    Put(e.attributes, "genops.alert.message", a.message);
-    if (!a.budget_name.empty()) Put(e.attributes, "genops.budget.name", a.budget_name);
-    if (a.amount.nanos() != 0) Put(e.attributes, "genops.alert.amount", a.amount.usd());
+    AttributeWriter attributes(e.attributes);
+    attributes.Put("genops.alert.kind", AlertKindName(a.kind));
+    attributes.Put("genops.alert.severity", a.severity);
+    attributes.Put("genops.alert.message", a.message);
+    if (!a.budget_name.empty()) attributes.Put("genops.budget.name", a.budget_name);
+    if (a.amount.nanos() != 0) attributes.Put("genops.alert.amount", a.amount.usd());
+    attributes.Finish();
   }
 }
 
@@ -190,13 +336,11 @@ class SpanPipelineImpl final : public SpanPipeline {
   }
 
   void Submit(telemetry::SpanData&& span) noexcept override {
-    submitted_.fetch_add(1, std::memory_order_relaxed);
     telemetry::ApplyLimits(source_.limits(), span);
     processor_->OnEnd(std::move(span));
   }
 
   void SubmitOperation(Operation::State& state) noexcept override {
-    submitted_.fetch_add(1, std::memory_order_relaxed);
     PrepareOperationSpan(state);
     state.Ref();
     processor_->OnEndDeferred(telemetry::DeferredSpan{&source_, &state});
@@ -216,7 +360,6 @@ class SpanPipelineImpl final : public SpanPipeline {
   PipelineStats stats() const noexcept override {
     PipelineStats s;
     const telemetry::SpanProcessorStats p = processor_->stats();
-    s.submitted = submitted_.load(std::memory_order_relaxed);
     s.unsampled = unsampled_.load(std::memory_order_relaxed);
     s.exported = static_cast<int64_t>(p.exported);
     s.dropped =
@@ -235,7 +378,6 @@ class SpanPipelineImpl final : public SpanPipeline {
   std::unique_ptr<telemetry::SpanProcessor> processor_;
   telemetry::ResourceInfo resource_;
   const bool exporting_;
-  std::atomic<int64_t> submitted_{0};
   std::atomic<int64_t> unsampled_{0};
   std::atomic<bool> shut_down_{false};
 };
@@ -265,8 +407,10 @@ void BuildOperationSpan(const OperationSpanSettings& settings, Operation::State&
   span.trace_state = s.trace_state;
   const std::string_view op_name = GenAiOperationName(s.operation_type);
   const bool llm_call = !s.request.model.empty() || !model.empty();
-  span.name = llm_call ? Cat(op_name, " ", s.request.model.empty() ? model : s.request.model)
-                       : Cat(op_name, " ", s.operation_name);
+  // Assigned piecewise: `span` may hold an earlier span's name buffer.
+  span.name.assign(op_name);
+  span.name += ' ';
+  span.name += llm_call ? (s.request.model.empty() ? model : s.request.model) : s.operation_name;
   span.kind = llm_call ? telemetry::SpanKind::kClient : telemetry::SpanKind::kInternal;
   span.start_unix_nanos = s.start_unix_nanos;
   span.end_unix_nanos = s.start_unix_nanos + s.duration_nanos;
@@ -278,122 +422,126 @@ void BuildOperationSpan(const OperationSpanSettings& settings, Operation::State&
     span.status_message = d.message;
   }
 
-  auto& a = span.attributes;
-  a.reserve(48 + s.request.attribution.tags.size() + s.custom_attributes.size());
+  span.attributes.reserve(48 + s.request.attribution.tags.size() + s.custom_attributes.size());
+  AttributeWriter a(span.attributes);
   // GenAI semantic conventions (current and the legacy OpenLLMetry keys).
   if (llm_call) {
     if (!s.request.provider.empty()) {
-      Put(a, sc::kGenAiProviderName, s.request.provider);
-      Put(a, sc::kGenAiSystem, s.request.provider);
+      a.Put(sc::kGenAiProviderName, s.request.provider);
+      a.Put(sc::kGenAiSystem, s.request.provider);
     }
-    Put(a, sc::kGenAiOperationName, std::string(op_name));
-    Put(a, sc::kLlmRequestType, std::string(op_name));
-    if (!s.request.model.empty()) Put(a, sc::kGenAiRequestModel, s.request.model);
-    if (!s.response_model.empty()) Put(a, sc::kGenAiResponseModel, s.response_model);
+    a.Put(sc::kGenAiOperationName, op_name);
+    a.Put(sc::kLlmRequestType, op_name);
+    if (!s.request.model.empty()) a.Put(sc::kGenAiRequestModel, s.request.model);
+    if (!s.response_model.empty()) a.Put(sc::kGenAiResponseModel, s.response_model);
     if (s.request.max_output_tokens) {
-      Put(a, "gen_ai.request.max_tokens", *s.request.max_output_tokens);
+      a.Put("gen_ai.request.max_tokens", *s.request.max_output_tokens);
     }
-    if (!s.response_id.empty()) Put(a, "gen_ai.response.id", s.response_id);
+    if (!s.response_id.empty()) a.Put("gen_ai.response.id", s.response_id);
   }
   if (s.has_usage) {
-    Put(a, sc::kGenAiUsageInputTokens, s.usage.input_tokens);
-    Put(a, sc::kGenAiUsageOutputTokens, s.usage.output_tokens);
+    a.Put(sc::kGenAiUsageInputTokens, s.usage.input_tokens);
+    a.Put(sc::kGenAiUsageOutputTokens, s.usage.output_tokens);
     if (s.usage.cache_read_tokens) {
-      Put(a, sc::kGenAiUsageCacheReadInputTokens, s.usage.cache_read_tokens);
+      a.Put(sc::kGenAiUsageCacheReadInputTokens, s.usage.cache_read_tokens);
     }
     if (s.usage.cache_write_tokens) {
-      Put(a, sc::kGenAiUsageCacheCreationInputTokens, s.usage.cache_write_tokens);
+      a.Put(sc::kGenAiUsageCacheCreationInputTokens, s.usage.cache_write_tokens);
     }
     if (s.usage.reasoning_tokens) {
-      Put(a, sc::kGenAiUsageReasoningOutputTokens, s.usage.reasoning_tokens);
+      a.Put(sc::kGenAiUsageReasoningOutputTokens, s.usage.reasoning_tokens);
     }
-    Put(a, sc::kLlmUsageTotalTokens, s.usage.total_tokens());
+    a.Put(sc::kLlmUsageTotalTokens, s.usage.total_tokens());
   }
-  if (!s.finish_reasons.empty()) Put(a, sc::kGenAiResponseFinishReasons, s.finish_reasons);
+  if (!s.finish_reasons.empty()) a.Put(sc::kGenAiResponseFinishReasons, s.finish_reasons);
 
   // Governance.
   const Attribution& at = s.request.attribution;
-  Put(a, sc::kGenOpsTeam, at.team);
-  Put(a, sc::kGenOpsProject, at.project);
-  Put(a, sc::kGenOpsEnvironment, at.environment);
-  if (!at.customer_id.empty()) Put(a, sc::kGenOpsCustomerId, at.customer_id);
-  if (!at.cost_center.empty()) Put(a, sc::kGenOpsCostCenter, at.cost_center);
-  if (!at.feature.empty()) Put(a, sc::kGenOpsFeature, at.feature);
-  for (const auto& [k, v] : at.tags) PutOwned(a, Cat(sc::kGenOpsTagPrefix, k), v);
-  Put(a, sc::kGenOpsOperationId, s.request.operation_id);
-  Put(a, sc::kGenOpsOperationType, s.operation_type);
-  Put(a, sc::kGenOpsOperationName, s.operation_name);
-  Put(a, sc::kGenOpsCostTotal, cost.usd());
-  Put(a, sc::kGenOpsCostTotalNanos, cost.nanos());
-  Put(a, sc::kGenOpsCostCurrency, std::string("USD"));
-  if (!s.request.provider.empty()) Put(a, sc::kGenOpsCostProvider, s.request.provider);
-  if (!model.empty()) Put(a, sc::kGenOpsCostModel, model);
-  Put(a, sc::kGenOpsCostPriced, s.settlement.priced);
-  Put(a, sc::kGenOpsTokensInput, s.usage.input_tokens);
-  Put(a, sc::kGenOpsTokensOutput, s.usage.output_tokens);
-  Put(a, sc::kGenOpsTokensTotal, s.usage.total_tokens());
-  Put(a, sc::kGenOpsPolicyLevel, std::string(PolicyLevelName(settings.level)));
-  Put(a, sc::kGenOpsPolicyResult, std::string(DecisionResultName(d.result)));
+  a.Put(sc::kGenOpsTeam, at.team);
+  a.Put(sc::kGenOpsProject, at.project);
+  a.Put(sc::kGenOpsEnvironment, at.environment);
+  if (!at.customer_id.empty()) a.Put(sc::kGenOpsCustomerId, at.customer_id);
+  if (!at.cost_center.empty()) a.Put(sc::kGenOpsCostCenter, at.cost_center);
+  if (!at.feature.empty()) a.Put(sc::kGenOpsFeature, at.feature);
+  for (const auto& [k, v] : at.tags) a.PutOwned(Cat(sc::kGenOpsTagPrefix, k), v);
+  a.Put(sc::kGenOpsOperationId, s.request.operation_id);
+  a.Put(sc::kGenOpsOperationType, s.operation_type);
+  a.Put(sc::kGenOpsOperationName, s.operation_name);
+  a.Put(sc::kGenOpsCostTotal, cost.usd());
+  a.Put(sc::kGenOpsCostTotalNanos, cost.nanos());
+  a.Put(sc::kGenOpsCostCurrency, "USD");
+  if (!s.request.provider.empty()) a.Put(sc::kGenOpsCostProvider, s.request.provider);
+  if (!model.empty()) a.Put(sc::kGenOpsCostModel, model);
+  a.Put(sc::kGenOpsCostPriced, s.settlement.priced);
+  a.Put(sc::kGenOpsTokensInput, s.usage.input_tokens);
+  a.Put(sc::kGenOpsTokensOutput, s.usage.output_tokens);
+  a.Put(sc::kGenOpsTokensTotal, s.usage.total_tokens());
+  a.Put(sc::kGenOpsPolicyLevel, PolicyLevelName(settings.level));
+  a.Put(sc::kGenOpsPolicyResult, DecisionResultName(d.result));
   if (d.reason != DecisionReason::kNone) {
-    Put(a, sc::kGenOpsPolicyReason, std::string(DecisionReasonName(d.reason)));
+    a.Put(sc::kGenOpsPolicyReason, DecisionReasonName(d.reason));
   }
-  if (!d.approval_id.empty()) Put(a, "genops.approval.id", d.approval_id);
+  if (!d.approval_id.empty()) a.Put("genops.approval.id", d.approval_id);
   if (const BudgetSummary& b = s.span_budget; b.present) {
-    Put(a, sc::kGenOpsBudgetName, b.name);
-    Put(a, sc::kGenOpsBudgetLimit, b.limit.usd());
-    Put(a, sc::kGenOpsBudgetConsumed, (b.spent + b.reserved).usd());
-    Put(a, sc::kGenOpsBudgetRemaining, (b.limit - b.spent - b.reserved).usd());
-    Put(a, sc::kGenOpsBudgetUtilizationPercent, Utilization(b) * 100.0);
+    a.Put(sc::kGenOpsBudgetName, b.name);
+    a.Put(sc::kGenOpsBudgetLimit, b.limit.usd());
+    a.Put(sc::kGenOpsBudgetConsumed, (b.spent + b.reserved).usd());
+    a.Put(sc::kGenOpsBudgetRemaining, (b.limit - b.spent - b.reserved).usd());
+    a.Put(sc::kGenOpsBudgetUtilizationPercent, Utilization(b) * 100.0);
   }
   const double reserved = s.admission.reserved ? d.estimate.usd() : 0.0;
-  Put(a, sc::kGenOpsAccountingReserved, reserved);
-  Put(a, sc::kGenOpsAccountingActual, cost.usd());
+  a.Put(sc::kGenOpsAccountingReserved, reserved);
+  a.Put(sc::kGenOpsAccountingActual, cost.usd());
   if (!settings.compliance_frameworks.empty()) {
-    Put(a, sc::kGenOpsComplianceFrameworks, settings.compliance_frameworks);
+    a.Put(sc::kGenOpsComplianceFrameworks, settings.compliance_frameworks);
   }
-  if (s.high_priority) Put(a, sc::kGenOpsSamplingPriority, std::string(sc::kSamplingPriorityHigh));
+  if (s.high_priority) a.Put(sc::kGenOpsSamplingPriority, sc::kSamplingPriorityHigh);
   // The operation has ended: its custom attributes move into the span (the State keeps the
   // vector's buffer for its next operation).
-  for (Attribute& attr : s.custom_attributes) a.push_back(std::move(attr));
+  for (Attribute& attr : s.custom_attributes) a.Move(std::move(attr));
   s.custom_attributes.clear();
+  a.Finish();
   if (s.is_root) telemetry::OperationSpanBudget::AnnotateDropped(span, s.spans_dropped);
 
   // Events: admission, then the application's, then settlement.
-  auto& events = span.events;
-  events.reserve(3 + s.admission.alerts.size() + s.events.size() + s.settlement.alerts.size());
-  SpanEvent& evaluated = events.emplace_back();
-  evaluated.name = AttributeKey::Static(sc::kEventPolicyEvaluated);
-  evaluated.time_unix_nanos = s.start_unix_nanos;
-  evaluated.attributes.reserve(4);
-  Put(evaluated.attributes, sc::kGenOpsPolicyLevel, std::string(PolicyLevelName(settings.level)));
-  Put(evaluated.attributes, sc::kGenOpsPolicyResult, std::string(DecisionResultName(d.result)));
-  Put(evaluated.attributes, sc::kGenOpsPolicyReason, std::string(DecisionReasonName(d.reason)));
-  Put(evaluated.attributes, "genops.cost.estimate", d.estimate.usd());
+  span.events.reserve(3 + s.admission.alerts.size() + s.events.size() +
+                      s.settlement.alerts.size());
+  EventWriter events(span.events);
+  {
+    SpanEvent& evaluated = events.Next(sc::kEventPolicyEvaluated, s.start_unix_nanos);
+    evaluated.attributes.reserve(4);
+    AttributeWriter e(evaluated.attributes);
+    e.Put(sc::kGenOpsPolicyLevel, PolicyLevelName(settings.level));
+    e.Put(sc::kGenOpsPolicyResult, DecisionResultName(d.result));
+    e.Put(sc::kGenOpsPolicyReason, DecisionReasonName(d.reason));
+    e.Put("genops.cost.estimate", d.estimate.usd());
+    e.Finish();
+  }
   if (s.admission.reserved) {
-    SpanEvent& reservation = events.emplace_back();
-    reservation.name = AttributeKey::Static(sc::kEventBudgetReservation);
-    reservation.time_unix_nanos = s.start_unix_nanos;
+    SpanEvent& reservation = events.Next(sc::kEventBudgetReservation, s.start_unix_nanos);
     reservation.attributes.reserve(3);
-    Put(reservation.attributes, sc::kGenOpsAccountingReserved, d.estimate.usd());
+    AttributeWriter e(reservation.attributes);
+    e.Put(sc::kGenOpsAccountingReserved, d.estimate.usd());
     if (const BudgetSummary& b = s.reservation_budget; b.present) {
-      Put(reservation.attributes, sc::kGenOpsBudgetName, b.name);
-      Put(reservation.attributes, sc::kGenOpsBudgetRemaining,
-          (b.limit - b.spent - b.reserved).usd());
+      e.Put(sc::kGenOpsBudgetName, b.name);
+      e.Put(sc::kGenOpsBudgetRemaining, (b.limit - b.spent - b.reserved).usd());
     }
+    e.Finish();
   }
   AlertEvents(s.admission.alerts, events);
-  for (SpanEvent& event : s.events) events.push_back(std::move(event));
+  for (SpanEvent& event : s.events) events.Move(std::move(event));
   s.events.clear();
   if (d.may_proceed()) {
-    SpanEvent& reconciliation = events.emplace_back();
-    reconciliation.name = AttributeKey::Static(sc::kEventBudgetReconciliation);
-    reconciliation.time_unix_nanos = span.end_unix_nanos;
+    SpanEvent& reconciliation = events.Next(sc::kEventBudgetReconciliation, span.end_unix_nanos);
     reconciliation.attributes.reserve(3);
-    Put(reconciliation.attributes, sc::kGenOpsAccountingReserved, reserved);
-    Put(reconciliation.attributes, sc::kGenOpsAccountingActual, cost.usd());
-    Put(reconciliation.attributes, "genops.accounting.ledger_ok", s.settlement.ledger_status.ok());
+    AttributeWriter e(reconciliation.attributes);
+    e.Put(sc::kGenOpsAccountingReserved, reserved);
+    e.Put(sc::kGenOpsAccountingActual, cost.usd());
+    e.Put("genops.accounting.ledger_ok", s.settlement.ledger_status.ok());
+    e.Finish();
   }
   AlertEvents(s.settlement.alerts, events);
+  events.Finish();
 }
 
 absl::StatusOr<exporter::OtlpExporterOptions> OtlpOptionsFor(const ResolvedConfig& settings,

@@ -32,7 +32,6 @@
 namespace genops::sdk {
 
 struct PipelineStats {
-  int64_t submitted = 0;
   int64_t unsampled = 0;
   int64_t exported = 0;
   int64_t dropped = 0;  // queue full or failed exports
@@ -84,6 +83,8 @@ struct OperationSpanSettings {
 // it ran) and settlement alerts, in that order. Reads the state's fields, not `state.record`
 // (which may have gone to the operation log), and needs PrepareOperationSpan() to have run on
 // it. Moves the custom attributes and events out of `state`. Does not apply span limits.
+// `span` is default-constructed, or recycled as DeferredSpanSource::Materialize describes:
+// the attributes and events an earlier span left in it are written over or erased.
 void BuildOperationSpan(const OperationSpanSettings& settings, Operation::State& state,
                         telemetry::SpanData& span);
 

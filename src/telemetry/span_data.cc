@@ -2,25 +2,51 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 
 namespace genops::telemetry {
 namespace {
 
 constexpr char kHexDigits[] = "0123456789abcdef";
 
+// Word by word: ids are 8 or 16 bytes, and the SDK checks one per operation.
 template <size_t N>
 bool AnyNonZero(const std::array<uint8_t, N>& bytes) {
-  return std::any_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b != 0; });
+  static_assert(N % 8 == 0);
+  uint64_t any = 0;
+  for (size_t offset = 0; offset < N; offset += 8) {
+    uint64_t word;
+    std::memcpy(&word, bytes.data() + offset, 8);
+    any |= word;
+  }
+  return any != 0;
 }
+
+// The two hex digits of every byte value: one load per byte instead of two, and no shifts.
+struct HexPairs {
+  char digits[512];
+  constexpr HexPairs() : digits() {
+    for (int i = 0; i < 256; ++i) {
+      digits[2 * i] = kHexDigits[i >> 4];
+      digits[2 * i + 1] = kHexDigits[i & 0x0f];
+    }
+  }
+};
+constexpr HexPairs kHexPairs;
 
 template <size_t N>
 void BytesToHex(const std::array<uint8_t, N>& bytes, std::string* out) {
   out->resize(2 * N);
-  for (size_t i = 0; i < N; ++i) {
-    (*out)[2 * i] = kHexDigits[bytes[i] >> 4];
-    (*out)[2 * i + 1] = kHexDigits[bytes[i] & 0x0f];
-  }
+  HexEncode(bytes.data(), N, out->data());
 }
+
+}  // namespace
+
+void HexEncode(const uint8_t* bytes, size_t size, char* out) noexcept {
+  for (size_t i = 0; i < size; ++i) std::memcpy(out + 2 * i, &kHexPairs.digits[2 * bytes[i]], 2);
+}
+
+namespace {
 
 template <size_t N>
 std::string BytesToHex(const std::array<uint8_t, N>& bytes) {

@@ -84,6 +84,13 @@ class AttributeKey {
     return k;
   }
 
+  // *this = Static(key), without building and destroying a temporary (span builders
+  // overwrite recycled attributes with it).
+  void AssignStatic(std::string_view key) noexcept {
+    Release();
+    SetExternal(key.data(), key.size(), kStaticTag);
+  }
+
   std::string_view view() const noexcept {
     const uint8_t tag = Tag();
     if (tag <= kInlineCapacity) return std::string_view(bytes_, tag);
@@ -187,6 +194,9 @@ struct SpanEvent {
 enum class SpanKind : int { kInternal = 1, kServer = 2, kClient = 3, kProducer = 4, kConsumer = 5 };
 // Values match the OTLP Status.StatusCode enum.
 enum class StatusCode : int { kUnset = 0, kOk = 1, kError = 2 };
+
+// Writes the 2 * size lowercase hex digits of `bytes` to `out` (not NUL-terminated).
+void HexEncode(const uint8_t* bytes, size_t size, char* out) noexcept;
 
 struct TraceId {
   std::array<uint8_t, 16> bytes{};

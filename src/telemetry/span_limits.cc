@@ -32,7 +32,8 @@ size_t Utf8SequenceLength(const std::string& s, size_t pos) {
 uint32_t TruncateValue(AttributeValue& value, uint32_t max_chars) {
   uint32_t truncated = 0;
   if (auto* text = std::get_if<std::string>(&value)) {
-    truncated += TruncateUtf8(*text, max_chars) ? 1 : 0;
+    // The size test first, inline: almost every value is short, and this runs for each one.
+    if (text->size() > max_chars) truncated += TruncateUtf8(*text, max_chars) ? 1 : 0;
   } else if (auto* texts = std::get_if<std::vector<std::string>>(&value)) {
     for (std::string& element : *texts) truncated += TruncateUtf8(element, max_chars) ? 1 : 0;
   }

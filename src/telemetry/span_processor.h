@@ -65,8 +65,10 @@ inline SpanProcessorStats& SpanProcessorStats::operator+=(const SpanProcessorSta
 class DeferredSpanSource {
  public:
   virtual ~DeferredSpanSource() = default;
-  // Builds the span of `record` into `out`: an empty SpanData, equal to a default-constructed
-  // one except that its vectors may have capacity left from an earlier span.
+  // Builds the span of `record` into `out`, a SpanData equal to a default-constructed one
+  // except that its attributes and events may still hold an earlier span's elements (and its
+  // empty strings an earlier span's buffers): the source writes over them (reusing their
+  // buffers) and erases the elements it does not need, so that `out` holds exactly its span.
   virtual void Materialize(void* record, SpanData& out) noexcept = 0;
   // The processor is done with `record`.
   virtual void Release(void* record) noexcept = 0;

@@ -1,6 +1,7 @@
 // OperationLog (src/sdk/operation_log.h): the bounded ring of recent operations.
 #include "src/sdk/operation_log.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,39 @@ TEST(OperationLogTest, RetentionTrimsTheOldestAndTheRingKeepsWorking) {
   EXPECT_TRUE(log.Recent(10, later + 2 * kDay).empty());
   log.Add(Record(10, later + 2 * kDay), later + 2 * kDay);
   EXPECT_EQ(Ids(log.Recent(10, later + 2 * kDay)), (std::vector<std::string>{"op_10"}));
+}
+
+// The hot path's Add() exchanges records by pointer: the caller gets the evicted record back
+// (null while the ring grows) to refill for its next operation.
+TEST(OperationLogTest, AddingByPointerHandsBackTheEvictedRecord) {
+  OperationLog log(3, 30, false);
+  const int64_t now = 100 * kDay;
+  std::vector<const OperationRecord*> added;
+  for (int i = 1; i <= 3; ++i) {
+    auto record = std::make_unique<OperationRecord>(Record(i, now));
+    added.push_back(record.get());
+    log.Add(record, now);
+    EXPECT_EQ(record, nullptr) << "the ring was still growing";
+  }
+  auto record = std::make_unique<OperationRecord>(Record(4, now));
+  log.Add(record, now);
+  ASSERT_NE(record, nullptr);
+  EXPECT_EQ(record.get(), added[0]);  // the oldest, op_1, with its buffers
+  EXPECT_EQ(Ids({*record}), (std::vector<std::string>{"op_1"}));
+  // Refilled and added again, it is the newest; the log kept copies of nothing.
+  *record = Record(5, now);
+  log.Add(record, now);
+  EXPECT_EQ(record.get(), added[1]);
+  EXPECT_EQ(Ids(log.Recent(10, now)), (std::vector<std::string>{"op_5", "op_4", "op_3"}));
+  EXPECT_EQ(log.Totals().operations, 5);
+  EXPECT_EQ(log.RetainedTotals(now).cost, Money::FromNanos(3 + 4 + 5));
+  // Retention still applies to records added by pointer, and the ring keeps working after it
+  // emptied slots.
+  const int64_t later = now + 31 * kDay;
+  EXPECT_TRUE(log.Recent(10, later).empty());
+  auto late = std::make_unique<OperationRecord>(Record(6, later));
+  log.Add(late, later);
+  EXPECT_EQ(Ids(log.Recent(10, later)), (std::vector<std::string>{"op_6"}));
 }
 
 }  // namespace
