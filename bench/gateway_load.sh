@@ -10,10 +10,19 @@
 # Reports
 #   * added latency at 1 connection: p50 and p99 of the gateway (and of nginx) minus the same
 #     percentiles measured straight at the mock (wrk --latency);
-#   * requests/s at 32 connections: gateway, nginx and direct, and gateway / nginx;
-#   * the gateway's RSS, sampled every second while it is under load: the maximum, and the
-#     first minute against the last minute (halves of the run when it is shorter than two
-#     minutes), which shows whether memory stays flat.
+#   * requests/s at 32 connections: gateway, nginx and direct, and gateway / nginx; also
+#     2xx answers/s (a gateway shedding load with fast 429s looks faster in plain req/s);
+#   * the gateway's RSS, sampled every second while it is under load (from the start of its
+#     warm-up): the value at 10, 100, 200 and 300 s (those the run reaches) and at the end,
+#     the maximum, and the first minute against the last minute (halves of the run when it
+#     is shorter than two minutes), which shows whether memory stays flat; then what the
+#     last sample consists of (anonymous memory vs. mapped files: the binary and shared
+#     libraries) and the thread count, and the load average when the load started and ended
+#     (the machine is shared: figures taken at a high load are not comparable);
+#   * the gateway's own counters (stopped with SIGTERM after the load: requests, refused,
+#     429s from max_concurrent_operations, upstream errors) and its CPU time per request
+#     (user + system over the load / requests it counted), steadier than req/s on a busy
+#     machine.
 #
 # Usage:
 #   bench/gateway_load.sh [--smoke] [BUILD_DIR | PATH/TO/genops]
@@ -34,6 +43,9 @@
 #     GATEWAY_WORKERS     gateway.governance_workers (default 8)
 #     GATEWAY_ONLY        1: only the gateway at CONNECTIONS (no direct, nginx or 1-connection
 #                         step): the 5-minute memory-flatness run, DURATION=300 GATEWAY_ONLY=1
+#     RSS_PROFILE_DIR     a directory: just before the gateway's load stops, its
+#                         /proc/PID/{smaps,smaps_rollup,status} are copied there (what the RSS
+#                         consists of, mapping by mapping)
 #
 # Exit code: 0 when every step ran and every response was a 2xx; 1 otherwise (a step that
 # failed, a non-2xx answer); 2 on a usage error. Whatever it started is stopped on exit and
@@ -213,6 +225,7 @@ if [ -z "$NGINX_URL" ]; then note "nginx could not be started"; exit 1; fi
 # --- The gateway (genops serve), full governance -------------------------------------------
 GATEWAY_URL=""
 GATEWAY_PID=""
+GATEWAY_STOP_LINE=""
 if "$GENOPS" --help 2>/dev/null | grep -q '^  serve '; then
   cat >"$TMP/genops.yaml" <<EOF
 governance:
@@ -302,8 +315,9 @@ run_bg() {
   return "$rc"
 }
 
-# run_wrk NAME URL CONNECTIONS THREADS: sets RPS, P50_US, P99_US, ERRORS (non-2xx + socket
-# errors) from wrk --latency.
+# run_wrk NAME URL CONNECTIONS THREADS: sets RPS, OK_RPS (2xx answers per second: a gateway
+# shedding load answers fast 429s, which count in RPS), P50_US, P99_US, ERRORS (non-2xx +
+# socket errors) from wrk --latency.
 run_wrk() {
   local name="$1" url="$2" conns="$3" threads="$4" out="$TMP/wrk-$1-c$3.txt"
   if [ "$WARMUP" -gt 0 ]; then
@@ -312,7 +326,7 @@ run_wrk() {
   if ! run_bg wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -s "$TMP/chat.lua" "$url" \
     >"$out" 2>&1; then
     note "wrk failed against $name: $(cat "$out")"
-    RPS=0; P50_US=nan; P99_US=nan; ERRORS=1
+    RPS=0; OK_RPS=0; P50_US=nan; P99_US=nan; ERRORS=1
     return 1
   fi
   RPS="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")"
@@ -322,6 +336,8 @@ run_wrk() {
   non2xx="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")"
   sockerr="$(awk '/Socket errors:/ { s = 0; for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) s += $i; print s }' "$out")"
   ERRORS=$(( ${non2xx:-0} + ${sockerr:-0} ))
+  OK_RPS="$(awk -v bad="${non2xx:-0}" '/ requests in / { n = $1 }
+    /^Requests\/sec:/ { r = $2 } END { printf "%.0f", (n > 0 ? r * (n - bad) / n : 0) }' "$out")"
   if [ "$ERRORS" -gt 0 ]; then
     note "$name at $conns connections: $ERRORS errors or non-2xx answers (see wrk output below)"
     cat "$out" >&2
@@ -329,36 +345,63 @@ run_wrk() {
   fi
 }
 
-# The gateway's RSS every second into $TMP/rss.txt ("seconds kib"), while a step runs.
+# The gateway's RSS every second into $TMP/rss.txt while a step runs, one line per sample:
+# "seconds-since-start rss-kib anon-kib file-kib threads" (seconds from the shell's clock, so
+# a slow sample does not shift the time axis).
 RSS_SAMPLER=""
+# cpu_ticks PID: user + system CPU time of PID (all its threads) in clock ticks. Its fields
+# are counted from the end of the command name, which may contain spaces.
+cpu_ticks() {
+  sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'
+}
 start_rss_sampler() {
   [ -n "$GATEWAY_PID" ] || return 0
+  LOAD_AT_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+  CPU_TICKS_AT_START="$(cpu_ticks "$GATEWAY_PID")"
+  local profile_at="$1"  # seconds into the load at which save_rss_profile runs
   (
-    t=0
+    start="${EPOCHREALTIME/[.,]/}"
+    profiled=0
     while kill -0 "$GATEWAY_PID" 2>/dev/null; do
-      rss="$(awk '/^VmRSS:/ { print $2 }' "/proc/$GATEWAY_PID/status" 2>/dev/null || true)"
-      [ -n "$rss" ] && echo "$t $rss" >>"$TMP/rss.txt"
+      now="${EPOCHREALTIME/[.,]/}"
+      t=$(( (now - start) / 1000000 ))
+      if [ "$profiled" = 0 ] && [ "$t" -ge "$profile_at" ]; then save_rss_profile; profiled=1; fi
+      awk -v t="$t" '
+        /^VmRSS:/ { rss = $2 } /^RssAnon:/ { anon = $2 } /^RssFile:/ { file = $2 }
+        /^RssShmem:/ { file += $2 } /^Threads:/ { threads = $2 }
+        END { if (rss != "") print t, rss, anon, file, threads }' \
+        "/proc/$GATEWAY_PID/status" >>"$TMP/rss.txt" 2>/dev/null || true
       sleep 1
-      t=$((t + 1))
     done
   ) &
   RSS_SAMPLER=$!
   PIDS+=("$RSS_SAMPLER")
 }
+# Copies what the gateway's memory consists of to RSS_PROFILE_DIR (when set), under load.
+save_rss_profile() {
+  [ -n "${RSS_PROFILE_DIR:-}" ] && [ -n "$GATEWAY_PID" ] || return 0
+  mkdir -p "$RSS_PROFILE_DIR"
+  local f
+  for f in smaps smaps_rollup status; do
+    cp "/proc/$GATEWAY_PID/$f" "$RSS_PROFILE_DIR/$f" 2>/dev/null || true
+  done
+}
 stop_rss_sampler() {
   [ -n "$RSS_SAMPLER" ] || return 0
+  LOAD_AT_END="$(cut -d' ' -f1-3 /proc/loadavg)"
+  CPU_TICKS_AT_END="$(cpu_ticks "$GATEWAY_PID")"
   kill -TERM "$RSS_SAMPLER" 2>/dev/null || true
   wait "$RSS_SAMPLER" 2>/dev/null || true
   RSS_SAMPLER=""
 }
 
 GATEWAY_WORKERS_TEXT="${GATEWAY_WORKERS:-8} governance workers"
-declare -A R_RPS R_P50 R_P99 R_ERR
+declare -A R_RPS R_OK R_P50 R_P99 R_ERR
 measure() {  # measure NAME URL CONNECTIONS THREADS
   local key="$1-c$3"
   printf 'gateway_load: %-8s %3s connection(s), %ss ...\n' "$1" "$3" "$DURATION" >&2
   if run_wrk "$1" "$2" "$3" "$4"; then :; else FAILED=1; fi
-  R_RPS[$key]="$RPS"; R_P50[$key]="$P50_US"; R_P99[$key]="$P99_US"; R_ERR[$key]="$ERRORS"
+  R_RPS[$key]="$RPS"; R_OK[$key]="$OK_RPS"; R_P50[$key]="$P50_US"; R_P99[$key]="$P99_US"; R_ERR[$key]="$ERRORS"
 }
 
 TARGETS=("direct|$MOCK_URL" "nginx|$NGINX_URL")
@@ -379,11 +422,24 @@ if [ "$GATEWAY_ONLY" != 1 ]; then
   done
 fi
 if [ -n "$GATEWAY_URL" ]; then
-  start_rss_sampler
+  # The load lasts one (GATEWAY_ONLY) or two steps of WARMUP + DURATION; the profile is
+  # taken two seconds before its end.
+  LOAD_SECONDS=$((WARMUP + DURATION))
+  [ "$GATEWAY_ONLY" != 1 ] && LOAD_SECONDS=$((2 * LOAD_SECONDS))
+  start_rss_sampler $((LOAD_SECONDS > 2 ? LOAD_SECONDS - 2 : 0))
   [ "$GATEWAY_ONLY" != 1 ] && measure gateway "$GATEWAY_URL" 1 1
   measure gateway "$GATEWAY_URL" "$CONNECTIONS" "$WRK_THREADS"
   stop_rss_sampler
-  kill -0 "$GATEWAY_PID" 2>/dev/null || { note "the gateway died under load: $(cat "$TMP/gateway.err")"; FAILED=1; }
+  if kill -0 "$GATEWAY_PID" 2>/dev/null; then
+    # Stopped here (SIGTERM: it drains, then prints its counters), so the report can say how
+    # its answers split (refused by governance, 429 from max_concurrent_operations, ...).
+    kill -TERM "$GATEWAY_PID" 2>/dev/null || true
+    for _ in $(seq 600); do kill -0 "$GATEWAY_PID" 2>/dev/null || break; sleep 0.1; done
+    GATEWAY_STOP_LINE="$(sed -n 's/^genops serve: \(stopped after .*\)/\1/p' "$TMP/gateway.err" | tail -n1)"
+  else
+    note "the gateway died under load: $(cat "$TMP/gateway.err")"
+    FAILED=1
+  fi
 fi
 
 # --- Report ---------------------------------------------------------------------------------
@@ -409,8 +465,9 @@ EXPORTER_TEXT="spans to a file"
 echo "request: POST /v1/chat/completions, gpt-4o-mini, non-streaming"
 echo "gateway: enforced policy, $LEDGER_TEXT, $EXPORTER_TEXT"
 echo
-printf '%-22s %6s %12s %12s %12s %8s\n' target conns 'req/s' p50 p99 errors
-printf '%-22s %6s %12s %12s %12s %8s\n' ---------------------- ------ ------------ ------------ ------------ --------
+printf '%-22s %6s %12s %12s %12s %12s %8s\n' target conns 'req/s' '2xx/s' p50 p99 errors
+printf '%-22s %6s %12s %12s %12s %12s %8s\n' ---------------------- ------ ------------ ------------ \
+  ------------ ------------ --------
 for conns in 1 "$CONNECTIONS"; do
   for name in direct nginx gateway; do
     key="$name-c$conns"
@@ -424,8 +481,8 @@ for conns in 1 "$CONNECTIONS"; do
       printf '%-22s %6s %12s\n' "$label" "$conns" 'skipped'
       continue
     fi
-    printf '%-22s %6s %12s %12s %12s %8s\n' "$label" "$conns" "${R_RPS[$key]}" \
-      "$(fmt_us "${R_P50[$key]}")" "$(fmt_us "${R_P99[$key]}")" "${R_ERR[$key]}"
+    printf '%-22s %6s %12s %12s %12s %12s %8s\n' "$label" "$conns" "${R_RPS[$key]}" \
+      "${R_OK[$key]}" "$(fmt_us "${R_P50[$key]}")" "$(fmt_us "${R_P99[$key]}")" "${R_ERR[$key]}"
   done
 done
 echo
@@ -451,17 +508,41 @@ else
 fi
 fi  # GATEWAY_ONLY
 if [ -s "$TMP/rss.txt" ]; then
-  awk '
-    { t[NR] = $1; r[NR] = $2; if ($2 > max) max = $2 }
+  awk -v load_start="${LOAD_AT_START:-?}" -v load_end="${LOAD_AT_END:-?}" '
+    function mib(k) { return sprintf("%.1f", k / 1024) }
+    { t[NR] = $1; r[NR] = $2; a[NR] = $3; f[NR] = $4; th[NR] = $5; if ($2 > max) max = $2 }
     END {
       n = NR; w = (n >= 120) ? 60 : int(n / 2); if (w < 1) w = 1
       for (i = 1; i <= w; i++) { fs += r[i]; if (r[i] > fm) fm = r[i] }
       for (i = n - w + 1; i <= n; i++) { ls += r[i]; if (r[i] > lm) lm = r[i] }
       fa = fs / w; la = ls / w
       label = (w == 60) ? "minute" : sprintf("%d s", w)
-      printf "gateway RSS under load (%d samples, 1/s): max %.1f MiB; first %s avg %.1f MiB (max %.1f), last %s avg %.1f MiB (max %.1f), change %+.1f%%\n",
-        n, max / 1024, label, fa / 1024, fm / 1024, label, la / 1024, lm / 1024, (fa > 0 ? (la - fa) * 100 / fa : 0)
+      printf "gateway RSS under load (%d samples, 1/s, from the start of the warm-up): max %s MiB; first %s avg %s MiB (max %s), last %s avg %s MiB (max %s), change %+.1f%%\n",
+        n, mib(max), label, mib(fa), mib(fm), label, mib(la), mib(lm), (fa > 0 ? (la - fa) * 100 / fa : 0)
+      # The first sample at or after each checkpoint.
+      split("10 100 200 300", cp, " "); line = ""
+      for (c = 1; c <= 4; c++) {
+        for (i = 1; i <= n; i++) if (t[i] >= cp[c]) break
+        if (i <= n) line = line sprintf("%s%d s %s", (line == "" ? "" : ", "), t[i], mib(r[i]))
+      }
+      line = line sprintf("%s%d s (end) %s", (line == "" ? "" : ", "), t[n], mib(r[n]))
+      printf "gateway RSS at: %s MiB\n", line
+      printf "gateway RSS at the end: %s MiB anonymous (heap, stacks), %s MiB mapped files (binary, shared libraries); %d threads\n",
+        mib(a[n]), mib(f[n]), th[n]
+      printf "load average (1/5/15 min) when the gateway load started: %s; when it ended: %s\n", load_start, load_end
     }' "$TMP/rss.txt"
+  if [ -n "${GATEWAY_STOP_LINE:-}" ]; then
+    echo "gateway counters: $GATEWAY_STOP_LINE"
+    # CPU per request: far less sensitive than req/s to what else runs on the machine.
+    awk -v t0="${CPU_TICKS_AT_START:-}" -v t1="${CPU_TICKS_AT_END:-}" -v hz="$(getconf CLK_TCK)" \
+      -v line="$GATEWAY_STOP_LINE" 'BEGIN {
+        split(line, w, " "); n = w[3] + 0
+        if (t0 != "" && t1 != "" && n > 0)
+          printf "gateway CPU (user + system) under load: %.1f s, %.0f us per request\n",
+            (t1 - t0) / hz, (t1 - t0) / hz * 1e6 / n }'
+  fi
+  [ -n "${RSS_PROFILE_DIR:-}" ] && [ -f "$RSS_PROFILE_DIR/smaps" ] &&
+    echo "gateway memory profile (smaps, smaps_rollup, status under load): $RSS_PROFILE_DIR"
 fi
 if [ -f "$TMP/ledger.db" ]; then
   echo "ledger: $(du -h "$TMP/ledger.db" | cut -f1) sqlite; spans file: $(du -h "$TMP/spans.jsonl" 2>/dev/null | cut -f1 || echo 0), $(wc -l <"$TMP/spans.jsonl" 2>/dev/null || echo 0) spans"

@@ -486,11 +486,32 @@ std::string DescribeTransportError(const absl::Status& s) {
   return Cat(HttpErrorKindName(info->kind), ": ", s.message());
 }
 
+// Frees what an exchange holds only for its upstream call, once that call is over (answered,
+// failed or cancelled) and before the operation's end is queued. A durable settlement can
+// wait behind hundreds of others for the ledger's disk flush (up to
+// max_concurrent_operations under a backlog), and each would otherwise keep its upstream
+// call (a 16 KiB read buffer, the parser, a copy of the request) and the request's body
+// alive until then: tens of megabytes at a backlog of a thousand. Dropping the call here
+// also destroys it on the loop that ran it rather than on a settlement thread.
+void ReleaseUpstream(Exchange& ex) {
+  std::shared_ptr<HttpClientCall> call;
+  {
+    std::lock_guard<std::mutex> lock(ex.call_mu);
+    call.swap(ex.call);
+  }
+  call.reset();  // outside call_mu: a call that had not finished is cancelled here
+  ex.request.headers = HttpHeaders();
+  std::string().swap(ex.request.body);
+  std::string().swap(ex.inspected.forward_body);
+  ex.upstream_headers = HttpHeaders();
+}
+
 // Runs `settle` (ending the operation: settlement, operation record, span) after the
 // answer: on the exchange's loop, behind the answer's bytes, when the ledger never blocks;
 // else on the settlement pool (a durable settlement waits for a disk flush).
 void Settle(const ExchangePtr& ex, std::function<void()> settle) {
   Gateway::Core& core = *ex->core;
+  ReleaseUpstream(*ex);
   if (core.governance_on_io_threads) {
     absl::AnyInvocable<void()> work = std::move(settle);
     if (!ex->writer->loop()->Post(std::move(work))) work();
@@ -504,6 +525,7 @@ void Settle(const ExchangePtr& ex, std::function<void()> settle) {
 // ledger never blocks.
 void EndOnWorker(const ExchangePtr& ex, std::function<void()> respond) {
   if (ex->finished.exchange(true)) return;
+  ReleaseUpstream(*ex);
   auto work = [ex, respond = std::move(respond)] {
     if (ex->op) ex->op->end();
     if (respond && !ex->client_gone.load()) respond();
@@ -996,6 +1018,7 @@ GatewayStats Gateway::stats() const {
   s.streams = c.streams.load();
   s.client_disconnects = c.client_disconnects.load();
   s.in_flight = c.in_flight.load();
+  if (c.client) s.upstream_calls = c.client->stats().live_calls;
   return s;
 }
 

@@ -107,6 +107,10 @@ struct GatewayStats {
   uint64_t streams = 0;
   uint64_t client_disconnects = 0;
   int64_t in_flight = 0;
+  // Upstream calls whose state is still held (HttpClientStats::live_calls). An exchange
+  // drops its call once the answer is complete, so an exchange that only waits for its
+  // settlement (counted in in_flight) holds none.
+  uint64_t upstream_calls = 0;
 };
 
 // Thread-safe; see the file comment.

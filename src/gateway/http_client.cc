@@ -1368,6 +1368,8 @@ HttpClientStats HttpClient::stats() const {
     std::lock_guard<std::mutex> lock(pool.mu);
     for (const auto& [key, idle] : pool.idle) s.idle_connections += idle.size();
   }
+  std::lock_guard<std::mutex> lock(core_->calls_mu);
+  s.live_calls = core_->calls.size();
   return s;
 }
 

@@ -205,6 +205,9 @@ struct HttpClientStats {
   uint64_t connections_opened = 0;
   uint64_t connections_reused = 0;
   uint64_t idle_connections = 0;  // now in the pool
+  // Calls whose state still exists: in flight, or ended but still referenced by a caller.
+  // Each holds a read buffer of 16 KiB; a count that keeps growing is a leak.
+  uint64_t live_calls = 0;
 };
 
 // Thread-safe; see the file comment.

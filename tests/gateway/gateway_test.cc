@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -720,11 +721,30 @@ TEST_P(GatewayTest, HealthReadinessAndUnknownRoutes) {
   EXPECT_NE(listed->body.find("gpt"), std::string::npos);
 }
 
-// A ledger that records the name of the thread each Reserve() and Settle() ran on. Being no
-// memory ledger, it counts as one that may block.
+// A ledger that records the name of the thread each Reserve() and Settle() ran on, and can
+// hold settlements (as a durable ledger's disk flush does) until released. Being no memory
+// ledger, it counts as one that may block.
 class ThreadRecordingLedger final : public ledger::Ledger {
  public:
   ThreadRecordingLedger() : inner_(ledger::NewMemoryLedger(nullptr)) {}
+
+  // From now on Settle() waits until ReleaseSettlements().
+  void HoldSettlements() {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_ = true;
+  }
+  void ReleaseSettlements() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      hold_ = false;
+    }
+    changed_.notify_all();
+  }
+  // Waits (up to 10 s) until `n` settlements are held; false on timeout.
+  bool WaitForHeldSettlements(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return changed_.wait_for(lock, std::chrono::seconds(10), [&] { return held_ >= n; });
+  }
 
   std::vector<std::string> reserve_threads() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -742,6 +762,13 @@ class ThreadRecordingLedger final : public ledger::Ledger {
   absl::StatusOr<ledger::SettleOutcome> Settle(std::string_view id, Money actual,
                                                int64_t now) override {
     Record(settle_threads_);
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      ++held_;
+      changed_.notify_all();
+      changed_.wait(lock, [&] { return !hold_; });
+      --held_;
+    }
     return inner_->Settle(id, actual, now);
   }
   absl::StatusOr<ledger::SettleOutcome> Charge(std::string_view id, const Attribution& a,
@@ -798,6 +825,9 @@ class ThreadRecordingLedger final : public ledger::Ledger {
 
   std::unique_ptr<ledger::Ledger> inner_;
   std::mutex mu_;
+  std::condition_variable changed_;
+  bool hold_ = false;
+  int held_ = 0;  // Settle() calls waiting on hold_
   std::vector<std::string> reserve_threads_;
   std::vector<std::string> settle_threads_;
 };
@@ -824,6 +854,38 @@ TEST_P(GatewayTest, GovernanceRunsOnTheThreadsItsModeNames) {
   for (const std::string& name : recording->settle_threads()) {
     EXPECT_TRUE(name.starts_with(settling)) << name;
   }
+}
+
+// Answered requests whose settlement waits on the ledger (a durable store's disk flush; under
+// load hundreds queue up) keep their operation, but no longer their upstream call, whose
+// buffers are most of an exchange's memory.
+TEST_P(GatewayTest, AnsweredRequestsWaitingForTheirSettlementHoldNoUpstreamCall) {
+  if (GetParam() == GovernanceThreads::kIoThreads) {
+    GTEST_SKIP() << "settlement runs on the io loop in this mode; holding it would stall the loop";
+  }
+  auto ledger = std::make_shared<ThreadRecordingLedger>();
+  ledger->HoldSettlements();
+  struct ReleaseAtExit {
+    ThreadRecordingLedger* ledger;
+    ~ReleaseAtExit() { ledger->ReleaseSettlements(); }  // also when an assertion fails
+  } release_at_exit{ledger.get()};
+  ledger_override_ = ledger;
+  Start();
+  const std::string body = ChatBody("gpt-4o-mini", 20);
+  for (int i = 0; i < 3; ++i) {
+    HttpClientResponse r = Post("/v1/chat/completions", body);
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  ASSERT_TRUE(ledger->WaitForHeldSettlements(3));
+  const GatewayStats held = gateway_->stats();
+  EXPECT_EQ(held.in_flight, 3);        // the operations are not over yet...
+  EXPECT_EQ(held.upstream_calls, 0u);  // ...but their upstream calls are freed
+  ledger->ReleaseSettlements();
+  Drain();
+  EXPECT_EQ(Spent(), ExpectedCost("/v1/chat/completions", body, "gpt-4o-mini", "openai") +
+                         ExpectedCost("/v1/chat/completions", body, "gpt-4o-mini", "openai") +
+                         ExpectedCost("/v1/chat/completions", body, "gpt-4o-mini", "openai"));
+  EXPECT_EQ(Reserved(), Money());
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, GatewayTest,
