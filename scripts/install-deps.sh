@@ -15,6 +15,8 @@ PACKAGES=(
   # OTLP/gRPC receiver. Debian's gRPCConfig.cmake fails unless the gRPC protoc plugins
   # (protobuf-compiler-grpc) are installed; the tests also use grpc_cpp_plugin.
   libgrpc++-dev protobuf-compiler-grpc
+  # The allocator of the genops binary (CMake option GENOPS_JEMALLOC).
+  libjemalloc-dev
   # Servers the ledger tests start on loopback (never as system services).
   redis-server postgresql
   # Load generator and the reference reverse proxy of bench/gateway_load.sh (loopback only).
