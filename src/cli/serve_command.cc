@@ -68,9 +68,10 @@ address. See docs/receiver.md.
 // synchronous=full, 2 cores): 4-5 MB less resident memory with 2 arenas than with 16, CPU
 // per request within the run-to-run noise (about 5%); only as many threads as there are
 // cores allocate at any instant. MALLOC_ARENA_MAX in the environment, when set, wins (glibc
-// applied it at the first allocation).
+// applied it at the first allocation). A binary linked with jemalloc (GENOPS_JEMALLOC) sets
+// its arenas in allocator_config.cc instead.
 void BoundMallocArenas(const Environment& env) {
-#ifdef M_ARENA_MAX
+#if defined(M_ARENA_MAX) && !defined(GENOPS_JEMALLOC)
   if (env.Get("MALLOC_ARENA_MAX").has_value()) return;
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
   mallopt(M_ARENA_MAX, std::max(2, cores));

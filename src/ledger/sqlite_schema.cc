@@ -40,9 +40,10 @@ constexpr int kPageSize = 1024;
 // the upper levels of the indexes keyed by random operation ids) fits in 2 MiB, while the
 // leaves of those indexes outgrow any fixed cache as the ledger grows and come from the OS
 // page cache either way (a pread of 1 KiB). Measured against 16 MiB: the gateway under load
-// (bench/gateway_load.sh) stayed about 16 MB smaller, instead of growing with the ledger
-// until 16 MiB were full, and spent no more CPU per request; the ledger benchmark's
-// reserve+settle pairs at 32 callers were no slower (1 and 4 MiB were within noise of 2).
+// (bench/gateway_load.sh) stayed 14-16 MB smaller, instead of growing with the ledger until
+// 16 MiB were full, and spent no more CPU per request (1 and 4 MiB: the same CPU, 4 MiB
+// 3-4 MB more memory); the ledger benchmark's reserve+settle pairs at 32 callers were no
+// slower.
 // A reader's cache is emptied at the start of every read transaction that follows another
 // connection's write (SQLite drops a connection's cache when the database changed), which
 // under load is every time, so it only needs one transaction's pages; an idle reader in the
