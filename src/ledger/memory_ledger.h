@@ -9,13 +9,14 @@
 // split into 64 stripes by a hash of the id, each behind its own lock; the budget counters
 // sit behind one more lock that every admission shares, held only for the check-and-add over
 // the matching budgets (matching, windows and statuses are computed outside it, from an
-// immutable snapshot of the budgets). So concurrent callers mostly take different locks,
-// and the shared one for a few dozen nanoseconds, which also keeps a caller preempted while
-// holding it rare (with many more threads than cores, that is what made one mutex slow: 32
-// callers on 2 cores made 0.84M pairs/s with it, against 2.7M for one caller). The locks
-// spin, then yield, then sleep (see SpinLock in memory_ledger.cc). Lock order: budget
-// changes (admin), then stripes in index order, then the counters. Budget changes swap the
-// snapshot in every stripe at once, so the next call of any thread sees them.
+// immutable snapshot of the budgets), and sharing its cache line with the current window's
+// counters of the first three budgets. So concurrent callers mostly take different locks,
+// and the shared one briefly, which also keeps a caller preempted while holding it rare
+// (with many more threads than cores, that is what made a single mutex slow: 32 callers on
+// 2 cores made 0.84M pairs/s with it, against 2.7M for one caller). The locks spin, then
+// yield, then sleep (SpinLock in memory_ledger.cc). Lock order: budget changes (admin), then
+// stripes in index order, then the counters. Budget changes swap the snapshot in every
+// stripe at once, so the next call of any thread sees them.
 //
 // Semantics beyond src/ledger/ledger.h, shared by every store:
 //  - Budget counters accumulate from the moment a budget exists: spend recorded before a

@@ -21,7 +21,9 @@
 
 namespace genops::sdk {
 
-class OperationLog {
+// Cache-line aligned: every operation takes its lock, so no other object may share a line
+// with it (a neighbour written by another thread made the lock's exchange a cross-core miss).
+class alignas(64) OperationLog {
  public:
   OperationLog(size_t capacity, int retention_days, bool detailed);
 

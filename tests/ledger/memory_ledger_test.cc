@@ -141,8 +141,6 @@ TEST(MemoryLedgerTest, SettledIdCountBoundIsLedgerWide) {
   EXPECT_EQ(ledger->TotalSpent()->nanos(), 1000);
 }
 
-// --- Many threads ------------------------------------------------------------------------
-
 Attribution Caller(const std::string& team, const std::string& project) {
   Attribution a;
   a.team = team;
@@ -170,6 +168,63 @@ ReserveRequest Request(const std::string& id, const Attribution& who, Money amou
   r.expires_at_unix_nanos = expires;
   return r;
 }
+
+// The first budgets keep their current window beside the counters lock, the others in a
+// map (memory_ledger.cc, BudgetCounters): five identical budgets must count alike through
+// window changes, reservations spanning them, releases, expiry sweeps, and a budget deleted
+// and created again (which starts from zero, whichever way its counters are kept).
+TEST(MemoryLedgerTest, EveryBudgetCountsAlikeAcrossWindows) {
+  ManualClock clock;
+  std::unique_ptr<Ledger> ledger = NewMemoryLedger(&clock);
+  constexpr int64_t kDay = 24 * kHour;
+  const std::vector<std::string> names = {"b1", "b2", "b3", "b4", "b5"};
+  for (const std::string& name : names) {
+    ASSERT_TRUE(ledger->UpsertBudget(Spec(name, Money::FromNanos(1'000'000), {})).ok());
+  }
+  const int64_t day1 = clock.NowUnixNanos();
+  const int64_t day2 = day1 + kDay;
+  auto expect_alike = [&](int64_t at, int64_t spent, int64_t reserved, const std::string& where) {
+    absl::StatusOr<std::vector<BudgetStatus>> all = ledger->ListBudgets(at);
+    ASSERT_TRUE(all.ok()) << all.status();
+    ASSERT_EQ(all->size(), names.size()) << where;
+    for (const BudgetStatus& b : *all) {
+      EXPECT_EQ(b.spent.nanos(), spent) << where << ": " << b.spec->name;
+      EXPECT_EQ(b.reserved.nanos(), reserved) << where << ": " << b.spec->name;
+    }
+  };
+  const Attribution who = Who();
+  // Day 1: two reservations held, one settled.
+  ASSERT_TRUE(ledger->Reserve(Request("a", who, Money::FromNanos(100), day1))->admitted);
+  ASSERT_TRUE(ledger->Reserve(Request("b", who, Money::FromNanos(200), day1))->admitted);
+  ASSERT_TRUE(ledger->Reserve(Request("c", who, Money::FromNanos(300), day1, day1 + 10))->admitted);
+  ASSERT_TRUE(ledger->Settle("a", Money::FromNanos(70), day1).ok());
+  expect_alike(day1, 70, 500, "day 1");
+  // Day 2: spend lands in day 2; the held reservations still count against day 1.
+  ASSERT_TRUE(ledger->Reserve(Request("d", who, Money::FromNanos(400), day2))->admitted);
+  ASSERT_TRUE(ledger->Settle("b", Money::FromNanos(150), day2).ok());
+  expect_alike(day1, 70, 300, "day 1 after settling b on day 2");
+  expect_alike(day2, 150, 400, "day 2");
+  // Back in day 1's window (a late caller) and forward again.
+  ASSERT_TRUE(ledger->Charge("e", who, Money::FromNanos(5), day1).ok());
+  ASSERT_TRUE(ledger->Release("d").ok());
+  expect_alike(day1, 75, 300, "day 1 after a late charge");
+  expect_alike(day2, 150, 0, "day 2 after releasing d");
+  // Expiry drops c's hold on day 1 and forgets day 1, which has ended and holds nothing.
+  ASSERT_EQ(*ledger->ExpireReservations(day2), 1);
+  expect_alike(day1, 0, 0, "day 1 after expiry");
+  expect_alike(day2, 150, 0, "day 2 after expiry");
+  // A budget deleted and created again starts from zero.
+  ASSERT_TRUE(ledger->DeleteBudget("b1").ok());
+  ASSERT_TRUE(ledger->UpsertBudget(Spec("b1", Money::FromNanos(1'000'000), {})).ok());
+  ASSERT_TRUE(ledger->Charge("f", who, Money::FromNanos(9), day2).ok());
+  absl::StatusOr<std::vector<BudgetStatus>> all = ledger->ListBudgets(day2);
+  ASSERT_TRUE(all.ok()) << all.status();
+  for (const BudgetStatus& b : *all) {
+    EXPECT_EQ(b.spent.nanos(), b.spec->name == "b1" ? 9 : 159) << b.spec->name;
+  }
+}
+
+// --- Many threads ------------------------------------------------------------------------
 
 // 32 threads (16 times the cores of the machine this was written on) admit and settle
 // against the same two budgets, with ids over every stripe, while a monitor lists the
