@@ -49,6 +49,7 @@ void AppendAttributes(std::vector<telemetry::Attribute>& out,
 // cheap local misses instead of cross-core transfers.
 // Both are bounded, so an idle process keeps at most
 // kSharedCapacity + kCacheCapacity * threads States (about 2.5 KB each with their buffers),
+// and a thread that only gives States back (never takes one) keeps at most kGiverCapacity,
 // and only as many as were once in use at the same time: a State is pooled when released,
 // never created for the pool. The shared capacity covers the spans a batch span processor
 // holds between exports, plus the backlog of a worker that fell behind: below that, States
@@ -60,6 +61,7 @@ class StatePool {
   static Operation::State* Take() noexcept {
     if (!cache_alive) return nullptr;  // the thread is exiting: its cache is gone
     Cache& cache = ThisThreadsCache();
+    cache.takes = true;
     if (cache.size == 0) Refill(cache);
     if (cache.size == 0) return nullptr;
     Operation::State* state = cache.items[--cache.size];
@@ -76,7 +78,12 @@ class StatePool {
       return;
     }
     Cache& cache = ThisThreadsCache();
-    if (cache.size == kCacheCapacity) {
+    if (!cache.takes && cache.size == kGiverCapacity) {
+      // This thread only ends operations that others started (a span export worker, the
+      // gateway's settlement threads): what it keeps, nobody takes. Pass everything on.
+      GiveShared(cache.items.data(), cache.size);
+      cache.size = 0;
+    } else if (cache.size == kCacheCapacity) {
       // The older half goes to the shared list; see the class comment for why oldest first.
       GiveShared(cache.items.data(), kBatch);
       std::copy(cache.items.begin() + kBatch, cache.items.end(), cache.items.begin());
@@ -95,12 +102,18 @@ class StatePool {
 
  private:
   static constexpr size_t kCacheCapacity = 64;
+  // What a thread that has never taken a State keeps before passing them on in one batch.
+  static constexpr size_t kGiverCapacity = 8;
   static constexpr size_t kBatch = kCacheCapacity / 2;
-  static constexpr size_t kSharedCapacity = 4096;
+  // A batch (512 by default) and the backlog at which callers start building spans
+  // themselves (two batches), with room to spare. 4096 let the gateway's memory creep up
+  // with every rare spike of operations in flight.
+  static constexpr size_t kSharedCapacity = 2048;
 
   struct Cache {
     std::array<Operation::State*, kCacheCapacity> items{};
     size_t size = 0;
+    bool takes = false;  // this thread has taken a State from the pool
     ~Cache() {
       cache_alive = false;
       GiveShared(items.data(), size);

@@ -116,12 +116,16 @@ BatchSpanProcessor::BatchSpanProcessor(std::unique_ptr<exporter::SpanExporter> e
     : options_(options),
       capacity_(options.span_processor_queue_size),
       index_mask_(IsPowerOfTwo(capacity_) ? capacity_ - 1 : 0),
+      max_spares_(std::min(2 * options.export_batch_size, options.span_processor_queue_size)),
       exporter_(std::move(exporter)),
       slots_(new Slot[options.span_processor_queue_size]) {
   for (uint64_t i = 0; i < capacity_; ++i) {
     slots_[i].sequence.store(i, std::memory_order_relaxed);
   }
   batch_.reserve(options.export_batch_size);
+  returned_spares_.reserve(options.export_batch_size);
+  std::lock_guard lock(spares_mu_);
+  spares_.reserve(max_spares_);
 }
 
 BatchSpanProcessor::~BatchSpanProcessor() {
@@ -143,16 +147,30 @@ BatchSpanProcessor::~BatchSpanProcessor() {
   dropped_after_shutdown_.fetch_add(end - begin, std::memory_order_relaxed);
 }
 
-void BatchSpanProcessor::OnEnd(SpanData&& span) noexcept {
+void BatchSpanProcessor::OnEnd(SpanData&& span) noexcept { Enqueue(span, Filled::kMoved); }
+
+void BatchSpanProcessor::OnEndRecycling(SpanData& span) noexcept {
+  // Not queued (unsampled, ring full, shut down): the caller still gets a reset span.
+  if (!Enqueue(span, Filled::kRecycling)) ResetKeepingElements(span);
+}
+
+bool BatchSpanProcessor::Enqueue(SpanData& span, Filled filled) noexcept {
   if (!span.sampled) {
     not_sampled_.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return false;
   }
   uint64_t position = 0;
   Slot* slot = ClaimSlot(&position);
-  if (slot == nullptr) return;
-  slot->span = std::move(span);
+  if (slot == nullptr) return false;
+  slot->filled = filled;
+  if (filled == Filled::kMoved) {
+    slot->span = std::move(span);
+  } else {
+    // The slot holds nothing, or the reset buffers of a span exported a lap ago (TakeBatch).
+    std::swap(slot->span, span);
+  }
   Publish(slot, position);
+  return true;
 }
 
 void BatchSpanProcessor::OnEndDeferred(DeferredSpan span) noexcept {
@@ -167,13 +185,40 @@ void BatchSpanProcessor::OnEndDeferred(DeferredSpan span) noexcept {
     // The worker is more than two batches behind: build the span here, in the slot, so that
     // the work is shared rather than piling up records (and, once the ring is full, dropping
     // spans) when producers outpace the worker.
-    slot->span = SpanData();
-    span.source->Materialize(span.record, slot->span);
-    span.source->Release(span.record);
+    BuildInSlot(*slot, span);
   } else {
     slot->deferred = span;
   }
   Publish(slot, position);
+}
+
+void BatchSpanProcessor::BuildInSlot(Slot& slot, DeferredSpan span) noexcept {
+  // A slot a recycling producer used holds an exported span's buffers already; any other
+  // holds none, and takes a spare's.
+  if (slot.span.attributes.capacity() == 0) {
+    std::lock_guard lock(spares_mu_);
+    if (!spares_.empty()) {
+      slot.span = std::move(spares_.back());
+      spares_.pop_back();
+    }
+  }
+  slot.filled = Filled::kBuilt;
+  span.source->Materialize(span.record, slot.span);
+  span.source->Release(span.record);
+}
+
+void BatchSpanProcessor::ReturnSpares() noexcept {
+  if (returned_spares_.empty()) return;
+  {
+    std::lock_guard lock(spares_mu_);
+    for (SpanData& spare : returned_spares_) {
+      if (spares_.size() == max_spares_) break;
+      spares_.push_back(std::move(spare));
+    }
+  }
+  // Beyond the bound, freed here: callers that lag for long enough to need more spares than a
+  // batch allocate again.
+  returned_spares_.clear();
 }
 
 BatchSpanProcessor::Slot* BatchSpanProcessor::ClaimSlot(uint64_t* position_out) noexcept {
@@ -325,13 +370,30 @@ size_t BatchSpanProcessor::TakeBatch(size_t max_spans, uint64_t limit) noexcept 
       deferred.source->Materialize(deferred.record, span);
       deferred.source->Release(deferred.record);
     } else {
-      span = std::move(slot.span);
+      switch (slot.filled) {
+        case Filled::kMoved:
+          span = std::move(slot.span);
+          break;
+        case Filled::kRecycling:
+          // `span` holds the buffers of a span this worker exported (reset) or none: the slot
+          // keeps them for the producer that claims it a lap from now.
+          std::swap(span, slot.span);
+          break;
+        case Filled::kBuilt:
+          std::swap(span, slot.span);
+          if (slot.span.attributes.capacity() != 0) {
+            returned_spares_.push_back(std::move(slot.span));
+          }
+          slot.span = SpanData();
+          break;
+      }
     }
     slot.sequence.store(position + capacity_, std::memory_order_release);
     ++position;
     ++taken;
   }
   dequeue_position_.store(position, std::memory_order_release);
+  ReturnSpares();
   return taken;
 }
 

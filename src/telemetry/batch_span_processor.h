@@ -13,6 +13,18 @@
 // batches behind, the caller builds the span itself instead (in its slot): producers that
 // outpace the worker share its work rather than fill the ring and lose spans.
 //
+// Memory is recycled, not freed, wherever a span's buffers would otherwise be allocated on one
+// thread and freed on another (with glibc, a free from a foreign thread takes the allocating
+// arena's lock, and a producer and the worker doing that to each other slowed both by 2-3x):
+// - the worker keeps its batch's spans between exports and builds deferred spans over them;
+// - a caller that builds a span because the worker lags builds it over a spare span's
+//   buffers, and the worker returns the buffers it swaps out for it to the spares (at most
+//   two batches' worth: as many spans as callers build while the worker is behind by up to
+//   a queue of 2048 slots, the default);
+// - OnEndRecycling swaps the caller's span with its slot's, so the caller gets back the buffers
+//   of a span exported earlier. The ring then holds up to one span's buffers per slot: the
+//   memory a full queue takes anyway.
+//
 // Why lock-free rather than mutex + deque: OnEnd runs on the SDK and gateway hot paths from many
 // threads. bench/batch_processor_benchmark.cc compares this ring with a mutex-guarded ring; see
 // the numbers recorded at the top of that file.
@@ -89,6 +101,9 @@ class BatchSpanProcessor final : public SpanProcessor {
   // slot, or drops it (counted) when the ring is full. Occasionally (once per
   // export_batch_size spans) takes the worker's mutex for a moment to wake it.
   void OnEnd(SpanData&& span) noexcept override;
+  // As OnEnd; `span` comes back with the buffers of a span exported earlier once the ring has
+  // gone round (empty before that). Allocation-free on the caller's thread.
+  void OnEndRecycling(SpanData& span) noexcept override;
   // Queues the record as OnEnd queues a span (same ring, same counters); the worker
   // materializes it just before exporting the batch that holds it, then releases it. With
   // more than 2 * export_batch_size spans waiting, materializes it here instead.
@@ -100,6 +115,15 @@ class BatchSpanProcessor final : public SpanProcessor {
   const BatchSpanProcessorOptions& options() const { return options_; }
 
  private:
+  // How the span of a slot got there, which decides what the worker leaves in the slot.
+  enum class Filled : uint8_t {
+    kMoved,      // OnEnd: the worker moves the span out, the slot keeps nothing
+    kRecycling,  // OnEndRecycling: swapped; the slot keeps the batch's old buffers for the
+                 // next recycling producer
+    kBuilt,      // built by a lagging caller over a spare: swapped; the slot's new buffers
+                 // go back to the spares
+  };
+
   struct Slot {
     // Vyukov's sequence number: == position when free for the producer claiming `position`,
     // == position + 1 once that producer has published its span.
@@ -107,6 +131,7 @@ class BatchSpanProcessor final : public SpanProcessor {
     // source != nullptr: the slot holds a deferred span, not `span`. Next to `sequence`, so
     // queuing a deferred span writes one cache line of the slot.
     DeferredSpan deferred;
+    Filled filled = Filled::kMoved;
     SpanData span;
   };
 
@@ -126,6 +151,13 @@ class BatchSpanProcessor final : public SpanProcessor {
   void WorkerLoop() noexcept;
   // Worker only: moves up to `max_spans` published spans with positions < `limit` into batch_.
   size_t TakeBatch(size_t max_spans, uint64_t limit) noexcept;
+  // OnEnd and OnEndRecycling: queues `span` (moved or swapped into its slot, as `filled`
+  // says) or counts why not; true when queued.
+  bool Enqueue(SpanData& span, Filled filled) noexcept;
+  // A caller's: builds `span` into `slot` over a spare span's buffers (see the top).
+  void BuildInSlot(Slot& slot, DeferredSpan span) noexcept;
+  // Worker only: hands returned_spares_ to the spares, as far as there is room.
+  void ReturnSpares() noexcept;
   // Worker only: exports batch_ and clears it.
   void ExportBatch() noexcept;
   // Worker only: exports every span whose position is below `target`, waiting for slots whose
@@ -137,6 +169,7 @@ class BatchSpanProcessor final : public SpanProcessor {
   const BatchSpanProcessorOptions options_;
   const uint64_t capacity_;
   const uint64_t index_mask_;  // capacity_ - 1 when capacity_ is a power of two, else 0
+  const size_t max_spares_;    // 2 * export_batch_size, at most the capacity
 
   // Touched by the worker only (and by the destructor after the worker has exited).
   const std::unique_ptr<exporter::SpanExporter> exporter_;
@@ -146,6 +179,9 @@ class BatchSpanProcessor final : public SpanProcessor {
   // is what an export holds anyway; keeping it between exports does not raise the peak).
   std::vector<SpanData> batch_;
   size_t batch_size_ = 0;
+  // Buffers swapped out of batch_ for spans built by callers, on their way to spares_
+  // (reserved to export_batch_size, so collecting them never allocates).
+  std::vector<SpanData> returned_spares_;
 
   // Producers' side. enqueue_position_ doubles as the `enqueued` counter: every successful claim
   // is one accepted span.
@@ -166,6 +202,11 @@ class BatchSpanProcessor final : public SpanProcessor {
   // Coordination between the worker and ForceFlush/Shutdown callers. std::mutex rather than
   // absl::Mutex: the distribution's prebuilt Abseil is not ThreadSanitizer-instrumented, and
   // this handshake is exactly what the tsan preset must be able to check.
+  // Spans exported earlier, reset, whose buffers lagging callers build over (BuildInSlot).
+  // At most max_spares_; reserved up front so that moving one in never allocates.
+  std::mutex spares_mu_;
+  std::vector<SpanData> spares_ ABSL_GUARDED_BY(spares_mu_);
+
   std::mutex mu_;
   std::condition_variable worker_cv_;                  // the worker waits here
   std::condition_variable done_cv_;                    // ForceFlush / Shutdown callers wait here

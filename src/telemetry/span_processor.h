@@ -93,6 +93,18 @@ class SpanProcessor {
   // After Shutdown: the span is discarded and counted in dropped_after_shutdown.
   virtual void OnEnd(SpanData&& span) noexcept = 0;
 
+  // As OnEnd, and hands back in `span` a SpanData to build the caller's next span into: equal
+  // to a default-constructed one except that its attributes and events may hold an earlier
+  // span's elements and its empty strings an earlier span's buffers, like the `out` of
+  // DeferredSpanSource::Materialize (write over them and erase the surplus). For producers
+  // that end span after span (the OTLP receiver): BatchSpanProcessor hands back the buffers
+  // of a span it has exported, so such a producer allocates nothing at steady state and
+  // frees nothing another thread allocated. This default hands back an empty span.
+  virtual void OnEndRecycling(SpanData& span) noexcept {
+    OnEnd(std::move(span));
+    span = SpanData();
+  }
+
   // As OnEnd, for a span built later (see DeferredSpanSource); deferred spans count as
   // sampled. Processors that export on the caller's thread materialize it right away (this
   // default); BatchSpanProcessor queues the record and materializes it on its worker.

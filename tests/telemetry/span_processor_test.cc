@@ -31,6 +31,7 @@ struct Recording {
   std::mutex mu;
   std::condition_variable changed;
   std::vector<std::string> names;  // guarded by mu, as is everything below
+  std::vector<size_t> attribute_counts;  // one per exported span, like names
   std::vector<size_t> batch_sizes;
   int force_flushes = 0;
   int shutdowns = 0;
@@ -79,7 +80,10 @@ class RecordingExporter final : public exporter::SpanExporter {
     --r.exports_in_progress;
     if (r.fail) return exporter::ExportResult::kFailure;
     r.batch_sizes.push_back(spans.size());
-    for (const SpanData& span : spans) r.names.push_back(span.name);
+    for (const SpanData& span : spans) {
+      r.names.push_back(span.name);
+      r.attribute_counts.push_back(span.attributes.size());
+    }
     r.changed.notify_all();
     return exporter::ExportResult::kSuccess;
   }
@@ -364,6 +368,159 @@ TEST(BatchSpanProcessorTest, DefaultsMatchTheSeed) {
   EXPECT_EQ(options.export_batch_size, 512u);
   EXPECT_EQ(options.batch_timeout, milliseconds(5000));
   EXPECT_TRUE(ValidateBatchSpanProcessorOptions(options).ok());
+}
+
+// Builds span `i` into `span` the way a recycling producer must: over whatever elements the
+// processor handed back, erasing the surplus. Span i has i % 3 + 1 attributes.
+void BuildRecycled(int i, SpanData& span) {
+  span.name.assign("r");
+  span.name += std::to_string(i);
+  const size_t wanted = static_cast<size_t>(i % 3 + 1);
+  for (size_t k = 0; k < wanted; ++k) {
+    if (k < span.attributes.size()) {
+      span.attributes[k].value = static_cast<int64_t>(k);
+    } else {
+      span.attributes.push_back({"genops.k", static_cast<int64_t>(k)});
+    }
+  }
+  span.attributes.resize(wanted);
+}
+
+TEST(BatchSpanProcessorTest, OnEndRecyclingHandsBackTheBuffersOfExportedSpans) {
+  auto recording = std::make_shared<Recording>();
+  auto processor = MakeBatch(
+      recording,
+      {.span_processor_queue_size = 4, .export_batch_size = 2, .batch_timeout = kLongDelay});
+  ASSERT_NE(processor, nullptr);
+  SpanData span;
+  int next = 0;
+  // Lap 1 fills the ring's slots; lap 2 swaps them with the batch's exported spans; from
+  // lap 3 on, every span handed back holds an exported span's buffers, reset.
+  for (int lap = 0; lap < 4; ++lap) {
+    for (int i = 0; i < 4; ++i) {
+      BuildRecycled(next++, span);
+      processor->OnEndRecycling(span);
+      if (lap >= 2) {
+        EXPECT_GT(span.attributes.capacity(), 0u) << "lap " << lap << " span " << i;
+        EXPECT_FALSE(span.attributes.empty());  // stale elements, to be written over
+        EXPECT_TRUE(span.name.empty());
+        EXPECT_EQ(span.trace_id, TraceId());
+        EXPECT_TRUE(span.sampled);
+        EXPECT_EQ(span.origin, nullptr);
+      }
+    }
+    ASSERT_TRUE(processor->ForceFlush(kWait));
+  }
+  // Not queued (unsampled): counted, and the span still comes back reset.
+  BuildRecycled(99, span);
+  span.sampled = false;
+  processor->OnEndRecycling(span);
+  EXPECT_TRUE(span.name.empty());
+  EXPECT_TRUE(span.sampled);
+  EXPECT_EQ(processor->stats().not_sampled, 1u);
+  ASSERT_TRUE(processor->Shutdown(milliseconds(10000)));
+  std::lock_guard lock(recording->mu);
+  ASSERT_EQ(recording->names.size(), 16u);
+  for (int i = 0; i < 16; ++i) {
+    EXPECT_EQ(recording->names[i], "r" + std::to_string(i));
+    EXPECT_EQ(recording->attribute_counts[i], static_cast<size_t>(i % 3 + 1)) << i;
+  }
+}
+
+TEST(SimpleSpanProcessorTest, OnEndRecyclingHandsBackAnEmptySpan) {
+  auto recording = std::make_shared<Recording>();
+  SimpleSpanProcessor processor(std::make_unique<RecordingExporter>(recording));
+  SpanData span = NamedSpan("once");
+  processor.OnEndRecycling(span);
+  EXPECT_EQ(recording->span_count(), 1u);
+  EXPECT_TRUE(span.name.empty());
+  EXPECT_TRUE(span.attributes.empty());
+}
+
+// A DeferredSpanSource whose records are span numbers; it notes which thread built each span
+// and whether the SpanData it was given already had buffers (a recycled one).
+class NumberedSpanSource final : public DeferredSpanSource {
+ public:
+  void Materialize(void* record, SpanData& out) noexcept override {
+    const auto number = reinterpret_cast<uintptr_t>(record);
+    {
+      std::lock_guard lock(mu_);
+      if (std::this_thread::get_id() == producer_) {
+        built_by_producer_.push_back(number);
+        if (out.attributes.capacity() > 0) ++producer_builds_over_buffers_;
+      }
+    }
+    BuildRecycled(static_cast<int>(number), out);
+  }
+  void Release(void*) noexcept override { releases_.fetch_add(1); }
+
+  void set_producer(std::thread::id id) {
+    std::lock_guard lock(mu_);
+    producer_ = id;
+  }
+  std::vector<uintptr_t> built_by_producer() {
+    std::lock_guard lock(mu_);
+    return built_by_producer_;
+  }
+  int producer_builds_over_buffers() {
+    std::lock_guard lock(mu_);
+    return producer_builds_over_buffers_;
+  }
+  int releases() const { return releases_.load(); }
+
+ private:
+  std::mutex mu_;
+  std::thread::id producer_;
+  std::vector<uintptr_t> built_by_producer_;
+  int producer_builds_over_buffers_ = 0;
+  std::atomic<int> releases_{0};
+};
+
+TEST(BatchSpanProcessorTest, LaggingProducersBuildSpansOverRecycledBuffers) {
+  auto recording = std::make_shared<Recording>();
+  NumberedSpanSource source;
+  source.set_producer(std::this_thread::get_id());
+  auto processor = MakeBatch(
+      recording,
+      {.span_processor_queue_size = 64, .export_batch_size = 4, .batch_timeout = kLongDelay});
+  ASSERT_NE(processor, nullptr);
+  uintptr_t next = 0;
+  auto end_one = [&] {
+    processor->OnEndDeferred(DeferredSpan{&source, reinterpret_cast<void*>(next++)});
+  };
+  // Round 1: the exporter hangs on the first batch, so the worker falls behind; once more
+  // than two batches (8) wait, the producer builds spans itself.
+  recording->SetGate(false);
+  for (int i = 0; i < 4; ++i) end_one();
+  ASSERT_TRUE(recording->WaitForExportInProgress());
+  for (int i = 0; i < 20; ++i) end_one();  // positions 4..23; 12..23 wait behind 8 others
+  std::vector<uintptr_t> built = source.built_by_producer();
+  ASSERT_EQ(built.size(), 12u);
+  EXPECT_EQ(built.front(), 12u);
+  EXPECT_EQ(built.back(), 23u);
+  EXPECT_EQ(source.producer_builds_over_buffers(), 0);  // nothing exported yet to recycle
+  recording->SetGate(true);
+  ASSERT_TRUE(processor->ForceFlush(kWait));
+
+  // Round 2: the same again. The worker gave the buffers it swapped out for the 12 spans
+  // built in round 1 to the spares (up to two batches: 8), and the producer builds over
+  // those first.
+  recording->SetGate(false);
+  for (int i = 0; i < 4; ++i) end_one();
+  ASSERT_TRUE(recording->WaitForExportInProgress());
+  for (int i = 0; i < 20; ++i) end_one();
+  EXPECT_EQ(source.built_by_producer().size(), 24u);
+  EXPECT_EQ(source.producer_builds_over_buffers(), 8);
+  recording->SetGate(true);
+  ASSERT_TRUE(processor->Shutdown(milliseconds(10000)));
+
+  EXPECT_EQ(source.releases(), 48);
+  std::lock_guard lock(recording->mu);
+  ASSERT_EQ(recording->names.size(), 48u);
+  for (int i = 0; i < 48; ++i) {
+    EXPECT_EQ(recording->names[i], "r" + std::to_string(i));  // in order, whoever built it
+    EXPECT_EQ(recording->attribute_counts[i], static_cast<size_t>(i % 3 + 1)) << i;
+  }
 }
 
 // --- SimpleSpanProcessor -------------------------------------------------------------------
