@@ -12,7 +12,9 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -128,58 +130,21 @@ class Client::Lane {
   absl::StatusOr<ReplyPtr> Run(const Command& command) {
     Pending self;
     self.command = &command;
-    bool lead = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      queue_.push_back(&self);
-      if (!leader_active_) {
-        leader_active_ = true;
-        busy_.store(true, std::memory_order_relaxed);
-        lead = true;
-      }
-    }
-    if (!lead) {
-      uint32_t state = kWaiting;
-      while ((state = self.state.load(std::memory_order_acquire)) == kWaiting) {
-        FutexWait(&self.state, kWaiting);  // returns at once if the state already changed
-      }
-      if (state == kDone) return Result(self);
-    }
-    // The leader: our own command is at the front of the queue.
-    std::vector<Pending*> batch;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      const size_t n = std::min(queue_.size(), kMaxBatch);
-      batch.assign(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(n));
-      queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(n));
-    }
-    const absl::Status connected = Execute(batch);
-    Pending* next_leader = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!connected.ok()) {
-        // Everyone waiting would try (and wait for) the same failing connect in turn: fail
-        // them now, so each caller waits for at most one connect timeout.
-        for (Pending* waiting : queue_) {
-          waiting->status = connected;
-          batch.push_back(waiting);
-        }
-        queue_.clear();
-      }
-      if (!queue_.empty()) {
-        next_leader = queue_.front();
-      } else {
-        leader_active_ = false;
-        busy_.store(false, std::memory_order_relaxed);
-      }
-    }
-    for (Pending* p : batch) {
-      if (p != &self) Signal(p, kDone);
-    }
-    if (next_leader != nullptr) Signal(next_leader, kLead);
+    RunAll(std::span<Pending>(&self, 1));
     return Result(self);
   }
 
+  std::vector<absl::StatusOr<ReplyPtr>> RunMany(std::span<const Command> commands) {
+    std::unique_ptr<Pending[]> pendings(new Pending[commands.size()]);
+    for (size_t i = 0; i < commands.size(); ++i) pendings[i].command = &commands[i];
+    RunAll(std::span<Pending>(pendings.get(), commands.size()));
+    std::vector<absl::StatusOr<ReplyPtr>> results;
+    results.reserve(commands.size());
+    for (size_t i = 0; i < commands.size(); ++i) results.push_back(Result(pendings[i]));
+    return results;
+  }
+
+  uint64_t round_trips() const { return round_trips_.load(std::memory_order_relaxed); }
   // Connects now (Client::Connect checks the server this way).
   absl::Status Warm() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -200,6 +165,74 @@ class Client::Lane {
     absl::Status status;
     std::atomic<uint32_t> state{kWaiting};  // also the futex the caller sleeps on
   };
+
+  // Queues `pendings` in order, as one caller, and returns once every one of them has its
+  // reply or status. The caller leads a batch whenever leadership reaches one of its own
+  // entries (the first, if the lane was idle); a lane carries at most kMaxBatch commands per
+  // round trip, so a long list takes several, each shared with other callers' commands.
+  void RunAll(std::span<Pending> pendings) {
+    if (pendings.empty()) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (Pending& p : pendings) queue_.push_back(&p);
+      if (!leader_active_) {
+        // No leader means an empty queue (a leader hands over to the front or clears it), so
+        // our first entry is at the front: lead with it.
+        leader_active_ = true;
+        busy_.store(true, std::memory_order_relaxed);
+        pendings[0].state.store(kLead, std::memory_order_relaxed);
+      }
+    }
+    for (Pending& p : pendings) {
+      for (;;) {
+        const uint32_t state = p.state.load(std::memory_order_acquire);
+        if (state == kDone) break;
+        if (state == kLead) {
+          Lead(&p);
+          p.state.store(kDone, std::memory_order_relaxed);
+          break;
+        }
+        FutexWait(&p.state, kWaiting);  // returns at once if the state already changed
+      }
+    }
+  }
+
+  // The leader's turn: `self` is at the front of the queue. Writes up to kMaxBatch queued
+  // commands, reads their replies, hands them out, and passes leadership on.
+  void Lead(Pending* self) {
+    std::vector<Pending*> batch;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const size_t n = std::min(queue_.size(), kMaxBatch);
+      batch.assign(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(n));
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(n));
+    }
+    const absl::Status connected = Execute(batch);
+    round_trips_.fetch_add(1, std::memory_order_relaxed);
+    Pending* next_leader = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!connected.ok()) {
+        // Everyone waiting would try (and wait for) the same failing connect in turn: fail
+        // them now, so each caller waits for at most one connect timeout.
+        for (Pending* waiting : queue_) {
+          waiting->status = connected;
+          batch.push_back(waiting);
+        }
+        queue_.clear();
+      }
+      if (!queue_.empty()) {
+        next_leader = queue_.front();
+      } else {
+        leader_active_ = false;
+        busy_.store(false, std::memory_order_relaxed);
+      }
+    }
+    for (Pending* p : batch) {
+      if (p != self) Signal(p, kDone);
+    }
+    if (next_leader != nullptr) Signal(next_leader, kLead);
+  }
 
   // Publishes `state` to a waiting caller and wakes it. Once the state is stored the caller
   // may return and its Pending vanish; only the futex wake-up (harmless, see FutexWakeOne)
@@ -378,6 +411,7 @@ class Client::Lane {
   std::deque<Pending*> queue_;  // guarded by mu_; callers not yet in a batch
   bool leader_active_ = false;  // guarded by mu_
   std::atomic<bool> busy_{false};
+  std::atomic<uint64_t> round_trips_{0};  // batches written (connect failures included)
 
   // Touched only by the current leader (or Warm() with no leader active, under mu_).
   redisContext* ctx_ = nullptr;
@@ -400,15 +434,29 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
   return client;
 }
 
-absl::StatusOr<ReplyPtr> Client::Run(const Command& command) noexcept {
+Client::Lane& Client::PickLane() noexcept {
   const size_t n = lanes_.size();
   const size_t start = next_lane_.fetch_add(1, std::memory_order_relaxed) % n;
   // Prefer an idle lane: a lone caller then never queues behind another's batch.
   for (size_t k = 0; k < n; ++k) {
     Lane& lane = *lanes_[(start + k) % n];
-    if (!lane.busy()) return lane.Run(command);
+    if (!lane.busy()) return lane;
   }
-  return lanes_[start]->Run(command);
+  return *lanes_[start];
+}
+
+absl::StatusOr<ReplyPtr> Client::Run(const Command& command) noexcept {
+  return PickLane().Run(command);
+}
+
+std::vector<absl::StatusOr<ReplyPtr>> Client::RunMany(std::span<const Command> commands) noexcept {
+  return PickLane().RunMany(commands);
+}
+
+uint64_t Client::round_trips() const {
+  uint64_t total = 0;
+  for (const auto& lane : lanes_) total += lane->round_trips();
+  return total;
 }
 
 }  // namespace genops::ledger::redis

@@ -29,6 +29,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,6 +86,13 @@ class Client {
   // NOAUTH/WRONGPASS/NOPERM -> kPermissionDenied, OOM -> kResourceExhausted, READONLY ->
   // kFailedPrecondition, anything else -> kInternal. I/O failures -> kUnavailable.
   absl::StatusOr<ReplyPtr> Run(const Command& command) noexcept;
+  // Runs `commands` in order on one connection, pipelined (up to 128 per round trip), and
+  // returns their results in the same order, each as Run() would. A lost connection fails the
+  // commands whose replies it lost (they may or may not have run), not the ones before.
+  std::vector<absl::StatusOr<ReplyPtr>> RunMany(std::span<const Command> commands) noexcept;
+
+  // Batches written so far over every connection (a command alone counts one), for tests.
+  uint64_t round_trips() const;
 
   // "host:port", for messages.
   const std::string& address() const { return address_; }
@@ -92,6 +100,7 @@ class Client {
  private:
   class Lane;
   explicit Client(const ClientOptions& options);
+  Lane& PickLane() noexcept;
 
   const ClientOptions options_;
   const std::string address_;

@@ -112,6 +112,14 @@ absl::StatusOr<RedisLedgerConfig> ParseRedisLedgerUrl(std::string_view url,
 absl::StatusOr<std::unique_ptr<Ledger>> OpenRedisLedger(std::string_view url,
                                                         const LedgerOpenOptions& options);
 
+// Counters of one Redis ledger, for tests and benchmarks.
+struct RedisLedgerStats {
+  uint64_t round_trips = 0;  // pipelined batches written to the server so far
+};
+
+// The stats of `ledger`; kInvalidArgument when it is not a Redis ledger.
+absl::StatusOr<RedisLedgerStats> GetRedisLedgerStats(const Ledger& ledger);
+
 }  // namespace genops::ledger
 
 #endif  // GENOPS_LEDGER_REDIS_LEDGER_H_

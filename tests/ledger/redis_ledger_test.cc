@@ -328,6 +328,70 @@ TEST_F(RedisLedgerTest, IdempotencyHoldsAcrossReplicas) {
   EXPECT_EQ(*a->TotalSpent(), Usd(3));
 }
 
+TEST_F(RedisLedgerTest, ChargeBatchPipelinesItsItems) {
+  std::unique_ptr<Ledger> ledger = Open();
+  ASSERT_TRUE(ledger->UpsertBudget(Budget("daily", Usd(1000))).ok());
+  const Attribution team = Team("x");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 300; ++i) ids.push_back("span-" + std::to_string(i));
+  std::vector<ChargeItem> items;
+  for (const std::string& id : ids) items.push_back({id, &team, Usd(1), kNow});
+  items.push_back({ids[7], &team, Usd(1), kNow});  // a repeat inside the batch
+  items.push_back({"", &team, Usd(1), kNow});      // malformed: refused alone
+
+  const uint64_t before = GetRedisLedgerStats(*ledger)->round_trips;
+  std::vector<absl::StatusOr<SettleOutcome>> outcomes = ledger->ChargeBatch(items);
+  const uint64_t round_trips = GetRedisLedgerStats(*ledger)->round_trips - before;
+
+  ASSERT_EQ(outcomes.size(), 302u);
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(outcomes[i].ok()) << i << ": " << outcomes[i].status();
+    EXPECT_FALSE(outcomes[i]->already_settled);
+    EXPECT_EQ(outcomes[i]->actual, Usd(1));
+  }
+  ASSERT_TRUE(outcomes[300].ok());
+  EXPECT_TRUE(outcomes[300]->already_settled);
+  EXPECT_EQ(outcomes[301].status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*ledger->TotalSpent(), Usd(300));
+  // 301 scripts at up to 128 per round trip, instead of one round trip each.
+  EXPECT_LE(round_trips, 3u);
+  EXPECT_GE(round_trips, 3u);
+}
+
+TEST_F(RedisLedgerTest, ChargeBatchAfterAnotherReplicaChangedBudgetsChargesInOrder) {
+  std::unique_ptr<Ledger> a = Open();
+  std::unique_ptr<Ledger> b = Open();
+  ASSERT_TRUE(a->UpsertBudget(Budget("daily", Usd(100))).ok());
+  const Attribution team = Team("x");
+  ASSERT_TRUE(a->Charge("warm-up", team, Usd(1), kNow).ok());  // a caches the budgets
+  // b adds a team budget: every script of a's next batch meets a newer version (STALE) and
+  // is charged again after a reload, in order.
+  ASSERT_TRUE(
+      b->UpsertBudget(Budget("team-x", Usd(3), BudgetPeriod::kDay, {{"team", "x"}})).ok());
+  const std::vector<ChargeItem> items = {{"one", &team, Usd(2), kNow},
+                                         {"one", &team, Usd(2), kNow},
+                                         {"two", &team, Usd(2), kNow}};
+  std::vector<absl::StatusOr<SettleOutcome>> outcomes = a->ChargeBatch(items);
+  ASSERT_EQ(outcomes.size(), 3u);
+  ASSERT_TRUE(outcomes[0].ok()) << outcomes[0].status();
+  EXPECT_FALSE(outcomes[0]->already_settled);
+  ASSERT_EQ(outcomes[0]->budgets.size(), 2u);  // the new budget counts the spend
+  ASSERT_TRUE(outcomes[1].ok());
+  EXPECT_TRUE(outcomes[1]->already_settled);
+  ASSERT_TRUE(outcomes[2].ok());
+  EXPECT_FALSE(outcomes[2]->already_settled);
+  EXPECT_EQ(*b->TotalSpent(), Usd(5));
+  absl::StatusOr<std::vector<BudgetStatus>> budgets = b->ListBudgets(kNow);
+  ASSERT_TRUE(budgets.ok());
+  bool found = false;
+  for (const BudgetStatus& status : *budgets) {
+    if (status.spec->name != "team-x") continue;
+    found = true;
+    EXPECT_EQ(status.spent, Usd(4));  // spend already made is recorded, even past the limit
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST_F(RedisLedgerTest, SettledIdsAreRememberedForTheirTtl) {
   std::unique_ptr<Ledger> ledger = Open();
   ASSERT_TRUE(ledger->Charge("op", Team("a"), Usd(1), kNow).ok());
