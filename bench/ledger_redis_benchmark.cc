@@ -19,6 +19,9 @@
 // The server is the bound: each pair costs Redis about 30-36 us of CPU (two Lua scripts of
 // 4-5 redis.call each, their append-only-file propagation, the sockets), the client about
 // 16 us (mostly waking callers: about 3 context switches per pair).
+// BM_RedisCharge512 (2026-11-26, load average 5): 512 Charge() calls in a row 16.6k
+// charges/s; one pipelined ChargeBatch of 512 57.2k charges/s (3.5x; client CPU 9.7 ms ->
+// 1.3 ms per 512).
 // Without redis-server installed the benchmarks report an error and exit cleanly.
 // GENOPS_BENCH_REDIS_URL=redis://HOST:PORT/DB measures an existing server instead (keys
 // under a fresh prefix "bench-<pid>-<pool>:", left behind).
@@ -30,6 +33,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "benchmark/benchmark.h"
@@ -124,6 +128,47 @@ void BM_RedisReserveSettle(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+
+// Charges of 512 spends, as the OTLP receiver makes one per export request: one ChargeBatch
+// (pipelined) against the reference of 512 Charge() calls in a row. items_per_second counts
+// charges. Argument: 1 = ChargeBatch, 0 = Charge() one by one.
+void BM_RedisCharge512(benchmark::State& state) {
+  Fixture& fixture = Shared(2);
+  if (fixture.ledger == nullptr) {
+    state.SkipWithError(fixture.error.c_str());
+    return;
+  }
+  static std::atomic<int64_t> next_id{0};
+  Ledger& ledger = *fixture.ledger;
+  Attribution attribution;
+  attribution.team = "bench";
+  attribution.project = "receiver";
+  constexpr size_t kItems = 512;
+  std::vector<std::string> ids(kItems);
+  std::vector<ChargeItem> items(kItems);
+  for (auto _ : state) {
+    for (size_t i = 0; i < kItems; ++i) {
+      ids[i] = Cat("charge-", next_id.fetch_add(1, std::memory_order_relaxed));
+      items[i] = {ids[i], &attribution, Money::FromNanos(1'234'567), kNow};
+    }
+    bool ok = true;
+    if (state.range(0) == 1) {
+      for (const absl::StatusOr<SettleOutcome>& outcome : ledger.ChargeBatch(items)) {
+        ok = ok && outcome.ok();
+      }
+    } else {
+      for (const ChargeItem& item : items) {
+        ok = ok && ledger.Charge(item.operation_id, attribution, item.actual, kNow).ok();
+      }
+    }
+    if (!ok) {
+      state.SkipWithError("a charge failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(kItems));
+}
+BENCHMARK(BM_RedisCharge512)->Arg(0)->Arg(1)->UseRealTime();
 
 // Argument: pool_size (connections); 2 is the default.
 BENCHMARK(BM_RedisReserveSettle)->Arg(2)->Threads(1)->Threads(32)->UseRealTime();
