@@ -427,6 +427,42 @@ TEST(BatchSpanProcessorTest, OnEndRecyclingHandsBackTheBuffersOfExportedSpans) {
   }
 }
 
+TEST(BatchSpanProcessorTest, ConcurrentRecyclingProducersNeverTearOrDuplicateSpans) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 5000;
+  auto recording = std::make_shared<Recording>();
+  auto processor = MakeBatch(recording, {.span_processor_queue_size = 256,
+                                         .export_batch_size = 32,
+                                         .batch_timeout = milliseconds(5)});
+  ASSERT_NE(processor, nullptr);
+  std::vector<std::thread> producers;
+  for (int t = 0; t < kThreads; ++t) {
+    producers.emplace_back([&processor, t] {
+      SpanData span;
+      for (int i = 0; i < kPerThread; ++i) {
+        BuildRecycled(i, span);  // name "r<i>", i % 3 + 1 attributes
+        span.name += "-t" + std::to_string(t);
+        processor->OnEndRecycling(span);
+      }
+    });
+  }
+  for (std::thread& producer : producers) producer.join();
+  ASSERT_TRUE(processor->Shutdown(milliseconds(20000)));
+  const SpanProcessorStats stats = processor->stats();
+  EXPECT_EQ(stats.enqueued + stats.dropped_queue_full, uint64_t{kThreads * kPerThread});
+  EXPECT_EQ(stats.exported, stats.enqueued);
+  std::lock_guard lock(recording->mu);
+  ASSERT_EQ(recording->names.size(), stats.exported);
+  std::set<std::string> seen;
+  for (size_t k = 0; k < recording->names.size(); ++k) {
+    const std::string& name = recording->names[k];
+    EXPECT_TRUE(seen.insert(name).second) << "exported twice: " << name;
+    // Each span carries exactly what its producer wrote: i % 3 + 1 attributes for "r<i>-t<t>".
+    const int i = std::stoi(name.substr(1, name.find('-') - 1));
+    EXPECT_EQ(recording->attribute_counts[k], static_cast<size_t>(i % 3 + 1)) << name;
+  }
+}
+
 TEST(SimpleSpanProcessorTest, OnEndRecyclingHandsBackAnEmptySpan) {
   auto recording = std::make_shared<Recording>();
   SimpleSpanProcessor processor(std::make_unique<RecordingExporter>(recording));
