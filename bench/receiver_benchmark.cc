@@ -50,10 +50,12 @@ using genops::telemetry::SpanData;
 
 constexpr size_t kBatchSize = kLoadBatchSize;
 
-// Re-encodes what it is given and drops it: the null exporter at the end of the pipeline.
+// Re-encodes what it is given and drops it: the null exporter at the end of the pipeline. It
+// leaves the spans in `spans`, so the receiver decodes its next request over them, as it does
+// over the buffers a BatchSpanProcessor hands back in `genops serve`.
 class EncodingNullSink final : public genops::receiver::ReceivedSpanSink {
  public:
-  void Consume(const ResourceInfo& resource, std::vector<SpanData>&& spans) noexcept override {
+  void Consume(const ResourceInfo& resource, std::vector<SpanData>& spans) noexcept override {
     thread_local std::string buffer;
     genops::exporter::EncodeOtlpProto(spans, resource, &buffer);
     bytes_.fetch_add(buffer.size(), std::memory_order_relaxed);

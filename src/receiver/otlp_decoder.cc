@@ -20,6 +20,7 @@
 #include "src/core/json_depth.h"
 #include "src/core/text.h"
 #include "src/export/encoding_util.h"
+#include "src/telemetry/aggregate_fields.h"
 
 namespace genops::receiver {
 namespace {
@@ -178,6 +179,57 @@ StatusCode StatusFromInt(int64_t v) {
   return (v >= 0 && v <= 2) ? static_cast<StatusCode>(v) : StatusCode::kUnset;
 }
 
+// *value = std::string(text), reusing the buffer of a string *value already holds (decoding
+// writes over the attributes of recycled spans, whose values keep their capacity).
+void AssignString(AttributeValue* value, std::string_view text) {
+  if (auto* s = std::get_if<std::string>(value)) {
+    s->assign(text.data(), text.size());
+  } else {
+    value->emplace<std::string>(text);
+  }
+}
+
+// *key = AttributeKey(text), unless it already is: the recycled spans' keys are mostly the
+// ones being decoded, so this skips copying (and, above 31 bytes, allocating) them.
+void AssignKey(telemetry::AttributeKey* key, std::string_view text) {
+  if (key->view() != text) *key = telemetry::AttributeKey(text);
+}
+
+// The element `*used` of `items` (an existing one, to be written over, or a new one), and
+// ++*used. The caller erases the elements from *used on (keeping some as spares) once the
+// message is decoded.
+template <typename T>
+T& NextElement(std::vector<T>& items, size_t* used) {
+  T& item = *used < items.size() ? items[*used] : items.emplace_back();
+  ++*used;
+  return item;
+}
+
+template <typename T>
+void EraseFrom(std::vector<T>& items, size_t used) {
+  if (used < items.size()) items.erase(items.begin() + static_cast<ptrdiff_t>(used), items.end());
+}
+
+// `span` as a default-constructed SpanData, except that its attributes and events (and the
+// buffers of its strings) stay for the decoder to write over; the decoder erases the surplus.
+void ResetForDecoding(SpanData& span) {
+  static_assert(telemetry::CountFields<SpanData>() == 16, "a field was added: reset it here");
+  span.trace_id = telemetry::TraceId();
+  span.span_id = telemetry::SpanId();
+  span.parent_span_id = telemetry::SpanId();
+  span.trace_state.clear();
+  span.name.clear();
+  span.kind = SpanKind::kInternal;
+  span.start_unix_nanos = 0;
+  span.end_unix_nanos = 0;
+  span.status_code = StatusCode::kUnset;
+  span.status_message.clear();
+  span.dropped_attributes_count = 0;
+  span.dropped_events_count = 0;
+  span.sampled = true;
+  span.origin.reset();
+}
+
 // ======================================================================================
 // Protobuf
 // ======================================================================================
@@ -189,6 +241,9 @@ constexpr int kWireStartGroup = 3;
 constexpr int kWireEndGroup = 4;
 constexpr int kWireFixed32 = 5;
 constexpr int kMaxGroupDepth = 32;
+// A span whose attribute vector has room for this many attributes is decoded without counting
+// them first (the vector grows if it must).
+constexpr size_t kRecycledAttributeCapacity = 32;
 
 // A view of one message's bytes.
 struct Cursor {
@@ -221,6 +276,7 @@ class ProtoDecoder {
         return status_;
       }
     }
+    EraseFrom(out_->batches, batches_used_);
     return absl::OkStatus();
   }
 
@@ -406,8 +462,9 @@ class ProtoDecoder {
   }
 
   bool ResourceSpans(Cursor c) {
-    const size_t first_batch = out_->batches.size();
+    const size_t first_batch = batches_used_;
     std::vector<Attribute> resource_attributes;
+    size_t resource_attributes_used = 0;
     int64_t scope_index = 0;
     while (!c.done()) {
       uint32_t field = 0;
@@ -417,7 +474,7 @@ class ProtoDecoder {
         FrameGuard g(frames_, "resource");
         Cursor sub{nullptr, nullptr};
         if (!Len(c, &sub)) return false;
-        if (!Resource(sub, &resource_attributes)) return false;
+        if (!Resource(sub, &resource_attributes, &resource_attributes_used)) return false;
       } else if (field == 2 && wt == kWireLen) {  // scope_spans
         FrameGuard g(frames_, "scope_spans", scope_index++);
         Cursor sub{nullptr, nullptr};
@@ -428,8 +485,8 @@ class ProtoDecoder {
       }
     }
     // The resource may come after its scope spans on the wire: attach it at the end.
-    for (size_t k = first_batch; k < out_->batches.size(); ++k) {
-      if (k + 1 == out_->batches.size()) {
+    for (size_t k = first_batch; k < batches_used_; ++k) {
+      if (k + 1 == batches_used_) {
         out_->batches[k].resource.attributes = std::move(resource_attributes);
       } else {
         out_->batches[k].resource.attributes = resource_attributes;
@@ -438,13 +495,13 @@ class ProtoDecoder {
     return true;
   }
 
-  bool Resource(Cursor c, std::vector<Attribute>* attributes) {
+  bool Resource(Cursor c, std::vector<Attribute>* attributes, size_t* used) {
     while (!c.done()) {
       uint32_t field = 0;
       int wt = 0;
       if (!Tag(c, &field, &wt)) return false;
       if (field == 1 && wt == kWireLen) {
-        if (!KeyValueInto(c, attributes)) return false;
+        if (!KeyValueInto(c, attributes, used)) return false;
       } else if (!Skip(c, field, wt)) {
         return false;
       }
@@ -453,11 +510,15 @@ class ProtoDecoder {
   }
 
   bool ScopeSpans(Cursor c) {
-    ScopeSpansBatch& batch = out_->batches.emplace_back();
+    // A batch of an earlier request is written over (its spans' buffers reused).
+    ScopeSpansBatch& batch = NextElement(out_->batches, &batches_used_);
     batch.resource.scope_name.clear();
+    batch.resource.scope_version.clear();
+    batch.resource.attributes.clear();  // ResourceSpans sets them
     // out_->batches may reallocate while spans are decoded below: keep the index.
-    const size_t batch_index = out_->batches.size() - 1;
+    const size_t batch_index = batches_used_ - 1;
     batch.spans.reserve(std::min(CountFields(c, 2), limits_.max_spans));
+    size_t spans_used = 0;
     int64_t span_index = 0;
     while (!c.done()) {
       uint32_t field = 0;
@@ -476,13 +537,15 @@ class ProtoDecoder {
           return Fail(sub.p, Cat("more than ", limits_.max_spans, " spans in one request"));
         }
         std::vector<SpanData>& spans = out_->batches[batch_index].spans;
-        SpanData& span = spans.emplace_back();
+        SpanData& span = NextElement(spans, &spans_used);
+        ResetForDecoding(span);
         ++out_->span_count;
         if (!Span(sub, &span)) return false;
       } else if (!Skip(c, field, wt)) {
         return false;
       }
     }
+    EraseFrom(out_->batches[batch_index].spans, spans_used);
     return true;
   }
 
@@ -498,7 +561,7 @@ class ProtoDecoder {
         if (!CheckString(sub, limits_.max_key_bytes, field == 1 ? "scope name" : "scope version")) {
           return false;
         }
-        (field == 1 ? resource->scope_name : resource->scope_version) = std::string(View(sub));
+        (field == 1 ? resource->scope_name : resource->scope_version).assign(View(sub));
       } else if (field == 3 && wt == kWireLen) {
         // Scope attributes are not kept (the span model has no room for them); count them.
         if (++attributes > limits_.max_attributes) {
@@ -514,14 +577,18 @@ class ProtoDecoder {
 
   bool Span(Cursor c, SpanData* span) {
     span->sampled = true;
-    {
+    if (span->attributes.capacity() < kRecycledAttributeCapacity) {
       // Reserve the attribute and event vectors: growing them one by one was a tenth of the
-      // decoding time (each growth moves every attribute).
+      // decoding time (each growth moves every attribute). A recycled span (see
+      // DecodeOtlpProto) mostly has the room already, and the pre-scan costs a pass.
       size_t events = 0;
       const size_t attributes = CountFields(c, 9, 11, &events);
       span->attributes.reserve(std::min(attributes, limits_.max_attributes));
       span->events.reserve(std::min(events, limits_.max_events_per_span));
     }
+    // The span's attributes and events are written over, then the surplus erased.
+    size_t attributes_used = 0;
+    size_t events_used = 0;
     int64_t event_index = 0;
     while (!c.done()) {
       uint32_t field = 0;
@@ -574,10 +641,10 @@ class ProtoDecoder {
           break;
         case 9:  // attributes
           if (wt == kWireLen) {
-            if (span->attributes.size() >= limits_.max_attributes) {
+            if (attributes_used >= limits_.max_attributes) {
               return Fail(c.p, Cat("more than ", limits_.max_attributes, " span attributes"));
             }
-            if (!KeyValueInto(c, &span->attributes)) return false;
+            if (!KeyValueInto(c, &span->attributes, &attributes_used)) return false;
             continue;
           }
           break;
@@ -596,10 +663,10 @@ class ProtoDecoder {
             FrameGuard g(frames_, "events", event_index++);
             Cursor sub{nullptr, nullptr};
             if (!Len(c, &sub)) return false;
-            if (span->events.size() >= limits_.max_events_per_span) {
+            if (events_used >= limits_.max_events_per_span) {
               return Fail(sub.p, Cat("more than ", limits_.max_events_per_span, " events"));
             }
-            if (!Event(sub, &span->events.emplace_back())) return false;
+            if (!Event(sub, &NextElement(span->events, &events_used))) return false;
             continue;
           }
           break;
@@ -625,6 +692,8 @@ class ProtoDecoder {
       }
       if (!Skip(c, field, wt)) return false;  // flags (16), dropped_links_count, unknown
     }
+    out_->spares.Keep(span->attributes, attributes_used);
+    out_->spares.Keep(span->events, events_used);
     return true;
   }
 
@@ -650,6 +719,10 @@ class ProtoDecoder {
   }
 
   bool Event(Cursor c, SpanEvent* event) {
+    // Possibly an earlier span's event: every field is written, its attributes over.
+    event->time_unix_nanos = 0;
+    std::string_view name;
+    size_t attributes_used = 0;
     while (!c.done()) {
       uint32_t field = 0;
       int wt = 0;
@@ -662,28 +735,31 @@ class ProtoDecoder {
         Cursor sub{nullptr, nullptr};
         if (!Len(c, &sub)) return false;
         if (!CheckString(sub, limits_.max_key_bytes, "event name")) return false;
-        event->name = telemetry::EventName(View(sub));
+        name = View(sub);
       } else if (field == 3 && wt == kWireLen) {
-        if (event->attributes.size() >= limits_.max_attributes) {
+        if (attributes_used >= limits_.max_attributes) {
           return Fail(c.p, Cat("more than ", limits_.max_attributes, " event attributes"));
         }
-        if (!KeyValueInto(c, &event->attributes)) return false;
+        if (!KeyValueInto(c, &event->attributes, &attributes_used)) return false;
       } else if (!Skip(c, field, wt)) {
         return false;
       }
     }
+    AssignKey(&event->name, name);
+    out_->spares.Keep(event->attributes, attributes_used);
     return true;
   }
 
-  // Reads one length-delimited KeyValue at `c` and appends it to `attributes`.
-  bool KeyValueInto(Cursor& c, std::vector<Attribute>* attributes) {
-    FrameGuard g(frames_, "attributes", static_cast<int64_t>(attributes->size()));
+  // Reads one length-delimited KeyValue at `c` into element *used of `attributes` (written
+  // over when it exists, appended otherwise), and ++*used.
+  bool KeyValueInto(Cursor& c, std::vector<Attribute>* attributes, size_t* used) {
+    FrameGuard g(frames_, "attributes", static_cast<int64_t>(*used));
     Cursor sub{nullptr, nullptr};
     if (!Len(c, &sub)) return false;
-    Attribute& attribute = attributes->emplace_back();
+    Attribute& attribute = NextElement(*attributes, used);
     std::string_view key;
     if (!KeyValue(sub, &key, &attribute.value, 0)) return false;
-    attribute.key = telemetry::AttributeKey(key);
+    AssignKey(&attribute.key, key);
     return true;
   }
 
@@ -710,7 +786,7 @@ class ProtoDecoder {
       }
     }
     if (!has_value) {
-      *value = std::string();
+      AssignString(value, {});
       ++out_->values_converted;
     }
     return true;
@@ -731,7 +807,7 @@ class ProtoDecoder {
           return false;
         }
         if (field == 1) {
-          *value = std::string(View(sub));
+          AssignString(value, View(sub));
         } else {
           *value = Base64(View(sub));
           ++out_->values_converted;
@@ -768,7 +844,7 @@ class ProtoDecoder {
       }
     }
     if (!set) {
-      *value = std::string();  // an empty AnyValue
+      AssignString(value, {});  // an empty AnyValue
       ++out_->values_converted;
     }
     return true;
@@ -825,6 +901,7 @@ class ProtoDecoder {
   const size_t size_;
   const DecodeLimits& limits_;
   DecodedTraces* const out_;
+  size_t batches_used_ = 0;  // out_->batches written so far; the rest is erased at the end
   FrameStack frames_;
   absl::Status status_;
 };
@@ -1393,7 +1470,11 @@ absl::Status JsonSyntaxError(std::string_view body, simdjson::error_code code) {
 
 absl::Status DecodeOtlpProto(std::string_view body, const DecodeLimits& limits,
                              DecodedTraces* out) {
-  out->Clear();
+  // Not Clear(): the batches and spans already in *out are written over (see the header).
+  out->span_count = 0;
+  out->links_dropped = 0;
+  out->values_converted = 0;
+  out->spares.Clear();
   try {
     return ProtoDecoder(body, limits, out).Run();
   } catch (const std::bad_alloc&) {

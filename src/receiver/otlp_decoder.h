@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "src/receiver/spare_elements.h"
 #include "src/telemetry/span_data.h"
 
 namespace genops::receiver {
@@ -78,17 +79,27 @@ struct DecodedTraces {
   size_t span_count = 0;                 // over all batches
   uint64_t links_dropped = 0;            // span links (the span model has none)
   uint64_t values_converted = 0;         // attribute values turned into strings (see above)
+  // Attributes and events DecodeOtlpProto erased from the recycled spans it decoded over, for
+  // the enrichment to append again (see spare_elements.h); not part of the decoded request.
+  SpareElements spares;
 
   void Clear() {
     batches.clear();
     span_count = 0;
     links_dropped = 0;
     values_converted = 0;
+    spares.Clear();
   }
 };
 
-// Decodes a binary protobuf ExportTraceServiceRequest into *out (cleared first). On error,
-// *out holds what was decoded before it and must not be used. Errors are InvalidArgument,
+// Decodes a binary protobuf ExportTraceServiceRequest into *out. The result is what decoding
+// into an empty DecodedTraces gives, but the batches, spans, attributes and events already in
+// *out are written over rather than freed and allocated again (their strings keep their
+// buffers; the surplus is erased): a caller that decodes request after request into one
+// DecodedTraces, whose spans a SpanProcessor's OnEndRecycling refills with exported spans'
+// buffers, allocates almost nothing per span. The attributes and events erased from the
+// recycled spans go to out->spares (cleared first). On error, *out holds what was decoded
+// before it and must not be used. Errors are InvalidArgument,
 // each message starting with "otlp protobuf: " and naming the byte offset and field path.
 absl::Status DecodeOtlpProto(std::string_view body, const DecodeLimits& limits, DecodedTraces* out);
 

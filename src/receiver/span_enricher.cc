@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -90,8 +91,18 @@ constexpr std::array<KeySlot, kSlotCount> kKeys = {{
 
 using Slots = std::array<const Attribute*, kSlotCount>;
 
+// Equal strings of equal length (the caller checked). The first, middle and last bytes are
+// compared before the rest: keys of the same length sharing a long prefix ("gen_ai.usage.")
+// mostly differ there, and this runs for every attribute of every received span.
+bool SameBytes(std::string_view a, std::string_view b) {
+  const size_t n = a.size();
+  if (n == 0) return true;
+  if (a[0] != b[0] || a[n / 2] != b[n / 2] || a[n - 1] != b[n - 1]) return false;
+  return std::memcmp(a.data(), b.data(), n) == 0;
+}
+
 bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+  return s.size() >= prefix.size() && SameBytes(s.substr(0, prefix.size()), prefix);
 }
 
 // kKeys grouped by key length, so an attribute is compared with the one or two keys of its
@@ -135,7 +146,7 @@ void FillSlots(const std::vector<Attribute>& attributes, Slots* slots) {
     for (int8_t entry : kKeysByLength.slots[key.size()]) {
       if (entry < 0) break;
       const KeySlot& ks = kKeys[static_cast<size_t>(entry)];
-      if (key == ks.key) {
+      if (SameBytes(key, ks.key)) {
         if ((*slots)[ks.slot] == nullptr) (*slots)[ks.slot] = &a;  // first occurrence wins
         break;
       }
@@ -158,8 +169,15 @@ std::string ScalarText(const AttributeValue& value) {
   return "";
 }
 
-std::string TextOf(const Attribute* a) {
-  return a == nullptr ? std::string() : ScalarText(a->value);
+// *out = the text of `a` ("" when null), in *out's buffer.
+void TextInto(const Attribute* a, std::string* out) {
+  if (a == nullptr) {
+    out->clear();
+  } else if (const auto* s = std::get_if<std::string>(&a->value)) {
+    out->assign(*s);
+  } else {
+    *out = ScalarText(a->value);
+  }
 }
 
 std::string_view Describe(const AttributeValue& value, std::string* buffer) {
@@ -368,10 +386,48 @@ bool IsWrittenKey(std::string_view key) {
   return false;
 }
 
-template <typename V>
-void Put(std::vector<Attribute>& a, std::string_view static_key, V&& value) {
-  a.push_back({AttributeKey::Static(static_key), AttributeValue(std::forward<V>(value))});
-}
+// Appends attributes to a vector, over spare elements when there are some (see
+// spare_elements.h): a string value is written into the spare's string buffer, so an
+// attribute that held the same key a lap earlier costs no allocation.
+class AttributeWriter {
+ public:
+  AttributeWriter(std::vector<Attribute>& to, SpareElements* spares) : to_(to), spares_(spares) {}
+
+  void Text(std::string_view static_key, std::string_view text) {
+    // Spare attributes (kept for their string buffers) serve string values only.
+    AttributeValue& value =
+        spares_ != nullptr ? spares_->AppendWithKey(to_, static_key).value : Next(static_key);
+    if (auto* s = std::get_if<std::string>(&value)) {
+      s->assign(text.data(), text.size());
+    } else {
+      value.emplace<std::string>(text);
+    }
+  }
+  void Int(std::string_view static_key, int64_t v) { Scalar(static_key, v); }
+  void Double(std::string_view static_key, double v) { Scalar(static_key, v); }
+  void Bool(std::string_view static_key, bool v) { Scalar(static_key, v); }
+  // An attribute with an owned key (genops.tag.<k>).
+  void OwnedText(std::string key, const std::string& text) {
+    to_.push_back({AttributeKey(key), AttributeValue(text)});
+  }
+
+ private:
+  AttributeValue& Next(std::string_view static_key) {
+    return to_.emplace_back(Attribute{AttributeKey::Static(static_key), AttributeValue()}).value;
+  }
+  template <typename T>
+  void Scalar(std::string_view static_key, T v) {
+    AttributeValue& value = Next(static_key);
+    if (auto* held = std::get_if<T>(&value)) {
+      *held = v;
+    } else {
+      value.template emplace<T>(v);
+    }
+  }
+
+  std::vector<Attribute>& to_;
+  SpareElements* const spares_;
+};
 
 }  // namespace
 
@@ -416,16 +472,30 @@ bool VersionAtLeast(std::string_view version, int major, int minor, int patch) {
 }
 
 absl::StatusOr<LlmCall> ReadLlmCall(const SpanData& span, const telemetry::ResourceInfo& resource) {
+  LlmCall call;
+  if (absl::Status s = ReadLlmCall(span, resource, &call); !s.ok()) return s;
+  return call;
+}
+
+absl::Status ReadLlmCall(const SpanData& span, const telemetry::ResourceInfo& resource,
+                         LlmCall* out) {
   Slots slots;
   FillSlots(span.attributes, &slots);
-  LlmCall call;
+  LlmCall& call = *out;
+  // Every field is written (the strings in their buffers).
+  call.is_llm = false;
+  call.provider.clear();
+  call.provider_unknown = false;
+  call.usage = Usage();
+  call.has_usage = false;
+  call.cache = CacheAccounting::kNoCacheTokens;
   call.already_governed =
       slots[kGenOpsOperationId] != nullptr || slots[kGenOpsCostTotal] != nullptr;
 
-  call.provider_reported = TextOf(First(slots, {kProviderName, kSystem, kVendor}));
-  call.request_model = TextOf(First(slots, {kRequestModel, kLlmRequestModel}));
-  call.response_model = TextOf(First(slots, {kResponseModel, kLlmResponseModel}));
-  call.operation = TextOf(First(slots, {kOperationName, kRequestType}));
+  TextInto(First(slots, {kProviderName, kSystem, kVendor}), &call.provider_reported);
+  TextInto(First(slots, {kRequestModel, kLlmRequestModel}), &call.request_model);
+  TextInto(First(slots, {kResponseModel, kLlmResponseModel}), &call.response_model);
+  TextInto(First(slots, {kOperationName, kRequestType}), &call.operation);
   if (!call.provider_reported.empty()) {
     call.provider = CanonicalProvider(call.provider_reported);
     call.provider_unknown = call.provider.empty();
@@ -439,7 +509,7 @@ absl::StatusOr<LlmCall> ReadLlmCall(const SpanData& span, const telemetry::Resou
   const bool has_model = !call.model().empty();
   call.is_llm =
       any_count || (has_model && (!call.provider_reported.empty() || !call.operation.empty()));
-  if (!call.is_llm) return call;
+  if (!call.is_llm) return absl::OkStatus();
   if (call.operation.empty()) call.operation = OperationFromName(span.name);
 
   int64_t input = 0, output = 0, cache_read = 0, cache_write = 0, reasoning = 0, total = 0;
@@ -479,7 +549,8 @@ absl::StatusOr<LlmCall> ReadLlmCall(const SpanData& span, const telemetry::Resou
     has_input = true;
   }
   call.has_usage = has_input || has_output;
-  if (!call.has_usage) return call;  // a total alone (or cache counts alone) cannot be priced
+  // A total alone (or cache counts alone) cannot be priced.
+  if (!call.has_usage) return absl::OkStatus();
 
   call.cache = DecideCacheAccounting(call, resource, input, cache_read, cache_write);
   Usage& u = call.usage;
@@ -492,7 +563,7 @@ absl::StatusOr<LlmCall> ReadLlmCall(const SpanData& span, const telemetry::Resou
   if (absl::Status valid = u.Validate(); !valid.ok()) {
     return absl::InvalidArgumentError(Cat("token usage is not plausible: ", valid.message()));
   }
-  return call;
+  return absl::OkStatus();
 }
 
 Attribution ResourceAttribution(const telemetry::ResourceInfo& resource,
@@ -533,13 +604,14 @@ BudgetSummary TightestBudget(const ledger::BudgetStatusList& budgets) {
   return summary;
 }
 
-void AnnotateLlmSpan(const LlmAnnotation& an, SpanData& span) {
+void AnnotateLlmSpan(const LlmAnnotation& an, SpanData& span, SpareElements* spares) {
   auto& attrs = span.attributes;
   attrs.erase(std::remove_if(attrs.begin(), attrs.end(),
                              [](const Attribute& a) { return IsWrittenKey(a.key.view()); }),
               attrs.end());
   const LlmCall& call = *an.call;
   attrs.reserve(attrs.size() + 32 + an.attribution.tags.size());
+  AttributeWriter put(attrs, spares);
   const Attribution& at = an.attribution;
   const std::pair<std::string_view, const std::string*> dims[] = {
       {sc::kGenOpsTeam, &at.team},
@@ -549,65 +621,73 @@ void AnnotateLlmSpan(const LlmAnnotation& an, SpanData& span) {
       {sc::kGenOpsCostCenter, &at.cost_center},
       {sc::kGenOpsFeature, &at.feature}};
   for (const auto& [key, value] : dims) {
-    if (!value->empty()) Put(attrs, key, *value);
+    if (!value->empty()) put.Text(key, *value);
   }
-  for (const auto& [k, v] : at.tags) {
-    attrs.push_back({AttributeKey(Cat(sc::kGenOpsTagPrefix, k)), AttributeValue(v)});
-  }
-  Put(attrs, sc::kGenOpsSource, std::string("otlp_receiver"));
-  Put(attrs, sc::kGenOpsOperationId, an.operation_id);
-  if (!call.operation.empty()) Put(attrs, sc::kGenOpsOperationType, call.operation);
-  Put(attrs, sc::kGenOpsOperationName, span.name);
+  for (const auto& [k, v] : at.tags) put.OwnedText(Cat(sc::kGenOpsTagPrefix, k), v);
+  put.Text(sc::kGenOpsSource, "otlp_receiver");
+  put.Text(sc::kGenOpsOperationId, an.operation_id);
+  if (!call.operation.empty()) put.Text(sc::kGenOpsOperationType, call.operation);
+  put.Text(sc::kGenOpsOperationName, span.name);
   if (an.priced) {
-    Put(attrs, sc::kGenOpsCostTotal, an.cost.usd());
-    Put(attrs, sc::kGenOpsCostTotalNanos, an.cost.nanos());
+    put.Double(sc::kGenOpsCostTotal, an.cost.usd());
+    put.Int(sc::kGenOpsCostTotalNanos, an.cost.nanos());
   }
-  Put(attrs, sc::kGenOpsCostCurrency, std::string("USD"));
-  if (!an.cost_provider.empty()) Put(attrs, sc::kGenOpsCostProvider, an.cost_provider);
-  if (!an.cost_model.empty()) Put(attrs, sc::kGenOpsCostModel, an.cost_model);
-  Put(attrs, sc::kGenOpsCostPriced, an.priced);
+  put.Text(sc::kGenOpsCostCurrency, "USD");
+  if (!an.cost_provider.empty()) put.Text(sc::kGenOpsCostProvider, an.cost_provider);
+  if (!an.cost_model.empty()) put.Text(sc::kGenOpsCostModel, an.cost_model);
+  put.Bool(sc::kGenOpsCostPriced, an.priced);
   if (call.has_usage) {
-    Put(attrs, sc::kGenOpsTokensInput, call.usage.input_tokens);
-    Put(attrs, sc::kGenOpsTokensOutput, call.usage.output_tokens);
-    Put(attrs, sc::kGenOpsTokensTotal, call.usage.total_tokens());
+    put.Int(sc::kGenOpsTokensInput, call.usage.input_tokens);
+    put.Int(sc::kGenOpsTokensOutput, call.usage.output_tokens);
+    put.Int(sc::kGenOpsTokensTotal, call.usage.total_tokens());
   }
-  Put(attrs, sc::kGenOpsPolicyLevel, std::string(PolicyLevelName(an.policy_level)));
-  Put(attrs, sc::kGenOpsPolicyResult, std::string(DecisionResultName(an.result)));
+  put.Text(sc::kGenOpsPolicyLevel, PolicyLevelName(an.policy_level));
+  put.Text(sc::kGenOpsPolicyResult, DecisionResultName(an.result));
   if (an.reason != DecisionReason::kNone) {
-    Put(attrs, sc::kGenOpsPolicyReason, std::string(DecisionReasonName(an.reason)));
+    put.Text(sc::kGenOpsPolicyReason, DecisionReasonName(an.reason));
   }
   if (an.budget.present) {
     const BudgetSummary& b = an.budget;
-    Put(attrs, sc::kGenOpsBudgetName, b.name);
-    Put(attrs, sc::kGenOpsBudgetLimit, b.limit.usd());
-    Put(attrs, sc::kGenOpsBudgetConsumed, (b.spent + b.reserved).usd());
-    Put(attrs, sc::kGenOpsBudgetRemaining, (b.limit - b.spent - b.reserved).usd());
+    put.Text(sc::kGenOpsBudgetName, b.name);
+    put.Double(sc::kGenOpsBudgetLimit, b.limit.usd());
+    put.Double(sc::kGenOpsBudgetConsumed, (b.spent + b.reserved).usd());
+    put.Double(sc::kGenOpsBudgetRemaining, (b.limit - b.spent - b.reserved).usd());
     const double utilization = b.limit.nanos() > 0
                                    ? static_cast<double>((b.spent + b.reserved).nanos()) /
                                          static_cast<double>(b.limit.nanos())
                                    : 0.0;
-    Put(attrs, sc::kGenOpsBudgetUtilizationPercent, utilization * 100.0);
+    put.Double(sc::kGenOpsBudgetUtilizationPercent, utilization * 100.0);
   }
-  Put(attrs, sc::kGenOpsAccountingReserved, 0.0);
-  Put(attrs, sc::kGenOpsAccountingActual, an.priced ? an.cost.usd() : 0.0);
+  put.Double(sc::kGenOpsAccountingReserved, 0.0);
+  put.Double(sc::kGenOpsAccountingActual, an.priced ? an.cost.usd() : 0.0);
 
+  // A spare event comes with an earlier event's attributes: cleared (their vector's buffer
+  // stays), then written.
+  const auto new_event = [&]() -> telemetry::SpanEvent& {
+    telemetry::SpanEvent& e =
+        spares != nullptr ? spares->Append(span.events) : span.events.emplace_back();
+    e.attributes.clear();
+    return e;
+  };
   if (an.charged) {
-    telemetry::SpanEvent& e = span.events.emplace_back();
-    e.name = AttributeKey::Static(sc::kEventBudgetReconciliation);
+    telemetry::SpanEvent& e = new_event();
+    e.name.AssignStatic(sc::kEventBudgetReconciliation);
     e.time_unix_nanos = span.end_unix_nanos;
-    Put(e.attributes, sc::kGenOpsAccountingReserved, 0.0);
-    Put(e.attributes, sc::kGenOpsAccountingActual, an.cost.usd());
-    Put(e.attributes, "genops.accounting.ledger_ok", an.ledger_ok);
+    AttributeWriter event_put(e.attributes, nullptr);
+    event_put.Double(sc::kGenOpsAccountingReserved, 0.0);
+    event_put.Double(sc::kGenOpsAccountingActual, an.cost.usd());
+    event_put.Bool("genops.accounting.ledger_ok", an.ledger_ok);
   }
   for (const Alert& alert : an.alerts) {
-    telemetry::SpanEvent& e = span.events.emplace_back();
-    e.name = AttributeKey::Static(sc::kEventAlert);
+    telemetry::SpanEvent& e = new_event();
+    e.name.AssignStatic(sc::kEventAlert);
     e.time_unix_nanos = alert.time_unix_nanos != 0 ? alert.time_unix_nanos : span.end_unix_nanos;
-    Put(e.attributes, "genops.alert.kind", std::string(AlertKindName(alert.kind)));
-    Put(e.attributes, "genops.alert.severity", alert.severity);
-    Put(e.attributes, "genops.alert.message", alert.message);
-    if (!alert.budget_name.empty()) Put(e.attributes, sc::kGenOpsBudgetName, alert.budget_name);
-    if (alert.amount.nanos() != 0) Put(e.attributes, "genops.alert.amount", alert.amount.usd());
+    AttributeWriter event_put(e.attributes, nullptr);
+    event_put.Text("genops.alert.kind", AlertKindName(alert.kind));
+    event_put.Text("genops.alert.severity", alert.severity);
+    event_put.Text("genops.alert.message", alert.message);
+    if (!alert.budget_name.empty()) event_put.Text(sc::kGenOpsBudgetName, alert.budget_name);
+    if (alert.amount.nanos() != 0) event_put.Double("genops.alert.amount", alert.amount.usd());
   }
 }
 

@@ -83,6 +83,7 @@
 #include "genops/usage.h"
 #include "src/core/alerts.h"
 #include "src/ledger/ledger.h"
+#include "src/receiver/spare_elements.h"
 #include "src/telemetry/span_data.h"
 
 namespace genops::receiver {
@@ -123,6 +124,10 @@ struct LlmCall {
 // non-numeric or huge token counts; a total smaller than its part).
 absl::StatusOr<LlmCall> ReadLlmCall(const telemetry::SpanData& span,
                                     const telemetry::ResourceInfo& resource);
+// The same into *call, every field written (its strings in their buffers: the receiver reads
+// span after span into one LlmCall). On error, *call is unspecified.
+absl::Status ReadLlmCall(const telemetry::SpanData& span, const telemetry::ResourceInfo& resource,
+                         LlmCall* call);
 
 // The catalog's provider name for a reported one ("" when unknown; see the file comment).
 std::string CanonicalProvider(std::string_view reported);
@@ -168,8 +173,11 @@ struct LlmAnnotation {
 // Writes the genops.* attributes (attribution, operation, cost, tokens, policy, budget,
 // accounting) and events (genops.budget.reconciliation when charged, one genops.alert per
 // alert) onto `span`. genops.* keys the span already had and that are written here are
-// replaced, never duplicated; other attributes are left as they were.
-void AnnotateLlmSpan(const LlmAnnotation& annotation, telemetry::SpanData& span);
+// replaced, never duplicated; other attributes are left as they were. With `spares`, the
+// attributes and events are appended over spare elements (the decoder's; see
+// spare_elements.h) rather than new ones: the span is the same, fewer allocations.
+void AnnotateLlmSpan(const LlmAnnotation& annotation, telemetry::SpanData& span,
+                     SpareElements* spares = nullptr);
 
 }  // namespace genops::receiver
 

@@ -4,9 +4,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,7 +41,7 @@ class ProcessorSink final : public ReceivedSpanSink {
       : processor_(std::move(processor)) {}
 
   void Consume(const telemetry::ResourceInfo& resource,
-               std::vector<SpanData>&& spans) noexcept override {
+               std::vector<SpanData>& spans) noexcept override {
     std::shared_ptr<const telemetry::ResourceInfo> origin;
     try {
       origin = Intern(resource);
@@ -50,7 +50,9 @@ class ProcessorSink final : public ReceivedSpanSink {
     }
     for (SpanData& span : spans) {
       span.origin = origin;
-      processor_->OnEnd(std::move(span));
+      // `span` comes back holding an exported span's buffers, which the receiver's next
+      // decode on this thread writes over: no allocation here, no free on the export thread.
+      processor_->OnEndRecycling(span);
     }
   }
 
@@ -94,6 +96,12 @@ void AppendHex(const std::array<uint8_t, N>& bytes, std::string* out) {
     out->push_back(kDigits[b & 0x0f]);
   }
 }
+
+// Requests whose body is larger than this do not keep their decoded spans for the next request
+// on the thread (see Export): a rare huge request must not pin its memory on every worker.
+constexpr size_t kMaxRecycledBodyBytes = 8 * 1024 * 1024;
+// Process() keeps its per-thread list of LLM spans between requests up to this many entries.
+constexpr size_t kMaxKeptPendingSpans = 4096;
 
 bool AnyBudgetExceeded(const ledger::BudgetStatusList& budgets) {
   for (const ledger::BudgetStatus& b : budgets) {
@@ -158,7 +166,15 @@ ExportOutcome OtlpTraceReceiver::Export(std::string_view body, PayloadFormat for
   ExportOutcome outcome;
   try {
     counters_.requests.fetch_add(1, std::memory_order_relaxed);
-    DecodedTraces traces;
+    // One DecodedTraces per thread, decoded into request after request: the sink leaves in
+    // its spans the buffers of spans already exported (OnEndRecycling), which the protobuf
+    // decoder writes over, so that a steady stream of requests allocates almost nothing per
+    // span, and nothing allocated here is freed on the export thread (with glibc, frees from
+    // a foreign thread take the allocating arena's lock: they were half the receiver's CPU).
+    // It holds one request's worth of spans per worker thread between requests.
+    thread_local DecodedTraces recycled;
+    DecodedTraces once;
+    DecodedTraces& traces = body.size() <= kMaxRecycledBodyBytes ? recycled : once;
     outcome.status = format == PayloadFormat::kProtobuf
                          ? DecodeOtlpProto(body, options_.limits, &traces)
                          : DecodeOtlpJson(body, options_.limits, &traces);
@@ -198,6 +214,16 @@ struct OtlpTraceReceiver::PendingSpan {
   bool charge = false;
   OperationRequest request;
   Completion completion;
+
+  // As a new entry, except that the strings keep their buffers (libstdc++ keeps a string's
+  // buffer when a short string is moved into it), and `call`, which the caller swaps in.
+  void Reset() {
+    span = nullptr;
+    an = LlmAnnotation();
+    charge = false;
+    request = OperationRequest();
+    completion = Completion();
+  }
 };
 
 ExportOutcome OtlpTraceReceiver::Process(DecodedTraces& traces) {
@@ -215,7 +241,19 @@ ExportOutcome OtlpTraceReceiver::Process(DecodedTraces& traces) {
   //    (the pending spans point into the batches).
   Rejections rejections(options_.max_listed_rejections);
   std::vector<std::vector<bool>> rejected(traces.batches.size());
-  std::deque<PendingSpan> pending;  // large entries: grows without moving them
+  // One vector per thread whose entries are kept between requests and reset in place (their
+  // strings keep their buffers), reserved for every span of the request up front (the entries
+  // are pointed at only after step 1). They are ~1 KB each: a deque, which the receiver used,
+  // made a large malloc (and a free) per LLM span. The first pending_count are this request's.
+  thread_local std::vector<PendingSpan> pending;
+  thread_local LlmCall read;  // each span is read into it; an LLM span's swapped into `pending`
+  size_t pending_count = 0;
+  if (pending.capacity() < traces.span_count) pending.reserve(traces.span_count);
+  struct TrimPending {
+    ~TrimPending() {
+      if (pending.size() > kMaxKeptPendingSpans) std::vector<PendingSpan>().swap(pending);
+    }
+  } trim_pending;
   std::string reason;
   for (size_t b = 0; b < traces.batches.size(); ++b) {
     ScopeSpansBatch& batch = traces.batches[b];
@@ -227,20 +265,23 @@ ExportOutcome OtlpTraceReceiver::Process(DecodedTraces& traces) {
         reason = "the span has no trace_id or span_id (missing or all zero)";
       } else {
         reason.clear();
-        absl::StatusOr<LlmCall> call = ReadLlmCall(span, batch.resource);
-        if (!call.ok()) {
-          reason = std::string(call.status().message());
-        } else if (!call->is_llm) {
+        const absl::Status status = ReadLlmCall(span, batch.resource, &read);
+        if (!status.ok()) {
+          reason = std::string(status.message());
+        } else if (!read.is_llm) {
           continue;  // passes through unchanged
-        } else if (call->already_governed) {
+        } else if (read.already_governed) {
           counters_.already_governed.fetch_add(1, std::memory_order_relaxed);
           continue;
         } else {
           if (!resource_attribution.has_value()) {
             resource_attribution = ResourceAttribution(batch.resource, defaults_);
           }
-          PriceLlmSpan(*std::move(call), *resource_attribution, span, now,
-                       pending.emplace_back());
+          if (pending_count == pending.size()) pending.emplace_back();
+          PendingSpan& p = pending[pending_count++];
+          p.Reset();
+          std::swap(p.call, read);
+          PriceLlmSpan(*resource_attribution, span, now, p);
           continue;
         }
       }
@@ -251,17 +292,18 @@ ExportOutcome OtlpTraceReceiver::Process(DecodedTraces& traces) {
 
   // 2. Charge the priced spans together: one ledger batch (one durable commit on SQLite)
   //    for the whole request instead of one per span.
+  const std::span<PendingSpan> llm_spans(pending.data(), pending_count);
   std::vector<Governor::UnreservedCompletion> calls;
-  calls.reserve(pending.size());
-  for (const PendingSpan& p : pending) {
+  calls.reserve(pending_count);
+  for (const PendingSpan& p : llm_spans) {
     if (p.charge) calls.push_back({.request = &p.request, .completion = &p.completion});
   }
   std::vector<Settlement> settlements;
   if (!calls.empty()) settlements = governor_->CompleteUnreserved(calls);
   size_t next_settlement = 0;
-  for (PendingSpan& p : pending) {
+  for (PendingSpan& p : llm_spans) {
     if (p.charge) ApplySettlement(settlements[next_settlement++], p);
-    FinishLlmSpan(p);
+    FinishLlmSpan(p, &traces.spares);
   }
 
   // 3. Forward what was accepted.
@@ -275,7 +317,7 @@ ExportOutcome OtlpTraceReceiver::Process(DecodedTraces& traces) {
     }
     batch.spans.resize(kept);
     outcome.accepted_spans += static_cast<int64_t>(kept);
-    if (kept != 0) sink_->Consume(batch.resource, std::move(batch.spans));
+    if (kept != 0) sink_->Consume(batch.resource, batch.spans);
   }
   outcome.rejected_spans = rejections.count();
   if (outcome.rejected_spans != 0) outcome.error_message = rejections.Message();
@@ -286,11 +328,10 @@ ExportOutcome OtlpTraceReceiver::Process(DecodedTraces& traces) {
   return outcome;
 }
 
-void OtlpTraceReceiver::PriceLlmSpan(LlmCall call, const Attribution& resource_attribution,
-                                     SpanData& span, int64_t now, PendingSpan& p) {
+void OtlpTraceReceiver::PriceLlmSpan(const Attribution& resource_attribution, SpanData& span,
+                                     int64_t now, PendingSpan& p) {
   counters_.llm_spans.fetch_add(1, std::memory_order_relaxed);
   p.span = &span;
-  p.call = std::move(call);
   LlmAnnotation& an = p.an;
   an.attribution = SpanAttribution(span, resource_attribution);
   an.operation_id.reserve(options_.operation_id_prefix.size() + 49);
@@ -358,11 +399,11 @@ void OtlpTraceReceiver::ApplySettlement(Settlement& settlement, PendingSpan& p) 
   }
 }
 
-void OtlpTraceReceiver::FinishLlmSpan(PendingSpan& p) {
+void OtlpTraceReceiver::FinishLlmSpan(PendingSpan& p, SpareElements* spares) {
   LlmAnnotation& an = p.an;
   an.call = &p.call;
   SpanData& span = *p.span;
-  AnnotateLlmSpan(an, span);
+  AnnotateLlmSpan(an, span, spares);
   if (!records_) return;
   // After the annotation: the record takes the id, attribution and names by move.
   OperationRecord record;

@@ -80,15 +80,19 @@ namespace genops::receiver {
 class ReceivedSpanSink {
  public:
   virtual ~ReceivedSpanSink() = default;
-  // Takes the accepted spans of one (resource, scope) group.
+  // Takes the accepted spans of one (resource, scope) group: their contents are the sink's.
+  // It may leave in each element of `spans` a SpanData to decode a later span into, holding
+  // an earlier span's buffers (SpanProcessor::OnEndRecycling), or an empty or moved-from one:
+  // the receiver writes over every field before using it again.
   virtual void Consume(const telemetry::ResourceInfo& resource,
-                       std::vector<telemetry::SpanData>&& spans) noexcept = 0;
+                       std::vector<telemetry::SpanData>& spans) noexcept = 0;
   // What happened to the spans after Consume (queued, exported, dropped); zeros if unknown.
   virtual telemetry::SpanProcessorStats stats() const noexcept { return {}; }
 };
 
-// A sink that hands each span to `processor` (a BatchSpanProcessor: bounded ring, drops
-// counted in its stats(), never blocks), with SpanData::origin set to the group's resource
+// A sink that hands each span to `processor` through OnEndRecycling (a BatchSpanProcessor:
+// bounded ring, drops counted in its stats(), never blocks, hands back an exported span's
+// buffers for the next decode), with SpanData::origin set to the group's resource
 // and scope, so the exporters behind it forward each span under its application's
 // service.name, resource attributes and instrumentation scope, with the genops.* enrichment
 // on the span. Equal (resource, scope) pairs of successive requests share one origin (a small
@@ -164,7 +168,8 @@ class OtlpTraceReceiver {
 
   // Decodes `body` (already decompressed) and processes it. Blocks on the ledger.
   ExportOutcome Export(std::string_view body, PayloadFormat format) noexcept;
-  // Processes an already decoded request (the spans are moved to the sink).
+  // Processes an already decoded request. The spans' contents go to the sink; `traces` keeps
+  // what the sink leaves in them (buffers to decode the next request into; see Consume).
   ExportOutcome ExportDecoded(DecodedTraces& traces) noexcept;
 
   ReceiverStats stats() const noexcept;
@@ -194,13 +199,14 @@ class OtlpTraceReceiver {
   struct PendingSpan;
 
   ExportOutcome Process(DecodedTraces& traces);
-  // Reads the attribution and price of one valid LLM span into `p` (charge set when priced).
-  void PriceLlmSpan(LlmCall call, const Attribution& resource_attribution,
-                    telemetry::SpanData& span, int64_t now, PendingSpan& p);
+  // Reads the attribution and price of one valid LLM span (read into p.call) into `p` (charge
+  // set when priced).
+  void PriceLlmSpan(const Attribution& resource_attribution, telemetry::SpanData& span,
+                    int64_t now, PendingSpan& p);
   // Takes the governor's answer for a charged span.
   void ApplySettlement(Settlement& settlement, PendingSpan& p);
-  // Annotates the span and records the operation.
-  void FinishLlmSpan(PendingSpan& p);
+  // Annotates the span (over `spares`' elements) and records the operation.
+  void FinishLlmSpan(PendingSpan& p, SpareElements* spares);
 
   const ReceiverOptions options_;
   const std::shared_ptr<const pricing::Catalog> catalog_;

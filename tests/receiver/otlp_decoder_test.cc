@@ -1,5 +1,6 @@
 #include "src/receiver/otlp_decoder.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@ namespace {
 
 using telemetry::Attribute;
 using telemetry::AttributeValue;
+using telemetry::ResourceInfo;
 using telemetry::SpanData;
 using ::testing::HasSubstr;
 using testing::MakeResource;
@@ -353,6 +355,90 @@ TEST(OtlpDecoderTest, JsonIsReadLeniently) {
   EXPECT_EQ(span.status_code, telemetry::StatusCode::kError);
   EXPECT_EQ(span.status_message, "boom");
   EXPECT_EQ(out.links_dropped, 1u);
+}
+
+// The receiver decodes request after request into one DecodedTraces whose spans hold other
+// spans' buffers (an earlier request's, or exported spans' handed back by the span processor,
+// enriched with more attributes and events). What it decodes must not depend on that.
+TEST(OtlpDecoderTest, DecodingOverEarlierSpansGivesWhatAFreshDecodeGives) {
+  const auto app = MakeResource({{"service.name", std::string("app")}}, "scope-a", "1.0");
+  const auto other = MakeResource({{"service.name", std::string("other")},
+                                   {"deployment.environment", std::string("prod")}},
+                                  "scope-b");
+  std::vector<std::string> bodies;
+  // 1. Two groups: rich spans (events, a parent, a status), then plain ones.
+  bodies.push_back(exporter::EncodeOtlpProto(RichSpans(), app) +
+                   testing::ProtoBody({MakeSpan(3, "x", {{"k", int64_t{1}}})}, other));
+  // 2. One group, more spans, other shapes: values of other types at the same positions,
+  //    shorter and longer keys and strings, an event where there was none, none where there was.
+  {
+    std::vector<SpanData> spans;
+    for (uint8_t n = 10; n < 16; ++n) {
+      SpanData s = MakeSpan(
+          n, std::string(n, 'n'),
+          {{"gen_ai.request.model", int64_t{n}},
+           {"a.very.long.attribute.key.beyond.the.inline.capacity.and.then.some",
+            std::string(n * 40, 'v')},
+           {"t", n % 2 == 0 ? AttributeValue(std::string("short")) : AttributeValue(1.5)}});
+      if (n == 11) {
+        telemetry::SpanEvent e;
+        e.name = telemetry::EventName(
+            std::string_view("a.longer.event.name.than.the.inline.capacity"));
+        e.time_unix_nanos = 7;
+        e.attributes.push_back({"why", std::string("because")});
+        s.events.push_back(e);
+      }
+      spans.push_back(std::move(s));
+    }
+    bodies.push_back(exporter::EncodeOtlpProto(spans, other));
+  }
+  // 3. A single bare span (no attributes, no name), and an empty request.
+  bodies.push_back(testing::ProtoBody({MakeSpan(20, "", {})}, MakeResource({})));
+  bodies.push_back("");
+  // 4. The first request again.
+  bodies.push_back(bodies[0]);
+
+  DecodedTraces reused;
+  for (size_t r = 0; r < bodies.size(); ++r) {
+    SCOPED_TRACE(::testing::Message() << "request " << r);
+    DecodedTraces fresh;
+    ASSERT_TRUE(DecodeOtlpProto(bodies[r], {}, &fresh).ok());
+    ASSERT_TRUE(DecodeOtlpProto(bodies[r], {}, &reused).ok());
+    EXPECT_EQ(reused.span_count, fresh.span_count);
+    EXPECT_EQ(reused.links_dropped, fresh.links_dropped);
+    EXPECT_EQ(reused.values_converted, fresh.values_converted);
+    ASSERT_EQ(reused.batches.size(), fresh.batches.size());
+    for (size_t b = 0; b < fresh.batches.size(); ++b) {
+      const ResourceInfo& want = fresh.batches[b].resource;
+      const ResourceInfo& got = reused.batches[b].resource;
+      EXPECT_EQ(got.scope_name, want.scope_name);
+      EXPECT_EQ(got.scope_version, want.scope_version);
+      ASSERT_EQ(got.attributes.size(), want.attributes.size());
+      for (size_t k = 0; k < want.attributes.size(); ++k) {
+        EXPECT_EQ(got.attributes[k].key, want.attributes[k].key);
+        EXPECT_EQ(got.attributes[k].value, want.attributes[k].value);
+      }
+      ASSERT_EQ(reused.batches[b].spans.size(), fresh.batches[b].spans.size());
+      for (size_t k = 0; k < fresh.batches[b].spans.size(); ++k) {
+        testing::ExpectIdenticalSpans(fresh.batches[b].spans[k], reused.batches[b].spans[k]);
+      }
+    }
+    // What a recycling span processor hands back: the spans' trace fields reset, their
+    // attributes and events kept, with the receiver's enrichment added, in another order.
+    for (ScopeSpansBatch& batch : reused.batches) {
+      std::reverse(batch.spans.begin(), batch.spans.end());
+      for (SpanData& s : batch.spans) {
+        s.name.clear();
+        s.trace_state.clear();
+        s.status_message.clear();
+        s.attributes.push_back({"genops.operation.id", std::string(49, 'o')});
+        s.attributes.push_back({"genops.cost.total", 0.25});
+        telemetry::SpanEvent& e = s.events.emplace_back();
+        e.name = telemetry::EventName(std::string_view("genops.budget.reconciliation"));
+        e.attributes.push_back({"genops.accounting.ledger_ok", true});
+      }
+    }
+  }
 }
 
 }  // namespace

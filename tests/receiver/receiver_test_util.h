@@ -51,6 +51,39 @@ inline SpanData MakeSpan(uint8_t n, std::string name, std::vector<Attribute> att
   return s;
 }
 
+// Every field of `want` and `got` is equal, event attributes and the origin pointer included.
+inline void ExpectIdenticalSpans(const SpanData& want, const SpanData& got) {
+  EXPECT_EQ(want.trace_id, got.trace_id);
+  EXPECT_EQ(want.span_id, got.span_id);
+  EXPECT_EQ(want.parent_span_id, got.parent_span_id);
+  EXPECT_EQ(want.trace_state, got.trace_state);
+  EXPECT_EQ(want.name, got.name);
+  EXPECT_EQ(want.kind, got.kind);
+  EXPECT_EQ(want.start_unix_nanos, got.start_unix_nanos);
+  EXPECT_EQ(want.end_unix_nanos, got.end_unix_nanos);
+  EXPECT_EQ(want.status_code, got.status_code);
+  EXPECT_EQ(want.status_message, got.status_message);
+  EXPECT_EQ(want.dropped_attributes_count, got.dropped_attributes_count);
+  EXPECT_EQ(want.dropped_events_count, got.dropped_events_count);
+  EXPECT_EQ(want.sampled, got.sampled);
+  EXPECT_EQ(want.origin, got.origin);
+  ASSERT_EQ(want.attributes.size(), got.attributes.size()) << want.name;
+  for (size_t k = 0; k < want.attributes.size(); ++k) {
+    EXPECT_EQ(want.attributes[k].key, got.attributes[k].key) << k;
+    EXPECT_EQ(want.attributes[k].value, got.attributes[k].value) << want.attributes[k].key;
+  }
+  ASSERT_EQ(want.events.size(), got.events.size()) << want.name;
+  for (size_t k = 0; k < want.events.size(); ++k) {
+    EXPECT_EQ(want.events[k].name, got.events[k].name);
+    EXPECT_EQ(want.events[k].time_unix_nanos, got.events[k].time_unix_nanos);
+    ASSERT_EQ(want.events[k].attributes.size(), got.events[k].attributes.size());
+    for (size_t a = 0; a < want.events[k].attributes.size(); ++a) {
+      EXPECT_EQ(want.events[k].attributes[a].key, got.events[k].attributes[a].key);
+      EXPECT_EQ(want.events[k].attributes[a].value, got.events[k].attributes[a].value);
+    }
+  }
+}
+
 inline ResourceInfo MakeResource(std::vector<Attribute> attributes, std::string scope_name = "",
                                  std::string scope_version = "") {
   ResourceInfo r;
@@ -84,7 +117,7 @@ inline int CountKey(const SpanData& span, std::string_view key) {
 // Keeps every span it is given, with its resource.
 class RecordingSink final : public ReceivedSpanSink {
  public:
-  void Consume(const ResourceInfo& resource, std::vector<SpanData>&& spans) noexcept override {
+  void Consume(const ResourceInfo& resource, std::vector<SpanData>& spans) noexcept override {
     std::lock_guard<std::mutex> lock(mu_);
     for (SpanData& s : spans) {
       resources_.push_back(resource);

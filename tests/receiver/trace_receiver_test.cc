@@ -456,6 +456,84 @@ TEST(TraceReceiverTest, ProcessorSinkForwardsAndCountsDrops) {
   shared->Shutdown(std::chrono::seconds(5));
 }
 
+// The processor sink hands every span to OnEndRecycling, which gives back the buffers of spans
+// exported earlier; the receiver decodes its next requests over them. What reaches the
+// exporter must be exactly what a sink that keeps fresh spans receives.
+TEST(TraceReceiverTest, RecyclingProcessorSinkForwardsWhatAPlainSinkReceives) {
+  auto memory = std::make_shared<exporter::InMemorySpanExporter>();
+  struct Forward final : exporter::SpanExporter {
+    explicit Forward(std::shared_ptr<exporter::InMemorySpanExporter> m) : memory(std::move(m)) {}
+    exporter::ExportResult Export(std::span<const SpanData> spans) noexcept override {
+      return memory->Export(spans);
+    }
+    bool Shutdown(std::chrono::milliseconds) noexcept override { return true; }
+    std::string_view name() const noexcept override { return "forward"; }
+    std::shared_ptr<exporter::InMemorySpanExporter> memory;
+  };
+  telemetry::BatchSpanProcessorOptions options;
+  options.span_processor_queue_size = 16;  // small: the ring goes round several times
+  options.export_batch_size = 4;
+  auto processor =
+      telemetry::BatchSpanProcessor::Create(std::make_unique<Forward>(memory), options);
+  ASSERT_TRUE(processor.ok());
+  std::shared_ptr<telemetry::SpanProcessor> shared = std::move(*processor);
+  Harness recycling(Harness::DefaultSettings(), {}, nullptr, MakeSpanProcessorSink(shared));
+  Harness plain;
+  ASSERT_NE(recycling.receiver, nullptr);
+  ASSERT_NE(plain.receiver, nullptr);
+
+  const auto resource = MakeResource({{"service.name", std::string("app")}},
+                                     "opentelemetry.instrumentation.openai", "0.40.0");
+  // Requests of varying size and shape: LLM spans (enriched: ~25 attributes and an event
+  // added), plain spans, a span the receiver rejects.
+  std::vector<std::string> bodies;
+  uint8_t next_id = 1;
+  for (int request = 0; request < 8; ++request) {
+    std::vector<SpanData> spans;
+    const int count = 3 + (request * 5) % 9;
+    for (int k = 0; k < count; ++k) {
+      const uint8_t id = next_id++;
+      if ((k + request) % 3 == 0) {
+        spans.push_back(HttpSpan(id));
+      } else {
+        spans.push_back(
+            ChatSpan(id, 100 * (k + 1), 10 + request, k % 2 != 0 ? "gpt-4o" : "gpt-4o-mini"));
+      }
+    }
+    if (request == 5) spans[1].span_id = {};  // rejected
+    bodies.push_back(testing::ProtoBody(spans, resource));
+  }
+  // All through one receiver, then all through the other: both decode on this thread, into
+  // its one recycled DecodedTraces.
+  std::vector<ExportOutcome> outcomes;
+  for (const std::string& body : bodies) {
+    outcomes.push_back(recycling.receiver->Export(body, PayloadFormat::kProtobuf));
+    ASSERT_TRUE(outcomes.back().status.ok()) << outcomes.back().status;
+    ASSERT_TRUE(shared->ForceFlush(std::chrono::seconds(10)));
+  }
+  for (size_t r = 0; r < bodies.size(); ++r) {
+    const ExportOutcome plain_outcome = plain.receiver->Export(bodies[r], PayloadFormat::kProtobuf);
+    EXPECT_EQ(outcomes[r].accepted_spans, plain_outcome.accepted_spans);
+    EXPECT_EQ(outcomes[r].rejected_spans, plain_outcome.rejected_spans);
+    EXPECT_EQ(outcomes[r].error_message, plain_outcome.error_message);
+  }
+  ASSERT_TRUE(shared->Shutdown(std::chrono::seconds(5)));
+  const std::vector<SpanData> exported = memory->GetSpans();
+  const std::vector<SpanData> received = plain.sink->spans();
+  ASSERT_EQ(exported.size(), received.size());
+  ASSERT_GT(exported.size(), 3 * options.span_processor_queue_size);
+  for (size_t k = 0; k < received.size(); ++k) {
+    SCOPED_TRACE(::testing::Message() << "span " << k);
+    ASSERT_NE(exported[k].origin, nullptr);
+    EXPECT_EQ(exported[k].origin->attributes.size(), 1u);
+    SpanData want = received[k];
+    want.origin = exported[k].origin;
+    testing::ExpectIdenticalSpans(want, exported[k]);
+  }
+  EXPECT_EQ(recycling.TotalSpent(), plain.TotalSpent());
+  EXPECT_EQ(recycling.receiver->stats().priced_spans, plain.receiver->stats().priced_spans);
+}
+
 // Spans reach the exporters under the resource and scope their application sent, not GenOps'.
 TEST(TraceReceiverTest, ProcessorSinkForwardsTheApplicationsResourceAndScope) {
   auto memory = std::make_shared<exporter::InMemorySpanExporter>();
