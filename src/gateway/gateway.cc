@@ -745,7 +745,11 @@ void Finish(const ExchangePtr& ex) {
   Operation& op = *ex->op;
   if (ex->upstream_status >= 200 && ex->upstream_status < 300) {
     {
-      absl::Status parsed = op.record_response(UsageParserProvider(ex->family()), ex->body);
+      // Only the members usage capture reads are parsed into a DOM (the same result and the
+      // same errors as the whole body; see UsageProjection).
+      const std::optional<std::string> projected = UsageProjection(ex->family(), ex->body);
+      absl::Status parsed = op.record_response(UsageParserProvider(ex->family()),
+                                               projected.has_value() ? *projected : ex->body);
       if (!parsed.ok()) {
         // The provider ran the prompt but its answer cannot be read: charge the estimated
         // input (the provider bills it) and tell the client plainly.

@@ -51,6 +51,63 @@ std::chrono::nanoseconds ToChrono(absl::Duration d) {
 
 std::string ToStd(boost::beast::string_view s) { return std::string(s.data(), s.size()); }
 
+// A deadline timer that moves lazily. A connection re-arms its timers several times per
+// request (idle, read, write), and every asio re-arm is a timer-queue update, often a timerfd
+// reprogramming, and the cancelled wait's handler dispatch. Here a deadline that moves later
+// is only recorded: the pending wait fires at the old time, finds the deadline not reached and
+// waits for the rest. Disarm() only clears the deadline. Stop() cancels for real, so the
+// pending wait releases the owner it holds (call it when the owner closes).
+// Thread-compatible (the owner's loop).
+class LazyTimer {
+ public:
+  using Clock = std::chrono::steady_clock;
+  enum class Outcome { kIgnore, kWaitAgain, kFire };
+
+  explicit LazyTimer(const asio::any_io_executor& executor) : timer_(executor) {}
+
+  // Sets the deadline to `d` from now; true when the caller must start a wait (Wait()).
+  bool Arm(std::chrono::nanoseconds d) {
+    deadline_ = Clock::now() + d;
+    armed_ = true;
+    return !(waiting_ && expiry_ <= deadline_);
+  }
+  void Disarm() { armed_ = false; }
+  void Stop() {
+    armed_ = false;
+    waiting_ = false;
+    ++gen_;
+    timer_.cancel();
+  }
+
+  // Waits for the deadline; `handler(gen, ec)` must pass its arguments to OnWait().
+  template <typename Handler>
+  void Wait(Handler handler) {
+    const uint64_t gen = ++gen_;
+    waiting_ = true;
+    expiry_ = deadline_;
+    timer_.expires_at(expiry_);  // a wait still pending completes as aborted (stale gen)
+    timer_.async_wait(
+        [gen, handler = std::move(handler)](const ErrorCode& ec) mutable { handler(gen, ec); });
+  }
+
+  Outcome OnWait(uint64_t gen, const ErrorCode& ec) {
+    if (gen != gen_) return Outcome::kIgnore;  // replaced by a later wait, or stopped
+    waiting_ = false;
+    if (ec || !armed_) return Outcome::kIgnore;
+    if (Clock::now() < deadline_) return Outcome::kWaitAgain;
+    armed_ = false;
+    return Outcome::kFire;
+  }
+
+ private:
+  asio::steady_timer timer_;
+  Clock::time_point deadline_{};
+  Clock::time_point expiry_{};  // of the pending wait
+  uint64_t gen_ = 0;
+  bool armed_ = false;
+  bool waiting_ = false;
+};
+
 // RFC 9110 token characters (header names).
 bool IsTokenChar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
@@ -689,8 +746,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void OnWrite(const ErrorCode& ec) {
     writing_ = false;
-    ++write_timer_gen_;
-    write_timer_.cancel();
+    write_timer_.Disarm();
     if (state_ == State::kClosed) {
       FailQueue(0);
       return;
@@ -760,16 +816,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // --- Timers and closing ------------------------------------------------------------------
 
   void ArmTimer(absl::Duration d) {
-    uint64_t gen = ++timer_gen_;
-    timer_.expires_after(ToChrono(d));
-    timer_.async_wait([self = shared_from_this(), gen](const ErrorCode& ec) {
-      if (!ec && gen == self->timer_gen_) self->OnTimeout();
+    if (timer_.Arm(ToChrono(d))) WaitTimer();
+  }
+  void WaitTimer() {
+    timer_.Wait([self = shared_from_this()](uint64_t gen, const ErrorCode& ec) {
+      switch (self->timer_.OnWait(gen, ec)) {
+        case LazyTimer::Outcome::kWaitAgain:
+          self->WaitTimer();
+          return;
+        case LazyTimer::Outcome::kFire:
+          self->OnTimeout();
+          return;
+        case LazyTimer::Outcome::kIgnore:
+          return;
+      }
     });
   }
-  void CancelTimer() {
-    ++timer_gen_;
-    timer_.cancel();
-  }
+  void CancelTimer() { timer_.Disarm(); }
 
   void OnTimeout() {
     switch (state_) {
@@ -790,10 +853,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void ArmWriteTimer() {
-    uint64_t gen = ++write_timer_gen_;
-    write_timer_.expires_after(ToChrono(core_->options.write_timeout));
-    write_timer_.async_wait([self = shared_from_this(), gen](const ErrorCode& ec) {
-      if (!ec && gen == self->write_timer_gen_ && self->writing_) self->Close();
+    if (write_timer_.Arm(ToChrono(core_->options.write_timeout))) WaitWriteTimer();
+  }
+  void WaitWriteTimer() {
+    write_timer_.Wait([self = shared_from_this()](uint64_t gen, const ErrorCode& ec) {
+      switch (self->write_timer_.OnWait(gen, ec)) {
+        case LazyTimer::Outcome::kWaitAgain:
+          self->WaitWriteTimer();
+          return;
+        case LazyTimer::Outcome::kFire:
+          if (self->writing_) self->Close();
+          return;
+        case LazyTimer::Outcome::kIgnore:
+          return;
+      }
     });
   }
 
@@ -801,9 +874,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (state_ == State::kClosed) return;
     bool exchange_incomplete = exchange_active_;
     state_ = State::kClosed;
-    CancelTimer();
-    ++write_timer_gen_;
-    write_timer_.cancel();
+    timer_.Stop();  // the pending waits hold this connection
+    write_timer_.Stop();
     ErrorCode ec;
     socket_.close(ec);
     if (exchange_incomplete && !aborting_) {
@@ -861,10 +933,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool writing_ = false;
 
   // Timers.
-  asio::steady_timer timer_;  // handshake, idle, read, linger
-  uint64_t timer_gen_ = 0;
-  asio::steady_timer write_timer_;
-  uint64_t write_timer_gen_ = 0;
+  LazyTimer timer_;  // handshake, idle, read, linger
+  LazyTimer write_timer_;
   std::list<std::shared_ptr<asio::steady_timer>> after_timers_;
 };
 

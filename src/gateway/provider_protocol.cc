@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -830,6 +832,223 @@ std::string_view RootScalarKind(od::document& doc, od::json_type type) {
   return "";
 }
 
+// --- Usage projection of non-streamed answers ---------------------------------------------
+
+// What UsageProjection() keeps of an object member: the member itself (`members` empty: its
+// value as written), or an object value reduced to `members` (`elements`: an array whose object
+// elements are reduced to `members`). A member of another type than expected is kept as written,
+// so ParseProviderResponse() reports it exactly as it would in the whole body.
+struct Projection {
+  std::string_view key;
+  std::span<const Projection> members{};
+  bool elements = false;
+};
+
+constexpr Projection kCachedTokens[] = {{"cached_tokens"}};
+constexpr Projection kReasoningTokens[] = {{"reasoning_tokens"}};
+// Every member of `usage` that ParseOpenAI() (src/core/usage_parser.cc) reads.
+constexpr Projection kOpenAIUsageMembers[] = {
+    {"input_tokens"},
+    {"output_tokens"},
+    {"input_tokens_details", kCachedTokens},
+    {"output_tokens_details", kReasoningTokens},
+    {"prompt_tokens"},
+    {"completion_tokens"},
+    {"prompt_tokens_details", kCachedTokens},
+    {"prompt_cache_hit_tokens"},
+    {"completion_tokens_details", kReasoningTokens},
+    {"total_tokens"},
+};
+constexpr Projection kFinishReason[] = {{"finish_reason"}};
+constexpr Projection kReason[] = {{"reason"}};
+constexpr Projection kOpenAITop[] = {
+    {"id"},
+    {"model"},
+    {"object"},
+    {"status"},
+    {"incomplete_details", kReason},
+    {"choices", kFinishReason, /*elements=*/true},
+    {"usage", kOpenAIUsageMembers},
+};
+// Every member ParseAnthropic() reads.
+constexpr Projection kAnthropicCacheCreation[] = {{"ephemeral_5m_input_tokens"},
+                                                  {"ephemeral_1h_input_tokens"}};
+constexpr Projection kAnthropicUsageMembers[] = {
+    {"input_tokens"},
+    {"output_tokens"},
+    {"cache_read_input_tokens"},
+    {"cache_creation_input_tokens"},
+    {"cache_creation", kAnthropicCacheCreation},
+};
+constexpr Projection kAnthropicTop[] = {
+    {"id"},
+    {"model"},
+    {"stop_reason"},
+    {"usage", kAnthropicUsageMembers},
+};
+
+// Deeper bodies are left to ParseProviderResponse() (which refuses more than 64 levels).
+constexpr int kMaxProjectionDepth = 32;
+
+// Walks an answer with simdjson On-Demand, validating every value the way nlohmann would
+// accept it, and writes the projected members. Any doubt (an error, a number nlohmann would
+// reject or read differently, a very deep body) fails the walk: the caller then parses the
+// whole body, which gives the same result or the same error as before.
+class Projector {
+ public:
+  explicit Projector(std::string& out) : out_(out) {}
+
+  // A member list of an object value.
+  bool Object(od::value value, int depth, std::span<const Projection> spec) {
+    if (depth > kMaxProjectionDepth) return false;
+    od::object object;
+    if (value.get_object().get(object) != simdjson::SUCCESS) return false;
+    out_.push_back('{');
+    bool first = true;
+    for (auto member : object) {
+      od::field field;
+      std::string_view key;
+      if (std::move(member).get(field) != simdjson::SUCCESS ||
+          field.unescaped_key().get(key) != simdjson::SUCCESS) {
+        return false;
+      }
+      const Projection* kept = nullptr;
+      for (const Projection& p : spec) {
+        if (p.key == key) {
+          kept = &p;
+          break;
+        }
+      }
+      if (kept == nullptr) {
+        if (!Value(field.value(), depth + 1, /*emit=*/false)) return false;
+        continue;
+      }
+      if (!first) out_.push_back(',');
+      first = false;
+      out_.push_back('"');
+      out_.append(kept->key);  // plain ASCII, equal to the (unescaped) key
+      out_.append("\":");
+      if (!Member(field.value(), depth + 1, *kept)) return false;
+    }
+    out_.push_back('}');
+    return true;
+  }
+
+ private:
+  bool Member(od::value value, int depth, const Projection& p) {
+    if (p.members.empty()) return Value(value, depth, /*emit=*/true);
+    od::json_type type;
+    if (value.type().get(type) != simdjson::SUCCESS) return false;
+    if (!p.elements) {
+      return type == od::json_type::object ? Object(value, depth, p.members)
+                                           : Value(value, depth, /*emit=*/true);
+    }
+    if (type != od::json_type::array) return Value(value, depth, /*emit=*/true);
+    if (depth > kMaxProjectionDepth) return false;
+    od::array array;
+    if (value.get_array().get(array) != simdjson::SUCCESS) return false;
+    out_.push_back('[');
+    bool first = true;
+    for (auto element : array) {
+      od::value item;
+      od::json_type item_type;
+      if (std::move(element).get(item) != simdjson::SUCCESS ||
+          item.type().get(item_type) != simdjson::SUCCESS) {
+        return false;
+      }
+      if (!first) out_.push_back(',');
+      first = false;
+      bool ok = item_type == od::json_type::object ? Object(item, depth + 1, p.members)
+                                                   : Value(item, depth + 1, /*emit=*/true);
+      if (!ok) return false;
+    }
+    out_.push_back(']');
+    return true;
+  }
+
+  // Validates any value; appends it when `emit` (scalars as written, containers rebuilt).
+  bool Value(od::value value, int depth, bool emit) {
+    if (depth > kMaxProjectionDepth) return false;
+    od::json_type type;
+    if (value.type().get(type) != simdjson::SUCCESS) return false;
+    switch (type) {
+      case od::json_type::object: {
+        od::object object;
+        if (value.get_object().get(object) != simdjson::SUCCESS) return false;
+        if (emit) out_.push_back('{');
+        bool first = true;
+        for (auto member : object) {
+          od::field field;
+          std::string_view key;
+          if (std::move(member).get(field) != simdjson::SUCCESS ||
+              field.unescaped_key().get(key) != simdjson::SUCCESS) {
+            return false;
+          }
+          if (emit) {
+            if (!first) out_.push_back(',');
+            AppendJsonString(out_, key);
+            out_.push_back(':');
+          }
+          first = false;
+          if (!Value(field.value(), depth + 1, emit)) return false;
+        }
+        if (emit) out_.push_back('}');
+        return true;
+      }
+      case od::json_type::array: {
+        od::array array;
+        if (value.get_array().get(array) != simdjson::SUCCESS) return false;
+        if (emit) out_.push_back('[');
+        bool first = true;
+        for (auto element : array) {
+          od::value item;
+          if (std::move(element).get(item) != simdjson::SUCCESS) return false;
+          if (emit && !first) out_.push_back(',');
+          first = false;
+          if (!Value(item, depth + 1, emit)) return false;
+        }
+        if (emit) out_.push_back(']');
+        return true;
+      }
+      case od::json_type::string: {
+        std::string_view token = TrimTrailingSpace(value.raw_json_token());
+        std::string_view s;  // validates the escapes (iterate() checked UTF-8 and controls)
+        if (value.get_string().get(s) != simdjson::SUCCESS) return false;
+        if (emit) out_.append(token);
+        return true;
+      }
+      case od::json_type::number: {
+        std::string_view token = TrimTrailingSpace(value.raw_json_token());
+        if (!IsJsonNumber(token)) return false;
+        if (!FitsInteger64(token)) {
+          // nlohmann reads it as a double and refuses one that overflows; leave anything
+          // out of range (overflow or underflow) to it.
+          double d = 0;
+          auto r = std::from_chars(token.data(), token.data() + token.size(), d);
+          if (r.ec != std::errc() || !std::isfinite(d)) return false;
+        }
+        if (emit) out_.append(token);
+        return true;
+      }
+      case od::json_type::boolean: {
+        bool b = false;
+        if (value.get_bool().get(b) != simdjson::SUCCESS) return false;
+        if (emit) out_.append(b ? "true" : "false");
+        return true;
+      }
+      case od::json_type::null: {
+        bool is_null = false;
+        if (value.is_null().get(is_null) != simdjson::SUCCESS || !is_null) return false;
+        if (emit) out_.append("null");
+        return true;
+      }
+    }
+    return false;
+  }
+
+  std::string& out_;
+};
+
 }  // namespace
 
 // --- Routes ------------------------------------------------------------------------------------
@@ -860,6 +1079,41 @@ std::string_view RoutePath(Route route) {
 
 std::string_view UsageParserProvider(ApiFamily family) {
   return family == ApiFamily::kAnthropic ? "anthropic" : "openai";
+}
+
+std::optional<std::string> UsageProjection(ApiFamily family, std::string_view body) {
+  // Escaped surrogates: nlohmann refuses unpaired ones, simdjson's rules differ in details.
+  for (size_t at = body.find("\\u"); at != std::string_view::npos; at = body.find("\\u", at + 2)) {
+    if (at + 2 < body.size() && (body[at + 2] == 'd' || body[at + 2] == 'D')) return std::nullopt;
+  }
+  thread_local std::string buffer;
+  simdjson::padded_string_view padded = Pad(body, buffer);
+  struct ShrinkLater {  // a huge body must not stay in the thread's buffer
+    std::string& b;
+    ~ShrinkLater() {
+      if (b.capacity() > kLargeDocument) std::string().swap(b);
+    }
+  } shrink{buffer};
+  ParserLease parser(body.size());
+  od::document doc;
+  od::value top;
+  od::json_type type;
+  if (parser->iterate(padded).get(doc) != simdjson::SUCCESS ||
+      doc.get_value().get(top) != simdjson::SUCCESS || top.type().get(type) != simdjson::SUCCESS ||
+      type != od::json_type::object) {
+    return std::nullopt;
+  }
+  std::string out;
+  out.reserve(384);
+  Projector projector(out);
+  const std::span<const Projection> spec = family == ApiFamily::kAnthropic
+                                               ? std::span<const Projection>(kAnthropicTop)
+                                               : std::span<const Projection>(kOpenAITop);
+  if (!projector.Object(top, 1, spec)) return std::nullopt;
+  if (const char* rest; doc.current_location().get(rest) == simdjson::SUCCESS) {
+    return std::nullopt;  // content after the top-level object
+  }
+  return out;
 }
 
 // --- InspectRequest ----------------------------------------------------------------------------

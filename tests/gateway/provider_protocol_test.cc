@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -1064,6 +1065,198 @@ TEST(StreamMeterTest, LargeEventsAreMetered) {
   Metered m = Meter(Route::kChatCompletions, true, raw);
   EXPECT_EQ(m.forwarded, raw);
   EXPECT_EQ(m.meter->generated_text_bytes(), static_cast<int64_t>(text.size()));
+}
+
+// --- UsageProjection -----------------------------------------------------------------------------
+
+// Everything ParseProviderResponse() returns, as one comparable string.
+std::string Describe(const absl::StatusOr<ParsedResponse>& r) {
+  if (!r.ok()) {
+    return Cat("error ", static_cast<int>(r.status().code()), ": ", r.status().message());
+  }
+  return Cat("provider=", r->provider, " model=", r->model, " id=", r->response_id,
+             " has_usage=", r->has_usage, " in=", r->usage.input_tokens,
+             " out=", r->usage.output_tokens, " cache_read=", r->usage.cache_read_tokens,
+             " cache_write=", r->usage.cache_write_tokens, " reasoning=", r->usage.reasoning_tokens,
+             " finish=[", Join(r->finish_reasons, ","), "]");
+}
+
+enum class Path { kProjected, kWholeBody };
+
+struct ProjectionCase {
+  ApiFamily family;
+  std::string body;
+  Path path;  // whether the projection is expected to vouch for the body
+};
+
+// The gateway parses UsageProjection(body) instead of the body when there is one: the result
+// (or the error) must be exactly the one of the whole body, for well-formed and hostile bodies.
+TEST(UsageProjectionTest, ParsesLikeTheWholeBody) {
+  const std::string deep40 = std::string(40, '[') + std::string(40, ']');
+  const std::string deep70 = std::string(70, '[') + std::string(70, ']');
+  const std::vector<ProjectionCase> cases = {
+      // Typical answers.
+      {ApiFamily::kOpenAI,
+       R"({"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini",)"
+       R"("choices":[{"index":0,"message":{"role":"assistant","content":"Hello \"there\"\n",)"
+       R"("refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":31,)"
+       R"("completion_tokens":64,"total_tokens":95,"prompt_tokens_details":{"cached_tokens":3,)"
+       R"("audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":10,)"
+       R"("audio_tokens":0}},"system_fingerprint":"fp_mock"})",
+       Path::kProjected},
+      {ApiFamily::kOpenAI,
+       R"({"id":"resp_1","object":"response","status":"incomplete","model":"o3",)"
+       R"("incomplete_details":{"reason":"max_output_tokens"},"output":[{"type":"message"}],)"
+       R"("usage":{"input_tokens":10,"output_tokens":20,"input_tokens_details":)"
+       R"({"cached_tokens":4},"output_tokens_details":{"reasoning_tokens":7}}})",
+       Path::kProjected},
+      {ApiFamily::kOpenAI,
+       R"({"object":"response","status":"completed","incomplete_details":null,"usage":null})",
+       Path::kProjected},
+      {ApiFamily::kOpenAI,  // DeepSeek cache hits, xAI reasoning outside completion_tokens
+       R"({"usage":{"prompt_tokens":10,"prompt_cache_hit_tokens":6,"completion_tokens":5,)"
+       R"("completion_tokens_details":{"reasoning_tokens":3},"total_tokens":18}})",
+       Path::kProjected},
+      {ApiFamily::kOpenAI,  // embeddings: a large array of floats left out
+       R"({"object":"list","data":[{"object":"embedding","index":0,"embedding":)"
+       R"([0.1,-0.25,1e-3,2E+2,0]}],"model":"text-embedding-3-small",)"
+       R"("usage":{"prompt_tokens":8,"total_tokens":8}})",
+       Path::kProjected},
+      {ApiFamily::kAnthropic,
+       R"({"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4",)"
+       R"("content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn",)"
+       R"("usage":{"input_tokens":12,"output_tokens":30,"cache_read_input_tokens":100,)"
+       R"("cache_creation_input_tokens":50,"service_tier":"standard"}})",
+       Path::kProjected},
+      {ApiFamily::kAnthropic,  // only the per-TTL cache breakdown
+       R"({"stop_reason":"max_tokens","usage":{"input_tokens":1,"output_tokens":2,)"
+       R"("cache_creation":{"ephemeral_5m_input_tokens":5,"ephemeral_1h_input_tokens":6}}})",
+       Path::kProjected},
+      {ApiFamily::kAnthropic, R"({"type":"message","content":[]})", Path::kProjected},
+      // Duplicate members: nlohmann keeps the last one; every occurrence is projected.
+      {ApiFamily::kOpenAI,
+       R"({"model":"a","model":"b","usage":{"prompt_tokens":1},)"
+       R"("usage":{"prompt_tokens":2,"completion_tokens":3,"completion_tokens":4}})",
+       Path::kProjected},
+      {ApiFamily::kOpenAI,
+       R"({"choices":[1,"x",null,{"finish_reason":"stop","finish_reason":"length"},)"
+       R"({"finish_reason":null},{"finish_reason":""},{"message":{}},{"finish_reason":7}]})",
+       Path::kProjected},
+      {ApiFamily::kOpenAI, R"({"choices":{"finish_reason":"stop"},"model":["x"],"id":{}})",
+       Path::kProjected},
+      {ApiFamily::kOpenAI, R"({"us\u0061ge":{"prompt_tokens":5},"m\u006fdel":"esc"})",
+       Path::kProjected},
+      {ApiFamily::kOpenAI, R"({"object":"response","incomplete_details":{"reason":null}})",
+       Path::kProjected},
+      // Bad counts: the same error, naming the same field and value.
+      {ApiFamily::kOpenAI, R"({"usage":"lots"})", Path::kProjected},
+      {ApiFamily::kOpenAI, R"({"usage":[1,2]})", Path::kProjected},
+      {ApiFamily::kOpenAI, R"({"usage":{"prompt_tokens":-1}})", Path::kProjected},
+      {ApiFamily::kOpenAI, R"({"usage":{"prompt_tokens":1.5}})", Path::kProjected},
+      {ApiFamily::kOpenAI, R"({"usage":{"prompt_tokens":5.0,"completion_tokens":2e1}})",
+       Path::kProjected},
+      {ApiFamily::kOpenAI, R"({"usage":{"prompt_tokens":1e30}})", Path::kProjected},
+      {ApiFamily::kOpenAI, R"({"usage":{"prompt_tokens":"12"}})", Path::kProjected},
+      {ApiFamily::kOpenAI, R"({"usage":{"prompt_tokens":123456789012345678901234567890}})",
+       Path::kProjected},
+      {ApiFamily::kOpenAI, R"({"usage":{"prompt_tokens_details":[],"prompt_tokens":1}})",
+       Path::kProjected},
+      {ApiFamily::kAnthropic, R"({"usage":{"input_tokens":-5,"output_tokens":1}})",
+       Path::kProjected},
+      {ApiFamily::kAnthropic, R"({"usage":true})", Path::kProjected},
+      {ApiFamily::kOpenAI, R"({"note":123456789012345678901234567890,"usage":{}})",
+       Path::kProjected},
+      // What only the whole-body parse may judge: numbers nlohmann refuses or reads as 0,
+      // escaped surrogates (paired or not), deep nesting, invalid JSON and non-objects.
+      {ApiFamily::kOpenAI, R"({"note":1e400,"usage":{"prompt_tokens":1}})", Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"({"note":-1e400})", Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"({"note":1e-400,"usage":{"prompt_tokens":1}})", Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"({"usage":{"prompt_tokens":1e400}})", Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"({"note":"\ud800","usage":{"prompt_tokens":1}})", Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"({"note":"\udc00x","usage":{"prompt_tokens":1}})", Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"({"note":"\uD83D\uDE00","usage":{"prompt_tokens":1}})",
+       Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"({"note":)" + deep40 + R"(,"usage":{"prompt_tokens":1}})",
+       Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"({"note":)" + deep70 + "}", Path::kWholeBody},
+      {ApiFamily::kOpenAI, "{\"note\":\"a\x01b\",\"usage\":{}}", Path::kWholeBody},
+      {ApiFamily::kOpenAI, "{\"note\":\"a\xC3\x28\",\"usage\":{}}", Path::kWholeBody},
+      {ApiFamily::kOpenAI, "{\"n\x01ote\":1}", Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"({"note":"\x"})", Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"({"note":01})", Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"({"note":1.})", Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"({"note":tru})", Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"({"usage":{"prompt_tokens":1}} x)", Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"({"usage":{"prompt_tokens":1}}{})", Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"({"usage":{"prompt_tokens":1})", Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"({"usage":{"prompt_tokens":1},})", Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"([{"usage":{}}])", Path::kWholeBody},
+      {ApiFamily::kOpenAI, R"("usage")", Path::kWholeBody},
+      {ApiFamily::kOpenAI, "", Path::kWholeBody},
+      {ApiFamily::kOpenAI, "   ", Path::kWholeBody},
+      {ApiFamily::kAnthropic, "<html>Bad Gateway</html>", Path::kWholeBody},
+  };
+  for (const ProjectionCase& c : cases) {
+    SCOPED_TRACE(c.body);
+    const std::string_view provider = UsageParserProvider(c.family);
+    const std::optional<std::string> projected = UsageProjection(c.family, c.body);
+    EXPECT_EQ(projected.has_value(), c.path == Path::kProjected);
+    const std::string whole = Describe(ParseProviderResponse(provider, c.body));
+    const std::string used =
+        Describe(ParseProviderResponse(provider, projected.has_value() ? *projected : c.body));
+    EXPECT_EQ(used, whole);
+  }
+}
+
+TEST(UsageProjectionTest, LeavesTheGeneratedTextOut) {
+  const std::string body =
+      R"({"id":"chatcmpl-9","object":"chat.completion","model":"gpt-4o-mini","choices":[)"
+      R"({"index":0,"message":{"role":"assistant","content":"a long answer"},)"
+      R"("finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":4,)"
+      R"("total_tokens":7,"prompt_tokens_details":{"cached_tokens":1,"audio_tokens":0}}})";
+  std::optional<std::string> projected = UsageProjection(ApiFamily::kOpenAI, body);
+  ASSERT_TRUE(projected.has_value());
+  EXPECT_EQ(*projected, R"({"id":"chatcmpl-9","object":"chat.completion","model":"gpt-4o-mini",)"
+                        R"("choices":[{"finish_reason":"stop"}],"usage":{"prompt_tokens":3,)"
+                        R"("completion_tokens":4,"total_tokens":7,"prompt_tokens_details":)"
+                        R"({"cached_tokens":1}}})");
+}
+
+// The mock upstream's own non-streamed answers (what the load benchmark gets back).
+TEST_F(StreamMeterMockTest, NonStreamedAnswersProjectToTheSameUsage) {
+  struct Case {
+    Route route;
+    std::string body;
+  };
+  const std::vector<Case> cases = {
+      {Route::kChatCompletions,
+       R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"Tell me a story"}]})"},
+      {Route::kCompletions, R"({"model":"gpt-3.5-turbo-instruct","prompt":"Once upon"})"},
+      {Route::kEmbeddings, R"({"model":"text-embedding-3-small","input":"hello"})"},
+      {Route::kResponses, R"({"model":"o3-mini","instructions":"Be brief","input":"Why?"})"},
+      {Route::kMessages, R"({"model":"claude-3-5-haiku-20241022","max_tokens":100,"system":"Sys",)"
+                         R"("messages":[{"role":"user","content":"Hi Claude"}]})"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(RoutePath(c.route));
+    HttpHeaders headers{{"x-mock-cached-tokens", "2"}};
+    if (c.route == Route::kMessages) headers.Add("anthropic-version", "2023-06-01");
+    auto response = client_->SendSync({.method = "POST",
+                                       .url = Cat(mock_->base_url(), RoutePath(c.route)),
+                                       .headers = headers,
+                                       .body = c.body});
+    ASSERT_TRUE(response.ok()) << response.status();
+    ASSERT_EQ(response->status, 200) << response->body;
+    const ApiFamily family = RouteOf(c.route).family;
+    std::optional<std::string> projected = UsageProjection(family, response->body);
+    ASSERT_TRUE(projected.has_value()) << response->body;
+    EXPECT_LT(projected->size(), response->body.size());
+    const std::string_view provider = UsageParserProvider(family);
+    absl::StatusOr<ParsedResponse> whole = ParseProviderResponse(provider, response->body);
+    ASSERT_TRUE(whole.ok()) << whole.status();
+    EXPECT_TRUE(whole->has_usage);
+    EXPECT_EQ(Describe(ParseProviderResponse(provider, *projected)), Describe(whole));
+  }
 }
 
 }  // namespace
