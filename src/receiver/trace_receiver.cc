@@ -214,6 +214,10 @@ struct OtlpTraceReceiver::PendingSpan {
   bool charge = false;
   OperationRequest request;
   Completion completion;
+  // When LLM spans below it were charged first: the price of its own usage, and what they
+  // were charged (the span is charged the difference, an.cost).
+  Money span_total;
+  Money charged_below;
 
   // As a new entry, except that the strings keep their buffers (libstdc++ keeps a string's
   // buffer when a short string is moved into it), and `call`, which the caller swaps in.
@@ -223,6 +227,8 @@ struct OtlpTraceReceiver::PendingSpan {
     charge = false;
     request = OperationRequest();
     completion = Completion();
+    span_total = Money();
+    charged_below = Money();
   }
 };
 
@@ -291,8 +297,10 @@ ExportOutcome OtlpTraceReceiver::Process(DecodedTraces& traces) {
   }
 
   // 2. Charge the priced spans together: one ledger batch (one durable commit on SQLite)
-  //    for the whole request instead of one per span.
+  //    for the whole request instead of one per span; each is charged its cost minus what
+  //    LLM spans below it were charged (one call, one charge).
   const std::span<PendingSpan> llm_spans(pending.data(), pending_count);
+  NetNestedSpend(traces, rejected, llm_spans);
   std::vector<Governor::UnreservedCompletion> calls;
   calls.reserve(pending_count);
   for (const PendingSpan& p : llm_spans) {
@@ -378,6 +386,47 @@ void OtlpTraceReceiver::PriceLlmSpan(const Attribution& resource_attribution, Sp
   p.completion.now_unix_nanos = now;
 }
 
+void OtlpTraceReceiver::NetNestedSpend(const DecodedTraces& traces,
+                                       const std::vector<std::vector<bool>>& rejected,
+                                       std::span<PendingSpan> llm_spans) {
+  // Every accepted span of the request, in order; the LLM spans are llm_spans, in the same
+  // order (step 1 appended them as it met them).
+  thread_local std::vector<NestedSpendTracker::Node> nodes;
+  thread_local std::vector<PendingSpan*> pending_of;  // per node, null for other spans
+  nodes.clear();
+  pending_of.clear();
+  size_t next_llm = 0;
+  for (size_t b = 0; b < traces.batches.size(); ++b) {
+    const ScopeSpansBatch& batch = traces.batches[b];
+    for (size_t k = 0; k < batch.spans.size(); ++k) {
+      const SpanData& span = batch.spans[k];
+      PendingSpan* p = nullptr;
+      if (next_llm < llm_spans.size() && llm_spans[next_llm].span == &span) {
+        p = &llm_spans[next_llm++];
+      }
+      if (rejected[b][k]) continue;
+      NestedSpendTracker::Node& node = nodes.emplace_back();
+      node.trace_id = span.trace_id;
+      node.span_id = span.span_id;
+      node.parent_span_id = span.parent_span_id;
+      if (p != nullptr && p->charge) {
+        node.charged = true;
+        node.cost = p->an.cost;
+      }
+      pending_of.push_back(p);
+    }
+  }
+  nested_.Plan(nodes);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    PendingSpan* p = pending_of[i];
+    if (p == nullptr || !p->charge || nodes[i].below <= Money()) continue;
+    p->span_total = p->an.cost;
+    p->charged_below = nodes[i].below;
+    p->an.cost = nodes[i].charge;
+    p->completion.cost_override = nodes[i].charge;
+  }
+}
+
 void OtlpTraceReceiver::ApplySettlement(Settlement& settlement, PendingSpan& p) {
   LlmAnnotation& an = p.an;
   an.operation_id = std::move(p.request.operation_id);
@@ -404,6 +453,11 @@ void OtlpTraceReceiver::FinishLlmSpan(PendingSpan& p, SpareElements* spares) {
   an.call = &p.call;
   SpanData& span = *p.span;
   AnnotateLlmSpan(an, span, spares);
+  if (p.charged_below > Money()) {
+    // genops.cost.total (above) is what this span was charged; these say why it is less.
+    span.attributes.push_back({"genops.cost.span_total", p.span_total.usd()});
+    span.attributes.push_back({"genops.cost.charged_below", p.charged_below.usd()});
+  }
   if (!records_) return;
   // After the annotation: the record takes the id, attribution and names by move.
   OperationRecord record;

@@ -28,10 +28,15 @@
 // governor's alerts (cost threshold, budget thresholds, anomalies, ledger unavailable) fire as
 // for the SDK, once per operation id, and become genops.alert span events.
 //
+// One call, one charge: two instrumentations recording the same call (a framework span and
+// the provider SDK span under it), or a container span carrying the usage of the calls below
+// it, would charge the call twice. Each priced LLM span is charged its cost minus what LLM
+// spans below it in its trace were charged before it (NestedSpendTracker, nested_spend.h).
+//
 // Known limits: attribution is read from the span and its resource only (a genops.team set on
 // a parent workflow span is not inherited by its LLM children: OpenLLMetry's association
-// properties are, since the SDK copies them onto every span); two instrumentations recording
-// the same call (a framework span and the provider SDK span under it) are both charged.
+// properties are, since the SDK copies them onto every span); nested spans are netted only
+// when the spans below arrive first (nested_spend.h).
 //
 // Blocking: Export() calls the ledger (through the governor) and may block on it. Never call
 // it on an event-loop thread: the HTTP handler posts it to an executor.
@@ -54,6 +59,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +72,7 @@
 #include "genops/operation_record.h"
 #include "src/core/catalog.h"
 #include "src/core/governor.h"
+#include "src/receiver/nested_spend.h"
 #include "src/receiver/otlp_decoder.h"
 #include "src/receiver/span_enricher.h"
 #include "src/telemetry/span_data.h"
@@ -203,6 +210,11 @@ class OtlpTraceReceiver {
   // set when priced).
   void PriceLlmSpan(const Attribution& resource_attribution, telemetry::SpanData& span,
                     int64_t now, PendingSpan& p);
+  // Sets what each priced LLM span of the request is charged: its cost minus what LLM spans
+  // below it were charged (nested_).
+  void NetNestedSpend(const DecodedTraces& traces,
+                      const std::vector<std::vector<bool>>& rejected,
+                      std::span<PendingSpan> llm_spans);
   // Takes the governor's answer for a charged span.
   void ApplySettlement(Settlement& settlement, PendingSpan& p);
   // Annotates the span (over `spares`' elements) and records the operation.
@@ -215,6 +227,7 @@ class OtlpTraceReceiver {
   const OperationRecordSink records_;
   const Clock* const clock_;
   const Attribution defaults_;  // governor defaults merged with options_.defaults
+  NestedSpendTracker nested_;
   Counters counters_;
 };
 

@@ -218,6 +218,61 @@ TEST(TraceReceiverTest, RedeliveredBatchChargesOnce) {
   EXPECT_EQ(stats.charged_nanos, once.nanos()) << "redeliveries add nothing to the charged total";
 }
 
+// A LangChain-style span over the OpenAI SDK's span of the same call (same usage), then, in a
+// later request, an agent span over them reporting that call and one more: each call is
+// charged once, and genops.cost.total sums to the trace's spend.
+TEST(TraceReceiverTest, NestedLlmSpansChargeEachCallOnce) {
+  Harness h;
+  SpanData agent = ChatSpan(1, 3000, 600);  // this call (1000/200) plus one of 2000/400
+  SpanData framework = ChatSpan(2);         // 1000/200
+  SpanData sdk = ChatSpan(3);               // 1000/200: the same call, one level down
+  SpanData http = HttpSpan(4);              // the SDK's HTTP span under it
+  for (SpanData* s : {&framework, &sdk, &http}) s->trace_id = agent.trace_id;
+  framework.parent_span_id = agent.span_id;
+  sdk.parent_span_id = framework.span_id;
+  http.parent_span_id = sdk.span_id;
+  Usage call;
+  call.input_tokens = 1000;
+  call.output_tokens = 200;
+  Usage all;
+  all.input_tokens = 3000;
+  all.output_tokens = 600;
+  const Money call_cost = h.Cost("openai", "gpt-4o", call);
+  const Money all_cost = h.Cost("openai", "gpt-4o", all);
+
+  // Parent listed before its child: the request is netted children first anyway.
+  const std::string first = testing::ProtoBody({framework, sdk, http}, MakeResource({}));
+  ASSERT_TRUE(h.receiver->Export(first, PayloadFormat::kProtobuf).status.ok());
+  EXPECT_EQ(h.TotalSpent(), call_cost);
+  std::vector<SpanData> out = h.sink->spans();
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(testing::Get(out[0], "genops.cost.total"), AttributeValue(0.0));
+  EXPECT_EQ(testing::Get(out[0], "genops.cost.span_total"), AttributeValue(call_cost.usd()));
+  EXPECT_EQ(testing::Get(out[0], "genops.cost.charged_below"), AttributeValue(call_cost.usd()));
+  EXPECT_EQ(testing::Get(out[1], "genops.cost.total"), AttributeValue(call_cost.usd()));
+  EXPECT_FALSE(testing::Get(out[1], "genops.cost.charged_below").has_value());
+
+  const std::string second = testing::ProtoBody({agent}, MakeResource({}));
+  ASSERT_TRUE(h.receiver->Export(second, PayloadFormat::kProtobuf).status.ok());
+  EXPECT_EQ(h.TotalSpent(), all_cost);
+  out = h.sink->spans();
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(testing::Get(out[3], "genops.cost.total"), AttributeValue((all_cost - call_cost).usd()));
+  EXPECT_EQ(testing::Get(out[3], "genops.cost.charged_below"), AttributeValue(call_cost.usd()));
+
+  // Redelivered, both requests charge nothing more; the records add up to the spend.
+  ASSERT_TRUE(h.receiver->Export(first, PayloadFormat::kProtobuf).status.ok());
+  ASSERT_TRUE(h.receiver->Export(second, PayloadFormat::kProtobuf).status.ok());
+  EXPECT_EQ(h.TotalSpent(), all_cost);
+  auto records = ledger::QueryOperations(*h.ledger, {});
+  ASSERT_TRUE(records.ok());
+  ASSERT_EQ(records->size(), 3u);
+  Money recorded;
+  for (const OperationRecord& r : *records) recorded += r.cost;
+  EXPECT_EQ(recorded, all_cost);
+  EXPECT_EQ(h.receiver->stats().charged_nanos, all_cost.nanos());
+}
+
 TEST(TraceReceiverTest, ARequestIsChargedInOneLedgerBatchAcrossItsResources) {
   ManualClock clock;
   auto counting = std::make_shared<genops::testing::FaultyLedger>(ledger::NewMemoryLedger(&clock));
