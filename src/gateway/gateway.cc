@@ -535,7 +535,13 @@ void EndOnWorker(const ExchangePtr& ex, std::function<void()> respond) {
 
 void FailTransport(const ExchangePtr& ex, const absl::Status& error) {
   Gateway::Core& core = *ex->core;
-  core.upstream_errors.fetch_add(1, std::memory_order_relaxed);
+  // A cancelled call is one the gateway cancelled because its client went away (or the
+  // gateway is stopping): the provider did nothing wrong.
+  if (absl::IsCancelled(error)) {
+    core.client_disconnects.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    core.upstream_errors.fetch_add(1, std::memory_order_relaxed);
+  }
   auto info = GetHttpErrorInfo(error);
   const bool timeout = info && info->kind == HttpErrorKind::kTimeout;
   // The provider may have run the request, but nothing says how much it used: the
@@ -610,8 +616,6 @@ void ReadWholeBody(const ExchangePtr& ex) {
     if (!piece.ok()) {
       if (!absl::IsCancelled(piece.status())) {
         ex->provider->RecordFailure(ex->endpoint, core.NowMono());
-      } else {
-        core.client_disconnects.fetch_add(1, std::memory_order_relaxed);
       }
       FailTransport(ex, piece.status());
       return;

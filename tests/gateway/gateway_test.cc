@@ -613,6 +613,30 @@ TEST_P(GatewayTest, ClientDisconnectMidStreamCancelsUpstreamAndChargesWhatWasPro
   EXPECT_EQ(gateway_->stats().client_disconnects, 1u);
 }
 
+// A client that leaves before the answer: its upstream call is cancelled, the reservation
+// released, and the counters say the client left, not that the provider failed.
+TEST_P(GatewayTest, ClientGoneBeforeTheAnswerIsADisconnectNotAnUpstreamError) {
+  Start();
+  const std::string body = ChatBody("gpt-4o-mini", 20);
+  testing::RawSocket socket(gateway_->port());
+  ASSERT_TRUE(socket.connected());
+  ASSERT_TRUE(socket.Send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                          "Authorization: Bearer " +
+                          std::string(kProviderKey) +
+                          "\r\nContent-Type: application/json\r\nx-mock-latency-ms: 2000\r\n"
+                          "Content-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body));
+  for (int i = 0; i < 200 && mock_->request_count() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(mock_->request_count(), 1u);
+  socket.Close();
+  Drain();
+  EXPECT_EQ(Reserved(), Money());
+  EXPECT_EQ(gateway_->stats().client_disconnects, 1u);
+  EXPECT_EQ(gateway_->stats().upstream_errors, 0u);
+}
+
 TEST_P(GatewayTest, FirstStreamedByteArrivesBeforeTheUpstreamFinishes) {
   Start();
   const std::string body = ChatBody("gpt-4o-mini", 20, true);
