@@ -83,7 +83,9 @@ struct Pipeline {
     deps.clock = &clock;
     // Records are built (their cost counts) and dropped; production hands them to the
     // operations-log writer, which writes them on its own thread.
-    deps.records = [](genops::OperationRecord record) { benchmark::DoNotOptimize(record); };
+    deps.records = [](std::unique_ptr<genops::OperationRecord>& record) {
+      benchmark::DoNotOptimize(record->cost);
+    };
     receiver = genops::receiver::OtlpTraceReceiver::Create({}, std::move(deps)).value();
   }
   genops::ManualClock clock;

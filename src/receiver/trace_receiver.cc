@@ -15,6 +15,7 @@
 #include "src/core/cost.h"
 #include "src/core/text.h"
 #include "src/receiver/span_enricher.h"
+#include "src/telemetry/aggregate_fields.h"
 
 namespace genops::receiver {
 namespace {
@@ -459,17 +460,23 @@ void OtlpTraceReceiver::FinishLlmSpan(PendingSpan& p, SpareElements* spares) {
     span.attributes.push_back({"genops.cost.charged_below", p.charged_below.usd()});
   }
   if (!records_) return;
-  // After the annotation: the record takes the id, attribution and names by move.
-  OperationRecord record;
-  record.operation_id = std::move(an.operation_id);
+  // One record per thread, filled span after span: every field is assigned (copied, so that
+  // the record's strings keep their buffers, and so do the annotation's for the next span),
+  // and the sink hands back the record it evicted, or null.
+  thread_local std::unique_ptr<OperationRecord> reused;
+  if (reused == nullptr) reused = std::make_unique<OperationRecord>();
+  static_assert(telemetry::CountFields<OperationRecord>() == 15,
+                "a field was added to OperationRecord: assign it here (the record is reused)");
+  OperationRecord& record = *reused;
+  record.operation_id = an.operation_id;
   record.start_unix_nanos = span.start_unix_nanos;
   record.duration_nanos =
       span.end_unix_nanos > span.start_unix_nanos ? span.end_unix_nanos - span.start_unix_nanos : 0;
   record.operation_type = p.call.operation;
   record.operation_name = span.name;
-  record.attribution = std::move(an.attribution);
-  record.provider = std::move(an.cost_provider);
-  record.model = std::move(an.cost_model);
+  record.attribution = an.attribution;
+  record.provider = an.cost_provider;
+  record.model = an.cost_model;
   record.usage = p.call.usage;
   record.cost = an.cost;
   record.priced = an.priced;
@@ -477,7 +484,7 @@ void OtlpTraceReceiver::FinishLlmSpan(PendingSpan& p, SpareElements* spares) {
   record.reason = an.reason;
   record.error = span.status_code == telemetry::StatusCode::kError;
   span.trace_id.ToHex(&record.trace_id);
-  records_(std::move(record));
+  records_(reused);
 }
 
 ReceiverStats OtlpTraceReceiver::stats() const noexcept {

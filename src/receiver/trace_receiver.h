@@ -48,7 +48,8 @@
 // Example:
 //   auto receiver = OtlpTraceReceiver::Create(options, {.catalog = catalog,
 //       .governor = governor, .sink = MakeSpanProcessorSink(processor),
-//       .records = [writer](OperationRecord r) { writer->Add(std::move(r)); }});
+//       .records = [adapter](std::unique_ptr<OperationRecord>& r) {
+//           adapter->RecordExternalOperation(r); }});
 //   ExportOutcome out = (*receiver)->Export(body, PayloadFormat::kProtobuf);
 //
 // Thread safety: thread-safe; Export() may run on any number of threads at once.
@@ -121,8 +122,11 @@ struct ReceiverOptions {
   int max_listed_rejections = 5;
 };
 
-// Operation records go here (e.g. OperationLogWriter::Add). Called on the Export() thread.
-using OperationRecordSink = std::function<void(OperationRecord)>;
+// Operation records go here (e.g. AdapterImpl::RecordExternalOperation). Called on the
+// Export() thread. Takes `*record` (never null) and may leave in `record` another record
+// (e.g. one an operation log evicted) or null: the receiver fills the record it gets back for
+// its next span, writing over its strings instead of allocating new ones.
+using OperationRecordSink = std::function<void(std::unique_ptr<OperationRecord>& record)>;
 
 struct ReceiverDependencies {
   std::shared_ptr<const pricing::Catalog> catalog;  // required

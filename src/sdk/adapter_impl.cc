@@ -424,6 +424,15 @@ void AdapterImpl::RecordExternalOperation(OperationRecord record) noexcept {
   log_->Add(std::move(record), end);
 }
 
+void AdapterImpl::RecordExternalOperation(std::unique_ptr<OperationRecord>& record) noexcept {
+  if (audit_ != nullptr && audit_->Wants(*record)) {
+    audit_->Write(*record, config_.governance.level, std::string_view());
+  }
+  if (writer_ != nullptr) writer_->Add(*record);
+  const int64_t end = record->start_unix_nanos + record->duration_nanos;
+  log_->Add(record, end);
+}
+
 std::shared_ptr<telemetry::SpanProcessor> AdapterImpl::shared_span_processor() {
   return std::shared_ptr<telemetry::SpanProcessor>(shared_from_this(), &pipeline_->processor());
 }

@@ -82,6 +82,11 @@ class AdapterImpl final : public Adapter, public std::enable_shared_from_this<Ad
   // Records an operation governed elsewhere: the audit trail, the operations log of the
   // ledger (when persisted) and the in-memory summary, as Finish() does. Thread-safe.
   void RecordExternalOperation(OperationRecord record) noexcept;
+  // As above, taking `*record` (non-null) by exchange: `record` comes back holding a record
+  // the in-memory summary evicted (whose buffers a caller filling it again reuses), or null.
+  // For callers that record operation after operation (the OTLP receiver): nothing is
+  // allocated here, nor freed on another thread than the one that allocated it.
+  void RecordExternalOperation(std::unique_ptr<OperationRecord>& record) noexcept;
   // The export pipeline's span processor, for spans finished elsewhere (received over
   // OTLP): OnEnd() never blocks (a full queue drops and counts in stats()); span limits and
   // sampling are not applied, the producer applied its own. Shares this adapter's lifetime.

@@ -143,7 +143,9 @@ absl::Status Daemon::StartReceiver(const FileConfig& config, AdapterImpl& adapte
       {.catalog = adapter.catalog(),
        .governor = adapter.shared_governor(),
        .sink = receiver::MakeSpanProcessorSink(adapter.shared_span_processor()),
-       .records = [a = adapter_](OperationRecord r) { a->RecordExternalOperation(std::move(r)); },
+       .records = [a = adapter_](std::unique_ptr<OperationRecord>& r) {
+         a->RecordExternalOperation(r);
+       },
        .clock = &adapter.clock()});
   if (!created.ok()) return created.status();
   receiver_ = std::move(*created);

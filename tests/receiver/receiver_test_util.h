@@ -168,10 +168,10 @@ struct Harness {
     deps.governor = governor;
     deps.sink = sink_override != nullptr ? std::move(sink_override) : sink;
     deps.clock = &clock;
-    deps.records = [this](OperationRecord r) {
+    deps.records = [this](std::unique_ptr<OperationRecord>& r) {
       std::lock_guard<std::mutex> lock(records_mu);
-      (void)ledger->AppendOperations({r});  // may fail while a FaultyLedger is down
-      records.push_back(std::move(r));
+      (void)ledger->AppendOperations({*r});  // may fail while a FaultyLedger is down
+      records.push_back(*r);  // a copy: the receiver writes its next record over *r
     };
     auto r = OtlpTraceReceiver::Create(std::move(options), std::move(deps));
     EXPECT_TRUE(r.ok()) << r.status();

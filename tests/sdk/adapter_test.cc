@@ -509,6 +509,36 @@ TEST(AdapterTest, RecentOperationsNewestFirstAndDetailedMetrics) {
   EXPECT_THAT(m.ToJson(), HasSubstr("\"operation_count\": 3"));
 }
 
+// The receiver's way to record operations governed elsewhere: by exchange, filling the same
+// record again for the next operation.
+TEST(AdapterTest, ExternalOperationsRecordedByExchangeReachTheSummaryAndTotals) {
+  Harness h;
+  auto adapter = h.Make(h.BaseConfig());
+  ASSERT_NE(adapter, nullptr);
+  auto record = std::make_unique<OperationRecord>();
+  for (int i = 0; i < 3; ++i) {
+    if (record == nullptr) record = std::make_unique<OperationRecord>();
+    record->operation_id = "otlp-" + std::to_string(i);
+    record->operation_type = "chat";
+    record->operation_name = "external " + std::to_string(i);
+    record->attribution.team = "team-r";
+    record->provider = "openai";
+    record->model = "gpt-4o";
+    record->cost = Money::FromNanos(1'000 * (i + 1));
+    record->priced = true;
+    record->start_unix_nanos = h.clock.NowUnixNanos();
+    adapter->RecordExternalOperation(record);
+  }
+  OperationsSummary s = adapter->get_recent_operations_summary(10);
+  ASSERT_EQ(s.operations.size(), 3u);
+  EXPECT_EQ(s.operations[0].operation_id, "otlp-2");
+  EXPECT_EQ(s.operations[2].operation_name, "external 0");
+  EXPECT_EQ(s.totals.operations, 3);
+  EXPECT_EQ(s.totals.cost, Money::FromNanos(6'000));
+  EXPECT_EQ(s.operations[1].cost, Money::FromNanos(2'000));
+  EXPECT_EQ(s.operations[1].attribution.team, "team-r");
+}
+
 TEST(AdapterTest, RetentionDropsOldRecordsButNotTotals) {
   Harness h;
   AdapterConfig config = h.BaseConfig();
