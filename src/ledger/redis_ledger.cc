@@ -478,8 +478,8 @@ class RedisLedger final : public Ledger {
     for (int attempt = 0;; ++attempt) {
       if (!cache.ok()) return cache.status();
       const BudgetCache& budgets = **cache;
-      absl::StatusOr<ReplyPtr> reply = client_->Run(
-          ChargeCommand(budgets, operation_id, attribution, actual, windows));
+      absl::StatusOr<ReplyPtr> reply =
+          client_->Run(ChargeCommand(budgets, operation_id, attribution, actual, windows));
       if (!reply.ok()) return reply.status();
       const redisReply* r = reply->get();
       const std::string tag = Text(Element(r, 0));
@@ -544,8 +544,8 @@ class RedisLedger final : public Ledger {
         outcomes[i] = valid;
         continue;
       }
-      commands.push_back(ChargeCommand(budgets, item.operation_id, *item.attribution,
-                                       item.actual, WindowsAt(item.now_unix_nanos)));
+      commands.push_back(ChargeCommand(budgets, item.operation_id, *item.attribution, item.actual,
+                                       WindowsAt(item.now_unix_nanos)));
       sent.push_back(i);
     }
     std::vector<absl::StatusOr<ReplyPtr>> replies = client_->RunMany(commands);
@@ -558,10 +558,10 @@ class RedisLedger final : public Ledger {
       }
       const redisReply* r = replies[k]->get();
       const std::string tag = Text(Element(r, 0));
-      outcome = tag == "STALE" ? Charge(item.operation_id, *item.attribution, item.actual,
-                                        item.now_unix_nanos)
-                               : ChargeReply(budgets, r, tag, item.operation_id, item.actual,
-                                             item.now_unix_nanos);
+      outcome =
+          tag == "STALE"
+              ? Charge(item.operation_id, *item.attribution, item.actual, item.now_unix_nanos)
+              : ChargeReply(budgets, r, tag, item.operation_id, item.actual, item.now_unix_nanos);
     }
     return outcomes;
   }

@@ -88,8 +88,7 @@ void NestedSpendTracker::Plan(std::span<Node> nodes) {
       node.charge = node.cost > below ? node.cost - below : Money();
       subtree += node.charge;
     }
-    if (subtree <= Money() || !node.parent_span_id.valid() ||
-        node.parent_span_id == node.span_id) {
+    if (subtree <= Money() || !node.parent_span_id.valid() || node.parent_span_id == node.span_id) {
       continue;
     }
     Entry& parent = Touch(Key::Of(node.trace_id, node.parent_span_id));

@@ -36,9 +36,9 @@
 #ifndef GENOPS_RECEIVER_NESTED_SPEND_H_
 #define GENOPS_RECEIVER_NESTED_SPEND_H_
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
-#include <array>
 #include <mutex>
 #include <span>
 #include <vector>

@@ -620,12 +620,13 @@ TEST_P(GatewayTest, ClientGoneBeforeTheAnswerIsADisconnectNotAnUpstreamError) {
   const std::string body = ChatBody("gpt-4o-mini", 20);
   testing::RawSocket socket(gateway_->port());
   ASSERT_TRUE(socket.connected());
-  ASSERT_TRUE(socket.Send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                          "Authorization: Bearer " +
-                          std::string(kProviderKey) +
-                          "\r\nContent-Type: application/json\r\nx-mock-latency-ms: 2000\r\n"
-                          "Content-Length: " +
-                          std::to_string(body.size()) + "\r\n\r\n" + body));
+  ASSERT_TRUE(
+      socket.Send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                  "Authorization: Bearer " +
+                  std::string(kProviderKey) +
+                  "\r\nContent-Type: application/json\r\nx-mock-latency-ms: 2000\r\n"
+                  "Content-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body));
   for (int i = 0; i < 200 && mock_->request_count() == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

@@ -366,11 +366,9 @@ TEST_F(RedisLedgerTest, ChargeBatchAfterAnotherReplicaChangedBudgetsChargesInOrd
   ASSERT_TRUE(a->Charge("warm-up", team, Usd(1), kNow).ok());  // a caches the budgets
   // b adds a team budget: every script of a's next batch meets a newer version (STALE) and
   // is charged again after a reload, in order.
-  ASSERT_TRUE(
-      b->UpsertBudget(Budget("team-x", Usd(3), BudgetPeriod::kDay, {{"team", "x"}})).ok());
-  const std::vector<ChargeItem> items = {{"one", &team, Usd(2), kNow},
-                                         {"one", &team, Usd(2), kNow},
-                                         {"two", &team, Usd(2), kNow}};
+  ASSERT_TRUE(b->UpsertBudget(Budget("team-x", Usd(3), BudgetPeriod::kDay, {{"team", "x"}})).ok());
+  const std::vector<ChargeItem> items = {
+      {"one", &team, Usd(2), kNow}, {"one", &team, Usd(2), kNow}, {"two", &team, Usd(2), kNow}};
   std::vector<absl::StatusOr<SettleOutcome>> outcomes = a->ChargeBatch(items);
   ASSERT_EQ(outcomes.size(), 3u);
   ASSERT_TRUE(outcomes[0].ok()) << outcomes[0].status();

@@ -257,7 +257,8 @@ TEST(TraceReceiverTest, NestedLlmSpansChargeEachCallOnce) {
   EXPECT_EQ(h.TotalSpent(), all_cost);
   out = h.sink->spans();
   ASSERT_EQ(out.size(), 4u);
-  EXPECT_EQ(testing::Get(out[3], "genops.cost.total"), AttributeValue((all_cost - call_cost).usd()));
+  EXPECT_EQ(testing::Get(out[3], "genops.cost.total"),
+            AttributeValue((all_cost - call_cost).usd()));
   EXPECT_EQ(testing::Get(out[3], "genops.cost.charged_below"), AttributeValue(call_cost.usd()));
 
   // Redelivered, both requests charge nothing more; the records add up to the spend.

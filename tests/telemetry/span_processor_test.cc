@@ -30,7 +30,7 @@ constexpr milliseconds kLongDelay = std::chrono::hours(1);
 struct Recording {
   std::mutex mu;
   std::condition_variable changed;
-  std::vector<std::string> names;  // guarded by mu, as is everything below
+  std::vector<std::string> names;        // guarded by mu, as is everything below
   std::vector<size_t> attribute_counts;  // one per exported span, like names
   std::vector<size_t> batch_sizes;
   int force_flushes = 0;
