@@ -20,6 +20,7 @@
 #include "nlohmann/json.hpp"
 #include "src/core/catalog.h"
 #include "src/core/cost.h"
+#include "src/core/text.h"
 #include "src/core/usage_parser.h"
 #include "src/gateway/http_client.h"
 #include "src/gateway/mock_upstream.h"
@@ -583,19 +584,21 @@ TEST_P(GatewayTest, ConcurrencyLimitAnswers429) {
   slow.join();
 }
 
+// A chat completion request as raw HTTP/1.1 bytes, with the provider key and `extra_headers`
+// (each line ending in \r\n), for tests that drive the socket themselves.
+std::string RawChatRequest(std::string_view body, std::string_view extra_headers) {
+  return Cat("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ",
+             kProviderKey, "\r\nContent-Type: application/json\r\n", extra_headers,
+             "Content-Length: ", body.size(), "\r\n\r\n", body);
+}
+
 TEST_P(GatewayTest, ClientDisconnectMidStreamCancelsUpstreamAndChargesWhatWasProduced) {
   Start();
   const std::string body = ChatBody("gpt-4o-mini", 200, true);
   testing::RawSocket socket(gateway_->port());
   ASSERT_TRUE(socket.connected());
-  ASSERT_TRUE(
-      socket.Send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                  "Authorization: Bearer " +
-                  std::string(kProviderKey) +
-                  "\r\nContent-Type: application/json\r\n"
-                  "x-mock-output-tokens: 200\r\nx-mock-stream-chunk-ms: 20\r\n"
-                  "Content-Length: " +
-                  std::to_string(body.size()) + "\r\n\r\n" + body));
+  ASSERT_TRUE(socket.Send(
+      RawChatRequest(body, "x-mock-output-tokens: 200\r\nx-mock-stream-chunk-ms: 20\r\n")));
   std::string received;
   while (received.find("delta") == std::string::npos) {
     auto some = socket.RecvSome();
@@ -620,13 +623,7 @@ TEST_P(GatewayTest, ClientGoneBeforeTheAnswerIsADisconnectNotAnUpstreamError) {
   const std::string body = ChatBody("gpt-4o-mini", 20);
   testing::RawSocket socket(gateway_->port());
   ASSERT_TRUE(socket.connected());
-  ASSERT_TRUE(
-      socket.Send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                  "Authorization: Bearer " +
-                  std::string(kProviderKey) +
-                  "\r\nContent-Type: application/json\r\nx-mock-latency-ms: 2000\r\n"
-                  "Content-Length: " +
-                  std::to_string(body.size()) + "\r\n\r\n" + body));
+  ASSERT_TRUE(socket.Send(RawChatRequest(body, "x-mock-latency-ms: 2000\r\n")));
   for (int i = 0; i < 200 && mock_->request_count() == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

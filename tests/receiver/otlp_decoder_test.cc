@@ -51,33 +51,6 @@ std::vector<SpanData> RichSpans() {
   return {a, b};
 }
 
-void ExpectSameSpan(const SpanData& want, const SpanData& got) {
-  EXPECT_EQ(want.trace_id, got.trace_id);
-  EXPECT_EQ(want.span_id, got.span_id);
-  EXPECT_EQ(want.parent_span_id, got.parent_span_id);
-  EXPECT_EQ(want.trace_state, got.trace_state);
-  EXPECT_EQ(want.name, got.name);
-  EXPECT_EQ(want.kind, got.kind);
-  EXPECT_EQ(want.start_unix_nanos, got.start_unix_nanos);
-  EXPECT_EQ(want.end_unix_nanos, got.end_unix_nanos);
-  EXPECT_EQ(want.status_code, got.status_code);
-  EXPECT_EQ(want.status_message, got.status_message);
-  EXPECT_EQ(want.dropped_attributes_count, got.dropped_attributes_count);
-  EXPECT_EQ(want.dropped_events_count, got.dropped_events_count);
-  EXPECT_TRUE(got.sampled);
-  ASSERT_EQ(want.attributes.size(), got.attributes.size());
-  for (size_t k = 0; k < want.attributes.size(); ++k) {
-    EXPECT_EQ(want.attributes[k].key, got.attributes[k].key);
-    EXPECT_EQ(want.attributes[k].value, got.attributes[k].value) << want.attributes[k].key;
-  }
-  ASSERT_EQ(want.events.size(), got.events.size());
-  for (size_t k = 0; k < want.events.size(); ++k) {
-    EXPECT_EQ(want.events[k].name, got.events[k].name);
-    EXPECT_EQ(want.events[k].time_unix_nanos, got.events[k].time_unix_nanos);
-    ASSERT_EQ(want.events[k].attributes.size(), got.events[k].attributes.size());
-  }
-}
-
 TEST(OtlpDecoderTest, ProtobufRoundTripsTheProjectEncoder) {
   const std::vector<SpanData> spans = RichSpans();
   const auto resource =
@@ -91,8 +64,8 @@ TEST(OtlpDecoderTest, ProtobufRoundTripsTheProjectEncoder) {
   ASSERT_EQ(out.batches[0].resource.attributes.size(), 1u);
   EXPECT_EQ(out.batches[0].resource.attributes[0].key, "service.name");
   ASSERT_EQ(out.batches[0].spans.size(), 2u);
-  ExpectSameSpan(spans[0], out.batches[0].spans[0]);
-  ExpectSameSpan(spans[1], out.batches[0].spans[1]);
+  testing::ExpectIdenticalSpans(spans[0], out.batches[0].spans[0]);
+  testing::ExpectIdenticalSpans(spans[1], out.batches[0].spans[1]);
   EXPECT_EQ(out.values_converted, 0u);
 }
 
@@ -105,8 +78,8 @@ TEST(OtlpDecoderTest, JsonRoundTripsTheProjectEncoder) {
   ASSERT_EQ(out.batches.size(), 1u);
   EXPECT_EQ(out.batches[0].resource.scope_name, "scope");
   ASSERT_EQ(out.batches[0].spans.size(), 2u);
-  ExpectSameSpan(spans[0], out.batches[0].spans[0]);
-  ExpectSameSpan(spans[1], out.batches[0].spans[1]);
+  testing::ExpectIdenticalSpans(spans[0], out.batches[0].spans[0]);
+  testing::ExpectIdenticalSpans(spans[1], out.batches[0].spans[1]);
 }
 
 // libprotobuf-built requests: several resources and scopes, the resource after its scope
