@@ -39,6 +39,10 @@
 #     GATEWAY_LEDGER_URL  the gateway's ledger (default sqlite://TMP/ledger.db, synchronous=full;
 #                         sqlite://...?synchronous=normal trades power-loss durability of the
 #                         last commits for speed; the report names the mode it ran with)
+#     GATEWAY_LEASES      1 (default): budget leases over a durable ledger (ledger.leases: calls
+#                         admitted in memory against leased room, settlements written to the
+#                         ledger in batches every 2 ms); 0: one reservation and one durable
+#                         settlement per call in the ledger. Ignored with memory://.
 #     GATEWAY_EXPORTER    the gateway's span exporter (default file; none to measure without)
 #     GATEWAY_WORKERS     gateway.governance_workers (default 8)
 #     GATEWAY_ONLY        1: only the gateway at CONNECTIONS (no direct, nginx or 1-connection
@@ -226,6 +230,11 @@ if [ -z "$NGINX_URL" ]; then note "nginx could not be started"; exit 1; fi
 GATEWAY_URL=""
 GATEWAY_PID=""
 GATEWAY_STOP_LINE=""
+LEASES_YAML=false
+case "${GATEWAY_LEDGER_URL:-sqlite:}" in
+  memory://*) ;;
+  *) [ "${GATEWAY_LEASES:-1}" = 1 ] && LEASES_YAML=true ;;
+esac
 if "$GENOPS" --help 2>/dev/null | grep -q '^  serve '; then
   cat >"$TMP/genops.yaml" <<EOF
 governance:
@@ -237,6 +246,7 @@ governance:
   max_operation_cost: 10.0
 ledger:
   url: ${GATEWAY_LEDGER_URL:-sqlite://$TMP/ledger.db}
+  leases: {enabled: $LEASES_YAML}
 gateway:
   listen: 127.0.0.1:0
   governance_workers: ${GATEWAY_WORKERS:-8}
@@ -457,8 +467,17 @@ case "$LEDGER_URL" in
   sqlite://*)
     SYNC=full
     case "$LEDGER_URL" in *synchronous=normal* | *synchronous=NORMAL*) SYNC=normal ;; esac
-    LEDGER_TEXT="SQLite ledger (synchronous=$SYNC), $GATEWAY_WORKERS_TEXT" ;;
-  *) LEDGER_TEXT="ledger ${LEDGER_URL%%://*}://, $GATEWAY_WORKERS_TEXT" ;;
+    LEDGER_TEXT="SQLite ledger (synchronous=$SYNC)" ;;
+  *) LEDGER_TEXT="ledger ${LEDGER_URL%%://*}://" ;;
+esac
+case "$LEDGER_URL" in
+  memory://*) ;;
+  *)
+    if [ "$LEASES_YAML" = true ]; then
+      LEDGER_TEXT="$LEDGER_TEXT with budget leases (admission in memory and on the io threads, settlements written behind every 2 ms)"
+    else
+      LEDGER_TEXT="$LEDGER_TEXT, one reservation + one settlement per call, $GATEWAY_WORKERS_TEXT"
+    fi ;;
 esac
 EXPORTER_TEXT="spans to a file"
 [ "${GATEWAY_EXPORTER:-file}" != file ] && EXPORTER_TEXT="span exporter: ${GATEWAY_EXPORTER}"

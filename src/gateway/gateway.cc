@@ -25,6 +25,7 @@
 #include "src/gateway/event_loop.h"
 #include "src/gateway/provider_protocol.h"
 #include "src/gateway/virtual_keys.h"
+#include "src/ledger/lease_ledger.h"
 #include "src/ledger/memory_ledger.h"
 
 namespace genops::gateway {
@@ -127,10 +128,12 @@ absl::StatusOr<std::map<std::string, std::string>> ParseTagsHeader(std::string_v
   return tags;
 }
 
-// True for the in-process store (memory://): its calls take a mutex for microseconds and
-// never wait for a disk or a network. Compared by dynamic type, as the store's class is
-// private to memory_ledger.cc.
-bool LedgerNeverBlocks(const ledger::Ledger& l) {
+// True when admission and settlement may run on the io threads: the in-process store
+// (memory://) takes a mutex for microseconds and never waits for a disk or a network
+// (compared by dynamic type, its class being private to memory_ledger.cc); a leasing ledger
+// waits only to reserve a lease (once per many calls) or, near a limit, a single call.
+bool LedgerRarelyBlocks(const ledger::Ledger& l) {
+  if (ledger::HasBudgetLeases(l)) return true;
   static const std::type_info* const memory = [] {
     const std::unique_ptr<ledger::Ledger> probe = ledger::NewMemoryLedger(nullptr);
     const ledger::Ledger& ref = *probe;
@@ -945,7 +948,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options,
                                                     options.virtual_key_cache_ttl);
   switch (options.governance_threads) {
     case GovernanceThreads::kAuto:
-      core->governance_on_io_threads = LedgerNeverBlocks(*deps.ledger);
+      core->governance_on_io_threads = LedgerRarelyBlocks(*deps.ledger);
       break;
     case GovernanceThreads::kIoThreads:
       core->governance_on_io_threads = true;

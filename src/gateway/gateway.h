@@ -24,7 +24,9 @@
 // Admission and settlement may wait on the ledger (a SQLite commit and disk flush, a Redis or
 // PostgreSQL round trip), which an io thread must never do: with such a ledger admission
 // runs on a pool of governance workers and settlement on a pool of its own, after the
-// answer. With the in-process memory ledger, which never waits, both run on the io thread
+// answer. With the in-process memory ledger, which never waits, and with budget leases
+// (src/ledger/lease_ledger.h: a call is admitted from memory and its settlement written
+// behind, so only a lease's reservation waits on the store), both run on the io thread
 // (GatewayOptions::governance_threads). A client that disconnects mid-stream cancels the
 // upstream call and is charged for what was produced.
 //
@@ -53,7 +55,7 @@ namespace genops::gateway {
 // Where admission (virtual-key lookup, policy decision, ledger reservation) and settlement
 // run.
 enum class GovernanceThreads {
-  kAuto,       // on the io threads with the memory ledger, else on the worker pools
+  kAuto,       // on the io threads with the memory ledger or leases, else on the worker pools
   kIoThreads,  // only for a ledger that never blocks (tests of that path)
   kWorkers,    // on the worker pools whatever the ledger
 };

@@ -206,6 +206,12 @@ std::vector<absl::StatusOr<SettleOutcome>> Ledger::ChargeBatch(
   std::vector<absl::StatusOr<SettleOutcome>> outcomes;
   outcomes.reserve(items.size());
   for (const ChargeItem& item : items) {
+    if (!item.from_reservation.empty()) {
+      outcomes.push_back(
+          absl::UnimplementedError(Cat("ledger: this store cannot charge '", item.operation_id,
+                                       "' from a reservation (budget leases need sqlite://)")));
+      continue;
+    }
     outcomes.push_back(
         Charge(item.operation_id, *item.attribution, item.actual, item.now_unix_nanos));
   }

@@ -132,6 +132,11 @@ struct ChargeItem {
   const Attribution* attribution = nullptr;  // required
   Money actual;
   int64_t now_unix_nanos = 0;
+  // When set (stores with SupportsChargesFromReservations() only): the spend was admitted
+  // from the room of this reservation (a budget lease, src/ledger/lease_ledger.h), and the
+  // same transaction takes `actual` off it (down to zero; nothing when it is gone), so the
+  // room is never counted as both held and spent.
+  std::string_view from_reservation;
 };
 
 struct SettleOutcome {
@@ -181,6 +186,9 @@ class Ledger {
   // batch, never a part of one item. The default implementation calls Charge() per item.
   virtual std::vector<absl::StatusOr<SettleOutcome>> ChargeBatch(
       absl::Span<const ChargeItem> items);
+  // True when ChargeBatch() honours ChargeItem::from_reservation. A store that does not must
+  // refuse such items (the default ChargeBatch does, with kUnimplemented).
+  virtual bool SupportsChargesFromReservations() const { return false; }
   // Drops a reservation without spend (the call failed before costing anything).
   virtual absl::Status Release(std::string_view operation_id) = 0;
   // Releases reservations whose expiry is at or before `now`; returns how many.

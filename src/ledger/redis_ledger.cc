@@ -540,6 +540,11 @@ class RedisLedger final : public Ledger {
       if (valid.ok() && item.attribution == nullptr) {
         valid = absl::InvalidArgumentError("ledger: a charge needs an attribution");
       }
+      if (valid.ok() && !item.from_reservation.empty()) {
+        valid = absl::UnimplementedError(
+            Cat("ledger: redis:// cannot charge '", item.operation_id,
+                "' from a reservation yet (budget leases need sqlite://)"));
+      }
       if (!valid.ok()) {
         outcomes[i] = valid;
         continue;

@@ -279,8 +279,10 @@ class Store {
                        outcome);
   }
 
+  // `from_reservation`: the charge also takes `actual` (down to zero) off that reservation,
+  // the room it was admitted from (ChargeItem::from_reservation).
   absl::Status Charge(std::string_view operation_id, const Attribution& attribution, Money actual,
-                      int64_t now, SettleOutcome* outcome) {
+                      int64_t now, SettleOutcome* outcome, std::string_view from_reservation = {}) {
     bool repeat = false;
     if (absl::Status s = RepeatOutcome(operation_id, now, outcome, &repeat); !s.ok() || repeat) {
       return s;
@@ -291,6 +293,14 @@ class Store {
       return absl::FailedPreconditionError(Cat(
           "ledger: operation '", operation_id,
           "' holds a reservation; settle it with Settle() (or Release() it) instead of Charge()"));
+    }
+    if (!from_reservation.empty()) {
+      std::optional<ReservationRow> source;
+      if (absl::Status s = GetReservation(from_reservation, &source); !s.ok()) return s;
+      if (source.has_value()) {  // gone (released, expired): nothing is held any more
+        const Money off = std::min(actual, source->amount);
+        if (absl::Status s = ShrinkReservation(from_reservation, *source, off); !s.ok()) return s;
+      }
     }
     return RecordSpend(operation_id, attribution, Money::Zero(), actual, now, outcome);
   }
@@ -686,6 +696,8 @@ class Store {
          "INSERT INTO reservations(operation_id, amount, expires_at, attribution, holds) "
          "VALUES(?1, ?2, ?3, ?4, ?5)"},
         {&delete_reservation_, "DELETE FROM reservations WHERE operation_id = ?1"},
+        {&shrink_reservation_,
+         "UPDATE reservations SET amount = amount - ?2 WHERE operation_id = ?1"},
         {&expired_reservations_,
          "SELECT operation_id, amount, holds FROM reservations "
          "WHERE expires_at != 0 AND expires_at <= ?1 LIMIT ?2"},
@@ -917,15 +929,34 @@ class Store {
       s.BindText(1, operation_id);
       if (const int rc = s.Step(); rc != SQLITE_DONE) return Fail(rc, "deleting a reservation");
     }
-    for (const Hold& hold : row.holds) {
+    return ReleaseHolds(row.holds, row.amount);
+  }
+
+  // Takes `amount` off the reserved counter of every budget window in `holds`.
+  absl::Status ReleaseHolds(const Holds& holds, Money amount) {
+    for (const Hold& hold : holds) {
       Statement& s = release_hold_;
       Statement::Scope scope(s);
       s.BindInt64(1, hold.generation);
       s.BindInt64(2, hold.window_start);
-      s.BindInt64(3, row.amount.nanos());
+      s.BindInt64(3, amount.nanos());
       if (const int rc = s.Step(); rc != SQLITE_DONE) return Fail(rc, "releasing a hold");
     }
     return absl::OkStatus();
+  }
+
+  // Takes `off` (at most the amount) off a reservation and off each budget window it holds.
+  absl::Status ShrinkReservation(std::string_view operation_id, const ReservationRow& row,
+                                 Money off) {
+    if (off <= Money()) return absl::OkStatus();
+    {
+      Statement& s = shrink_reservation_;
+      Statement::Scope scope(s);
+      s.BindText(1, operation_id);
+      s.BindInt64(2, off.nanos());
+      if (const int rc = s.Step(); rc != SQLITE_DONE) return Fail(rc, "shrinking a reservation");
+    }
+    return ReleaseHolds(row.holds, off);
   }
 
   absl::Status RecordSpend(std::string_view operation_id, const Attribution& attribution,
@@ -979,6 +1010,7 @@ class Store {
   Statement list_budgets_, get_budget_, upsert_budget_, delete_budget_, delete_windows_of_;
   Statement get_window_, add_window_, release_hold_, prune_windows_;
   Statement get_reservation_, insert_reservation_, delete_reservation_, expired_reservations_;
+  Statement shrink_reservation_;
   Statement get_settled_, insert_settled_, purge_settled_;
   Statement insert_operation_, scan_operations_, purge_operations_;
   Statement insert_key_, key_id_exists_, find_key_, list_keys_, revoke_key_;
@@ -1086,7 +1118,7 @@ class SqliteLedger final : public Ledger {
           const ChargeItem& item = items[i];
           SettleOutcome outcome;
           absl::Status charged = store.Charge(item.operation_id, *item.attribution, item.actual,
-                                              item.now_unix_nanos, &outcome);
+                                              item.now_unix_nanos, &outcome, item.from_reservation);
           if (store.sqlite_error()) return charged;  // the savepoint is rolled back
           if (charged.ok()) {
             outcomes[i] = std::move(outcome);
@@ -1107,6 +1139,8 @@ class SqliteLedger final : public Ledger {
     if (absl::Status s = ValidateOperationId(operation_id); !s.ok()) return s;
     return Write(/*durable=*/false, [&](Store& store) { return store.Release(operation_id); });
   }
+
+  bool SupportsChargesFromReservations() const override { return true; }
 
   absl::StatusOr<int> ExpireReservations(int64_t now_unix_nanos) override {
     int64_t total = 0;

@@ -54,8 +54,18 @@ void AssignIfDifferent(std::string& field, std::string_view value) {
 }
 
 // "op_" and 32 random hex digits, written into `out` (a recycled State keeps its buffer).
-void RandomOperationId(std::string& out) {
-  const telemetry::TraceId id = telemetry::GenerateTraceId();
+// "op_" + 32 hex digits: the start time in milliseconds (12 digits), then 80 random bits.
+// Time first keeps ids that are written together next to each other in the stores' indexes
+// (a SQLite or PostgreSQL B-tree inserts at its right edge instead of at a random page, which
+// the operations log and the idempotency record of settled ids do once per call); 80 random
+// bits per millisecond keep them unique.
+void TimeOrderedOperationId(std::string& out, int64_t unix_nanos) {
+  telemetry::TraceId id = telemetry::GenerateTraceId();
+  uint64_t millis = static_cast<uint64_t>(std::max<int64_t>(unix_nanos, 0) / kNanosPerMilli);
+  for (int i = 5; i >= 0; --i) {
+    id.bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(millis & 0xff);
+    millis >>= 8;
+  }
   out.resize(3 + 2 * id.bytes.size());
   std::memcpy(out.data(), "op_", 3);
   telemetry::HexEncode(id.bytes.data(), id.bytes.size(), out.data() + 3);
@@ -247,7 +257,7 @@ Operation AdapterImpl::try_track_operation(std::string_view operation_type,
 
   // The governance request.
   OperationRequest& r = s.request;
-  RandomOperationId(r.operation_id);
+  TimeOrderedOperationId(r.operation_id, s.start_unix_nanos);
   r.now_unix_nanos = s.start_unix_nanos;  // spares the governor a clock read
   const Attribution& defaults = config_.governance.defaults;
   if (options.attribution.team.empty() && options.attribution.project.empty() &&

@@ -421,6 +421,25 @@ const std::vector<KeySpec>& Schema() {
         "sqlite://PATH, redis://HOST:PORT/DB or postgresql://USER@HOST:PORT/DB. "
         "See docs/ledger.md."},
        Str(GENOPS_FIELD(c.adapter.ledger_url))},
+      {{"ledger.leases.enabled", "bool", "false",
+        "genops serve with a sqlite:// ledger: admit calls against budget leases held in "
+        "memory and write their spend to the ledger in batches (far fewer store transactions "
+        "per call). Settlements become durable within flush_interval_ms; other processes see "
+        "a lease's unused room as reserved. See docs/ledger.md."},
+       Bool(GENOPS_FIELD(c.leases.enabled))},
+      {{"ledger.leases.calls_per_lease", "integer", "256",
+        "A lease holds room for this many calls the size of the one that opened it."},
+       Int(GENOPS_FIELD(c.leases.calls_per_lease), 2, 1'000'000)},
+      {{"ledger.leases.max_headroom_share", "fraction", "0.1",
+        "At most this share of the room left in a budget goes into one lease; near a limit "
+        "calls are reserved one by one."},
+       Fraction(GENOPS_FIELD(c.leases.max_headroom_share))},
+      {{"ledger.leases.max_age_ms", "milliseconds", "1000",
+        "A lease admits no call after this (how soon a budget changed elsewhere applies)."},
+       Int(GENOPS_FIELD(c.leases.max_age_ms), 1, 3'600'000)},
+      {{"ledger.leases.flush_interval_ms", "milliseconds", "2",
+        "How often recorded settlements are written to the ledger."},
+       Int(GENOPS_FIELD(c.leases.flush_interval_ms), 1, 60'000)},
       // gateway and receiver: read by `genops serve`.
       {{"gateway.enabled", "bool", "true", "Run the OpenAI/Anthropic-compatible gateway."},
        Bool(GENOPS_FIELD(c.gateway.enabled))},
@@ -557,8 +576,8 @@ const std::vector<KeySpec>& Schema() {
 
 const std::set<std::string>& Sections() {
   static const std::set<std::string>* const kSections =
-      new std::set<std::string>{"governance",  "ledger",      "gateway", "receiver", "export",
-                                "export.otlp", "export.file", "pricing", "alerts"};
+      new std::set<std::string>{"governance", "ledger",      "ledger.leases", "gateway", "receiver",
+                                "export",     "export.otlp", "export.file",   "pricing", "alerts"};
   return *kSections;
 }
 

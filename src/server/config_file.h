@@ -65,9 +65,19 @@ struct ReceiverConfig {
   int64_t max_spans_per_request = 200'000;
 };
 
+// Read by `genops serve`: budget leases over the ledger (src/ledger/lease_ledger.h).
+struct LedgerLeaseConfig {
+  bool enabled = false;
+  int calls_per_lease = 256;
+  double max_headroom_share = 0.1;
+  int64_t max_age_ms = 1000;
+  int64_t flush_interval_ms = 2;
+};
+
 struct FileConfig {
   std::string source;     // the file's path, for messages
   AdapterConfig adapter;  // governance, budgets, ledger, export, pricing, alerts
+  LedgerLeaseConfig leases;
   GatewayConfig gateway;
   ReceiverConfig receiver;
 };

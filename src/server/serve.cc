@@ -5,6 +5,7 @@
 #include "genops/money.h"
 #include "spdlog/spdlog.h"
 #include "src/core/text.h"
+#include "src/ledger/lease_ledger.h"
 #include "src/ledger/ledger_factory.h"
 #include "src/sdk/adapter_impl.h"
 #include "src/server/prometheus_text.h"
@@ -92,6 +93,23 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const FileConfig& config,
     return absl::Status(ledger.status().code(), Cat("ledger.url: ", ledger.status().message()));
   }
   d->ledger_ = std::move(*ledger);
+  if (config.leases.enabled) {
+    if (config.adapter.ledger_url == "memory://") {
+      return absl::InvalidArgumentError(
+          Cat(source,
+              ": ledger.leases.enabled needs a durable ledger (sqlite://, redis://, "
+              "postgresql://); memory:// already admits calls in memory"));
+    }
+    ledger::BudgetLeaseOptions lease_options;
+    lease_options.calls_per_lease = config.leases.calls_per_lease;
+    lease_options.max_headroom_share = config.leases.max_headroom_share;
+    lease_options.max_age = absl::Milliseconds(config.leases.max_age_ms);
+    lease_options.flush_interval = absl::Milliseconds(config.leases.flush_interval_ms);
+    auto leased = ledger::WrapWithBudgetLeases(d->ledger_, lease_options);
+    if (!leased.ok())
+      return absl::Status(leased.status().code(), Cat(source, ": ", leased.status().message()));
+    d->ledger_ = std::move(*leased);
+  }
   d->approvals_ = std::make_shared<ApprovalStore>();
 
   AdapterDependencies deps;

@@ -5,10 +5,12 @@
 
 #include <gtest/gtest.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -25,6 +27,7 @@
 #include "src/gateway/http_client.h"
 #include "src/gateway/mock_upstream.h"
 #include "src/gateway/virtual_keys.h"
+#include "src/ledger/lease_ledger.h"
 #include "src/ledger/ledger_factory.h"
 #include "src/ledger/memory_ledger.h"
 #include "src/sdk/adapter_impl.h"
@@ -60,9 +63,16 @@ std::string MessagesBody(const std::string& model, int max_tokens, bool stream =
   return j.dump();
 }
 
-// Every test runs twice: governance on the io threads (what the memory ledger gets) and on
-// the worker pools (what a durable ledger gets).
-class GatewayTest : public ::testing::TestWithParam<GovernanceThreads> {
+// Every test runs in each mode: governance on the io threads (what the memory ledger gets),
+// on the worker pools (what a durable ledger gets), as chosen for the ledger, and with
+// budget leases over a SQLite file (`ledger.leases`: admission from memory on the io
+// threads, settlements written behind).
+struct GatewayMode {
+  GovernanceThreads threads = GovernanceThreads::kAuto;
+  bool leases = false;
+};
+
+class GatewayTest : public ::testing::TestWithParam<GatewayMode> {
  protected:
   void SetUp() override {
     auto mock = MockUpstream::Start({.api_key = kProviderKey});
@@ -79,6 +89,10 @@ class GatewayTest : public ::testing::TestWithParam<GovernanceThreads> {
   void TearDown() override {
     if (gateway_) gateway_->Shutdown(absl::Seconds(5));
     if (adapter_) adapter_->shutdown();
+    gateway_.reset();
+    adapter_.reset();
+    ledger_.reset();
+    if (!ledger_dir_.empty()) std::filesystem::remove_all(ledger_dir_);
   }
 
   AdapterConfig BaseConfig() {
@@ -110,7 +124,7 @@ class GatewayTest : public ::testing::TestWithParam<GovernanceThreads> {
     o.retry_base_delay = absl::Milliseconds(1);
     o.admin_token = kAdminToken;
     o.governance_workers = 4;
-    o.governance_threads = GetParam();
+    o.governance_threads = GetParam().threads;
     o.clock = &clock_;
     o.virtual_key_cache_ttl = absl::ZeroDuration();
     return o;
@@ -119,6 +133,17 @@ class GatewayTest : public ::testing::TestWithParam<GovernanceThreads> {
   void Start(const AdapterConfig& config, GatewayOptions options) {
     if (ledger_override_ != nullptr) {
       ledger_ = ledger_override_;
+    } else if (GetParam().leases) {
+      ledger_dir_ = Cat(std::filesystem::temp_directory_path().string(), "/genops-gw-leases-",
+                        getpid(), "-", ::testing::UnitTest::GetInstance()->random_seed(), "-",
+                        reinterpret_cast<uintptr_t>(this));
+      std::filesystem::create_directories(ledger_dir_);
+      auto store = ledger::OpenLedger(Cat("sqlite://", ledger_dir_, "/ledger.db"), {});
+      ASSERT_TRUE(store.ok()) << store.status();
+      auto leased = ledger::WrapWithBudgetLeases(std::shared_ptr<ledger::Ledger>(std::move(*store)),
+                                                 {.flush_interval = absl::Milliseconds(1)});
+      ASSERT_TRUE(leased.ok()) << leased.status();
+      ledger_ = std::move(*leased);
     } else {
       auto ledger = ledger::OpenLedger("memory://", {});
       ASSERT_TRUE(ledger.ok());
@@ -179,7 +204,11 @@ class GatewayTest : public ::testing::TestWithParam<GovernanceThreads> {
   }
 
   // Reserved now across every budget (what a released or settled reservation leaves: 0).
+  // With leases, their idle room is given back first.
   Money Reserved() {
+    if (ledger::HasBudgetLeases(*ledger_)) {
+      EXPECT_TRUE(ledger::FlushBudgetLeases(*ledger_, /*retire_leases=*/true).ok());
+    }
     auto budgets = ledger_->ListBudgets(Clock::Real()->NowUnixNanos());
     Money r;
     if (budgets.ok()) {
@@ -209,6 +238,7 @@ class GatewayTest : public ::testing::TestWithParam<GovernanceThreads> {
   MapEnvironment env_;
   ManualClock clock_{1'767'225'600'000'000'000};
   std::shared_ptr<ledger::Ledger> ledger_override_;  // Start() uses it instead of memory://
+  std::string ledger_dir_;                           // the SQLite file's, with leases
   std::unique_ptr<MockUpstream> mock_;
   std::unique_ptr<pricing::Catalog> catalog_;
   std::unique_ptr<HttpClient> client_;
@@ -865,7 +895,7 @@ TEST_P(GatewayTest, GovernanceRunsOnTheThreadsItsModeNames) {
     ASSERT_EQ(r.status, 200) << r.body;
   }
   Drain();
-  const bool io = GetParam() == GovernanceThreads::kIoThreads;
+  const bool io = GetParam().threads == GovernanceThreads::kIoThreads;
   const std::string admitting = io ? "gw-io-" : "gw-governan";
   const std::string settling = io ? "gw-io-" : "gw-settle";
   ASSERT_EQ(recording->reserve_threads().size(), 3u);
@@ -882,7 +912,7 @@ TEST_P(GatewayTest, GovernanceRunsOnTheThreadsItsModeNames) {
 // load hundreds queue up) keep their operation, but no longer their upstream call, whose
 // buffers are most of an exchange's memory.
 TEST_P(GatewayTest, AnsweredRequestsWaitingForTheirSettlementHoldNoUpstreamCall) {
-  if (GetParam() == GovernanceThreads::kIoThreads) {
+  if (GetParam().threads == GovernanceThreads::kIoThreads) {
     GTEST_SKIP() << "settlement runs on the io loop in this mode; holding it would stall the loop";
   }
   auto ledger = std::make_shared<ThreadRecordingLedger>();
@@ -910,11 +940,14 @@ TEST_P(GatewayTest, AnsweredRequestsWaitingForTheirSettlementHoldNoUpstreamCall)
   EXPECT_EQ(Reserved(), Money());
 }
 
-INSTANTIATE_TEST_SUITE_P(Threads, GatewayTest,
-                         ::testing::Values(GovernanceThreads::kIoThreads,
-                                           GovernanceThreads::kWorkers, GovernanceThreads::kAuto),
-                         [](const ::testing::TestParamInfo<GovernanceThreads>& param_info) {
-                           switch (param_info.param) {
+INSTANTIATE_TEST_SUITE_P(Modes, GatewayTest,
+                         ::testing::Values(GatewayMode{GovernanceThreads::kIoThreads, false},
+                                           GatewayMode{GovernanceThreads::kWorkers, false},
+                                           GatewayMode{GovernanceThreads::kAuto, false},
+                                           GatewayMode{GovernanceThreads::kAuto, true}),
+                         [](const ::testing::TestParamInfo<GatewayMode>& param_info) {
+                           if (param_info.param.leases) return std::string("LeasesOverSqlite");
+                           switch (param_info.param.threads) {
                              case GovernanceThreads::kIoThreads:
                                return std::string("OnIoThreads");
                              case GovernanceThreads::kWorkers:

@@ -111,6 +111,27 @@ TEST(ConfigFileTest, UnknownTopLevelSectionIsRejected) {
   EXPECT_THAT(Message(config.status()), HasSubstr("telemetry"));
 }
 
+TEST(ConfigFileTest, BudgetLeasesAreParsedAndChecked) {
+  auto config = ParseConfigYaml(
+      "ledger:\n  url: sqlite://l.db\n  leases:\n    enabled: true\n    calls_per_lease: 64\n"
+      "    max_headroom_share: 0.25\n    max_age_ms: 500\n    flush_interval_ms: 5\n",
+      "ops.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->leases.enabled);
+  EXPECT_EQ(config->leases.calls_per_lease, 64);
+  EXPECT_EQ(config->leases.max_headroom_share, 0.25);
+  EXPECT_EQ(config->leases.max_age_ms, 500);
+  EXPECT_EQ(config->leases.flush_interval_ms, 5);
+  EXPECT_FALSE(ParseConfigYaml("", "ops.yaml")->leases.enabled);  // off unless asked for
+
+  config = ParseConfigYaml("ledger:\n  leases:\n    calls_per_lease: 1\n", "ops.yaml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(Message(config.status()), HasSubstr("ledger.leases.calls_per_lease"));
+  config = ParseConfigYaml("ledger:\n  leases:\n    batch: 3\n", "ops.yaml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(Message(config.status()), HasSubstr("flush_interval_ms"));  // lists what is allowed
+}
+
 TEST(ConfigFileTest, WrongTypeIsRejected) {
   auto config = ParseConfigYaml("governance:\n  enable_cost_alerts: maybe\n", "ops.yaml");
   ASSERT_FALSE(config.ok());

@@ -376,6 +376,17 @@ TEST_F(DaemonTest, RefusesConfigurationsThatServeNothing) {
   EXPECT_THAT(d.status().message(), HasSubstr("gateway.enabled: false"));
 }
 
+TEST_F(DaemonTest, BudgetLeasesNeedADurableLedger) {
+  auto leased_memory = ParseConfigYaml(
+      "governance: {team: a, project: b}\nledger: {url: 'memory://', leases: {enabled: true}}\n"
+      "gateway: {listen: '127.0.0.1:0'}\n",
+      "leases.yaml");
+  ASSERT_TRUE(leased_memory.ok()) << leased_memory.status();
+  auto d = Daemon::Start(*leased_memory, {});
+  ASSERT_FALSE(d.ok());
+  EXPECT_THAT(d.status().message(), HasSubstr("ledger.leases.enabled needs a durable ledger"));
+}
+
 TEST_F(DaemonTest, ABusyReceiverAddressIsAStartError) {
   Start(Yaml("gateway:\n  enabled: false\n"));
   const std::string taken = daemon_->otlp_http_url().substr(std::string("http://").size());

@@ -54,6 +54,9 @@ class FaultyLedger final : public ledger::Ledger {
     if (Down()) return Unavailable();
     return inner_->Release(id);
   }
+  bool SupportsChargesFromReservations() const override {
+    return inner_->SupportsChargesFromReservations();
+  }
   absl::StatusOr<int> ExpireReservations(int64_t now) override {
     if (Down()) return Unavailable();
     return inner_->ExpireReservations(now);

@@ -1,0 +1,375 @@
+#include "src/ledger/lease_ledger.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "genops/attribution.h"
+#include "genops/clock.h"
+#include "genops/money.h"
+#include "gtest/gtest.h"
+#include "src/core/text.h"
+#include "src/ledger/ledger.h"
+#include "src/ledger/memory_ledger.h"
+#include "src/ledger/sqlite_ledger.h"
+#include "tests/support/faulty_ledger.h"
+
+namespace genops::ledger {
+namespace {
+
+constexpr int64_t kStart = 1'700'000'000'000'000'000;  // 2023-11-14T22:13:20Z
+constexpr int64_t kTtl = 300 * kNanosPerSecond;
+
+Money Usd(const char* text) { return Money::FromUsdString(text).value(); }
+
+BudgetSpec TeamBudget(const std::string& name, Money limit) {
+  BudgetSpec spec;
+  spec.name = name;
+  spec.scope = {{"team", "a"}};
+  spec.limit = limit;
+  spec.period = BudgetPeriod::kDay;
+  return spec;
+}
+
+ReserveRequest Call(const std::string& id, Money amount, int64_t now,
+                    const std::string& team = "a") {
+  ReserveRequest r;
+  r.operation_id = id;
+  r.attribution.team = team;
+  r.attribution.feature = id;  // no scope names it: calls of a team share leases regardless
+  r.amount = amount;
+  r.now_unix_nanos = now;
+  r.expires_at_unix_nanos = now + kTtl;
+  return r;
+}
+
+// The room of a default lease opened by a call of `estimate`.
+Money SaturatingLease(Money estimate) {
+  return Money::FromNanos(estimate.nanos() * BudgetLeaseOptions().calls_per_lease);
+}
+
+BudgetStatus StatusOf(Ledger& ledger, const std::string& name, int64_t now) {
+  const std::vector<BudgetStatus> budgets = ledger.ListBudgets(now).value();
+  for (const BudgetStatus& b : budgets) {
+    if (b.spec->name == name) return b;
+  }
+  ADD_FAILURE() << "no budget " << name;
+  return {};
+}
+
+// A fresh SQLite file per store (budget leases need a store that can charge from a
+// reservation).
+class LeaseLedgerTest : public ::testing::Test {
+ protected:
+  LeaseLedgerTest() : store_(OpenStore()) {}
+  ~LeaseLedgerTest() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Ledger> OpenStore() {
+    if (dir_.empty()) {
+      dir_ = Cat(std::filesystem::temp_directory_path().string(), "/genops-lease-test-", getpid(),
+                 "-", reinterpret_cast<uintptr_t>(this));
+      std::filesystem::create_directories(dir_);
+    }
+    SqliteLedgerOptions options;
+    options.path = Cat(dir_, "/ledger-", ++stores_, ".db");
+    options.clock = &clock_;
+    options.synchronous_full = false;
+    return OpenSqliteLedger(options).value();
+  }
+
+  std::unique_ptr<Ledger> Wrap(std::shared_ptr<Ledger> store, BudgetLeaseOptions options = {}) {
+    options.clock = &clock_;
+    options.flush_interval = absl::Milliseconds(1);
+    return WrapWithBudgetLeases(std::move(store), options).value();
+  }
+
+  BudgetLeaseStats Stats(const Ledger& ledger) { return GetBudgetLeaseStats(ledger).value(); }
+
+  ManualClock clock_{kStart};
+  std::string dir_;
+  int stores_ = 0;
+  std::shared_ptr<Ledger> store_;
+};
+
+TEST_F(LeaseLedgerTest, AdmitsFromALeaseAndChargesEveryCallInTheStoreUnderItsOwnId) {
+  ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
+  std::unique_ptr<Ledger> ledger = Wrap(store_);
+  const Money estimate = Usd("0.001");
+  const Money actual = Usd("0.0004");
+  for (int i = 0; i < 100; ++i) {
+    absl::StatusOr<ReserveOutcome> r = ledger->Reserve(Call(Cat("op-", i), estimate, kStart));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_TRUE(r->admitted) << i;
+    absl::StatusOr<SettleOutcome> s = ledger->Settle(Cat("op-", i), actual, kStart);
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ(s->reserved, estimate);
+    EXPECT_EQ(s->actual, actual);
+    ASSERT_EQ(s->budgets.size(), 1u);
+    EXPECT_EQ(s->budgets[0].spent, Money::FromNanos(actual.nanos() * (i + 1)));
+  }
+  BudgetLeaseStats stats = Stats(*ledger);
+  EXPECT_EQ(stats.leases_opened, 1);  // room for 256 calls of the first one's size
+  EXPECT_EQ(stats.local_admissions, 100);
+  EXPECT_EQ(stats.direct_reservations, 0);
+
+  ASSERT_TRUE(FlushBudgetLeases(*ledger).ok());
+  EXPECT_EQ(store_->TotalSpent().value(), Money::FromNanos(actual.nanos() * 100));
+  // Each charge took its cost off the lease: the store holds the lease's room once, as spent
+  // or reserved, never both.
+  const BudgetStatus during = StatusOf(*store_, "team-a", kStart);
+  EXPECT_EQ(during.spent + during.reserved, SaturatingLease(estimate));
+  std::optional<OperationEntry> entry = store_->LookupOperation("op-42").value();
+  ASSERT_TRUE(entry.has_value());
+  EXPECT_EQ(entry->state, OperationState::kSettled);
+  EXPECT_EQ(entry->actual, actual);
+  // The lease still holds its room until it ages out; then it is released.
+  EXPECT_GT(StatusOf(*store_, "team-a", kStart).reserved, Money());
+  clock_.Advance(2 * kNanosPerSecond);
+  ASSERT_TRUE(FlushBudgetLeases(*ledger).ok());
+  const BudgetStatus after = StatusOf(*store_, "team-a", clock_.NowUnixNanos());
+  EXPECT_EQ(after.reserved, Money());
+  EXPECT_EQ(after.spent, Money::FromNanos(actual.nanos() * 100));
+  EXPECT_EQ(Stats(*ledger).leases_released, 1);
+}
+
+TEST_F(LeaseLedgerTest, RepeatedCallsAreIdempotent) {
+  ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
+  std::unique_ptr<Ledger> ledger = Wrap(store_);
+  ASSERT_TRUE(ledger->Reserve(Call("op", Usd("0.01"), kStart))->admitted);
+  ASSERT_TRUE(ledger->Reserve(Call("op", Usd("0.01"), kStart))->admitted);
+  std::optional<OperationEntry> held = ledger->LookupOperation("op").value();
+  ASSERT_TRUE(held.has_value());
+  EXPECT_EQ(held->state, OperationState::kReserved);
+  absl::StatusOr<SettleOutcome> first = ledger->Settle("op", Usd("0.005"), kStart);
+  absl::StatusOr<SettleOutcome> again = ledger->Settle("op", Usd("0.007"), kStart);
+  ASSERT_TRUE(first.ok() && again.ok());
+  EXPECT_FALSE(first->already_settled);
+  EXPECT_TRUE(again->already_settled);
+  EXPECT_EQ(again->actual, Usd("0.005"));
+  ASSERT_TRUE(FlushBudgetLeases(*ledger).ok());
+  // Once written, a repeat is answered by the store, still without a second charge.
+  absl::StatusOr<SettleOutcome> late = ledger->Settle("op", Usd("0.009"), kStart);
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_TRUE(late->already_settled);
+  EXPECT_EQ(ledger->TotalSpent().value(), Usd("0.005"));
+  // A charge under a held reservation's id is refused, as by the store.
+  ASSERT_TRUE(ledger->Reserve(Call("held", Usd("0.01"), kStart))->admitted);
+  EXPECT_EQ(ledger->Charge("held", Attribution{.team = "a"}, Usd("0.01"), kStart).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(LeaseLedgerTest, ReleasedAndExpiredCallsGiveTheirRoomBack) {
+  ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
+  BudgetLeaseOptions options;
+  options.calls_per_lease = 4;
+  std::unique_ptr<Ledger> ledger = Wrap(store_, options);
+  const Money estimate = Usd("0.01");
+  ASSERT_TRUE(ledger->Reserve(Call("a", estimate, kStart))->admitted);
+  ASSERT_TRUE(ledger->Reserve(Call("b", estimate, kStart))->admitted);
+  ASSERT_TRUE(ledger->Release("a").ok());
+  EXPECT_FALSE(ledger->LookupOperation("a")->has_value());
+  // "b" expires; then the lease's whole room (4 calls) serves 4 new calls.
+  EXPECT_EQ(ledger->ExpireReservations(kStart + kTtl).value(), 1);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(ledger->Reserve(Call(Cat("c", i), estimate, kStart))->admitted);
+  }
+  EXPECT_EQ(Stats(*ledger).leases_opened, 1);
+  ASSERT_TRUE(ledger->Reserve(Call("d", estimate, kStart))->admitted);
+  EXPECT_EQ(Stats(*ledger).leases_opened, 2);
+}
+
+TEST_F(LeaseLedgerTest, NeverAdmitsPastALimitAndLosesNoRoomForGood) {
+  const Money estimate = Usd("0.02");
+  ASSERT_TRUE(
+      store_->UpsertBudget(TeamBudget("team-a", Money::FromNanos(estimate.nanos() * 50))).ok());
+  // Two "processes" share the store.
+  std::shared_ptr<Ledger> first = Wrap(store_);
+  std::shared_ptr<Ledger> second = Wrap(store_);
+  std::atomic<int> admitted{0};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 200; ++t) {
+    threads.emplace_back([&, t] {
+      Ledger& ledger = t % 2 == 0 ? *first : *second;
+      const std::string id = Cat("op-", t);
+      absl::StatusOr<ReserveOutcome> r = ledger.Reserve(Call(id, estimate, kStart));
+      if (!r.ok()) {
+        ++errors;
+        return;
+      }
+      if (!r->admitted) return;
+      ++admitted;
+      if (!ledger.Settle(id, estimate, kStart).ok()) ++errors;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_LE(admitted.load(), 50);
+  ASSERT_TRUE(FlushBudgetLeases(*first).ok());
+  ASSERT_TRUE(FlushBudgetLeases(*second).ok());
+  EXPECT_EQ(store_->TotalSpent().value(), Money::FromNanos(estimate.nanos() * admitted.load()));
+  // Room a lease held when the race ended is given back: sequential calls then fill the
+  // budget to the last call, never past it.
+  clock_.Advance(2 * kNanosPerSecond);
+  const int64_t now = clock_.NowUnixNanos();
+  int more = 0;
+  for (int i = 0; i < 60; ++i) {
+    Ledger& ledger = i % 2 == 0 ? *first : *second;
+    absl::StatusOr<ReserveOutcome> r = ledger.Reserve(Call(Cat("late-", i), estimate, now));
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (!r->admitted) continue;
+    ++more;
+    ASSERT_TRUE(ledger.Settle(Cat("late-", i), estimate, now).ok());
+  }
+  EXPECT_EQ(admitted.load() + more, 50);
+  ASSERT_TRUE(FlushBudgetLeases(*first).ok());
+  ASSERT_TRUE(FlushBudgetLeases(*second).ok());
+  const BudgetStatus status = StatusOf(*store_, "team-a", now);
+  EXPECT_EQ(status.spent, status.limit());
+}
+
+TEST_F(LeaseLedgerTest, AStoreOutageKeepsSettlementsUntilTheStoreTakesThem) {
+  ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
+  auto faulty = std::make_shared<testing::FaultyLedger>(OpenStore());
+  ASSERT_TRUE(faulty->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
+  std::unique_ptr<Ledger> ledger = Wrap(faulty);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(ledger->Reserve(Call(Cat("op-", i), Usd("0.01"), kStart))->admitted);
+  }
+  faulty->down = true;
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(ledger->Settle(Cat("op-", i), Usd("0.003"), kStart).ok());
+  }
+  EXPECT_EQ(FlushBudgetLeases(*ledger).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Stats(*ledger).pending, 10);
+  EXPECT_GT(Stats(*ledger).store_errors, 0);
+  faulty->down = false;
+  ASSERT_TRUE(FlushBudgetLeases(*ledger).ok());
+  EXPECT_EQ(Stats(*ledger).pending, 0);
+  EXPECT_EQ(faulty->TotalSpent().value(), Usd("0.03"));
+  ASSERT_TRUE(FlushBudgetLeases(*ledger).ok());
+  EXPECT_EQ(faulty->TotalSpent().value(), Usd("0.03"));  // written once
+}
+
+TEST_F(LeaseLedgerTest, ALeaseAdmitsNothingAfterItsBudgetWindowEnds) {
+  // One second before midnight UTC.
+  const int64_t day = 86400 * kNanosPerSecond;
+  const int64_t before_midnight = (kStart / day + 1) * day - kNanosPerSecond;
+  clock_.Set(before_midnight);
+  ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("100"))).ok());
+  BudgetLeaseOptions options;
+  options.max_age = absl::Seconds(10);
+  std::unique_ptr<Ledger> ledger = Wrap(store_, options);
+  ASSERT_TRUE(ledger->Reserve(Call("old-day", Usd("0.01"), before_midnight))->admitted);
+  ASSERT_TRUE(ledger->Reserve(Call("new-day", Usd("0.01"), before_midnight + 2 * kNanosPerSecond))
+                  ->admitted);
+  EXPECT_EQ(Stats(*ledger).leases_opened, 2);
+  EXPECT_EQ(Stats(*ledger).direct_reservations, 0);
+}
+
+TEST_F(LeaseLedgerTest, ABudgetChangeRetiresLeasesSizedForTheOldOne) {
+  ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
+  std::unique_ptr<Ledger> ledger = Wrap(store_);
+  ASSERT_TRUE(ledger->Reserve(Call("a", Usd("0.01"), kStart))->admitted);
+  ASSERT_TRUE(ledger->Settle("a", Usd("0.01"), kStart).ok());
+  // Lowered below what is already spent: nothing more may be admitted.
+  ASSERT_TRUE(ledger->UpsertBudget(TeamBudget("team-a", Usd("0.005"))).ok());
+  absl::StatusOr<ReserveOutcome> refused = ledger->Reserve(Call("b", Usd("0.01"), kStart));
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_FALSE(refused->admitted);
+  EXPECT_EQ(refused->refused_by, "team-a");
+}
+
+TEST_F(LeaseLedgerTest, CallsOfDifferentScopesHoldSeparateLeases) {
+  ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
+  std::unique_ptr<Ledger> ledger = Wrap(store_);
+  ASSERT_TRUE(ledger->Reserve(Call("a1", Usd("0.01"), kStart, "a"))->admitted);
+  ASSERT_TRUE(ledger->Reserve(Call("b1", Usd("0.01"), kStart, "b"))->admitted);
+  ASSERT_TRUE(ledger->Reserve(Call("a2", Usd("0.01"), kStart, "a"))->admitted);
+  EXPECT_EQ(Stats(*ledger).leases_opened, 2);
+  ASSERT_TRUE(ledger->Settle("b1", Usd("0.01"), kStart).ok());
+  ASSERT_TRUE(FlushBudgetLeases(*ledger).ok());
+  // team b's spend is not team a's.
+  EXPECT_EQ(StatusOf(*store_, "team-a", kStart).spent, Money());
+  EXPECT_EQ(store_->TotalSpent().value(), Usd("0.01"));
+}
+
+TEST(LeaseLedgerOptionsTest, RejectsSettingsThatCannotWork) {
+  BudgetLeaseOptions options;
+  options.calls_per_lease = 1;
+  EXPECT_NE(ValidateBudgetLeaseOptions(options).message().find("calls_per_lease"),
+            std::string::npos);
+  options = {};
+  options.max_headroom_share = 0;
+  EXPECT_FALSE(ValidateBudgetLeaseOptions(options).ok());
+  options = {};
+  options.flush_interval = absl::ZeroDuration();
+  EXPECT_FALSE(ValidateBudgetLeaseOptions(options).ok());
+  EXPECT_FALSE(WrapWithBudgetLeases(nullptr, {}).ok());
+  std::shared_ptr<Ledger> plain = NewMemoryLedger(Clock::Real());
+  EXPECT_FALSE(HasBudgetLeases(*plain));
+  EXPECT_FALSE(GetBudgetLeaseStats(*plain).ok());
+  // A store that cannot take a charge's cost off a lease in the same step is refused, not
+  // wrapped into one that would count a lease's room twice.
+  absl::StatusOr<std::unique_ptr<Ledger>> unsupported = WrapWithBudgetLeases(plain, {});
+  EXPECT_EQ(unsupported.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(unsupported.status().message().find("sqlite://"), std::string::npos);
+  // And such a store refuses a charge from a reservation instead of ignoring it.
+  const Attribution who{.team = "a"};
+  std::vector<ChargeItem> items = {{.operation_id = "x",
+                                    .attribution = &who,
+                                    .actual = Usd("0.01"),
+                                    .now_unix_nanos = kStart,
+                                    .from_reservation = "lease"}};
+  EXPECT_EQ(plain->ChargeBatch(items)[0].status().code(), absl::StatusCode::kUnimplemented);
+}
+
+// Over SQLite, from several threads: every call's spend is in the file once the wrapper is
+// gone, and no lease is left holding room.
+TEST(LeaseLedgerSqliteTest, EverySettlementIsInTheFileAfterShutdown) {
+  const std::string dir =
+      Cat(std::filesystem::temp_directory_path().string(), "/genops-lease-", getpid());
+  std::filesystem::create_directories(dir);
+  const std::string url = Cat("sqlite://", dir, "/ledger.db");
+  std::shared_ptr<Ledger> store = OpenSqliteLedger(url, {}).value();
+  const int64_t now = Clock::Real()->NowUnixNanos();
+  ASSERT_TRUE(store->UpsertBudget(TeamBudget("team-a", Usd("100"))).ok());
+  {
+    std::unique_ptr<Ledger> ledger = WrapWithBudgetLeases(store, {}).value();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 250; ++i) {
+          const std::string id = Cat("op-", t, "-", i);
+          ASSERT_TRUE(ledger->Reserve(Call(id, Usd("0.002"), now))->admitted);
+          ASSERT_TRUE(ledger->Settle(id, Usd("0.001"), now).ok());
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    const BudgetLeaseStats stats = GetBudgetLeaseStats(*ledger).value();
+    EXPECT_EQ(stats.local_admissions + stats.direct_reservations, 2000);
+    EXPECT_LT(stats.leases_opened, 20);
+  }
+  store.reset();
+  std::unique_ptr<Ledger> reopened = OpenSqliteLedger(url, {}).value();
+  EXPECT_EQ(reopened->TotalSpent().value(), Usd("2"));
+  const BudgetStatus status = StatusOf(*reopened, "team-a", now);
+  EXPECT_EQ(status.spent, Usd("2"));
+  EXPECT_EQ(status.reserved, Money());
+  std::optional<OperationEntry> entry = reopened->LookupOperation("op-7-249").value();
+  ASSERT_TRUE(entry.has_value());
+  EXPECT_EQ(entry->state, OperationState::kSettled);
+  reopened.reset();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace genops::ledger
