@@ -30,8 +30,10 @@ struct Lease {
   // budgets, so the store charges each call under this attribution.
   std::shared_ptr<const Attribution> attribution;
   Money size;
-  Money admitted;  // estimates of its calls in flight
-  Money settled;   // actual cost of its settled calls: room used up for good
+  Money call_amount;     // the estimate of the call that opened it
+  int64_t call_ttl = 0;  // that call's expiry minus its start
+  Money admitted;        // estimates of its calls in flight
+  Money settled;         // actual cost of its settled calls: room used up for good
   int64_t in_flight = 0;
   int64_t unflushed = 0;  // settlements recorded here, not yet taken by the store
   // It admits calls until the first of: max_age after it was opened, by the ledger's own
@@ -155,6 +157,13 @@ class LeasingLedger final : public Ledger {
           return AdmitLocally(state->current, request);
         }
         if (lease != nullptr) {
+          RetireLocked(state->current);
+          state->current.reset();
+        }
+        if (state->next != nullptr) {
+          state->current = std::move(state->next);
+          state->next.reset();
+          if (Usable(*state->current, request)) return AdmitLocally(state->current, request);
           RetireLocked(state->current);
           state->current.reset();
         }
@@ -386,6 +395,7 @@ class LeasingLedger final : public Ledger {
   BudgetLeaseStats stats() const {
     BudgetLeaseStats out;
     out.leases_opened = leases_opened_.load(std::memory_order_relaxed);
+    out.leases_prefetched = leases_prefetched_.load(std::memory_order_relaxed);
     out.leases_released = leases_released_.load(std::memory_order_relaxed);
     out.lease_refusals = lease_refusals_.load(std::memory_order_relaxed);
     out.local_admissions = local_admissions_.load(std::memory_order_relaxed);
@@ -410,7 +420,10 @@ class LeasingLedger final : public Ledger {
  private:
   struct KeyState {
     std::shared_ptr<Lease> current;
-    bool opening = false;             // a caller is reserving the next lease; others wait for it
+    // Reserved by the flusher once `current` is half used, so that callers rarely wait on
+    // the store when it runs out.
+    std::shared_ptr<Lease> next;
+    bool opening = false;             // a lease is being reserved for this key; callers wait for it
     BudgetStatusList last_budgets;    // the store's latest statuses for these calls
     std::optional<Money> known_room;  // the least room left among them (from last_budgets)
   };
@@ -487,7 +500,7 @@ class LeasingLedger final : public Ledger {
 
   // Reserves a lease of `size` for the calls of `request`'s key and installs it
   // as the key's current one. Any error or refusal: the caller reserves the call directly.
-  absl::Status OpenLease(const ReserveRequest& request, Money size) {
+  absl::Status OpenLease(const ReserveRequest& request, Money size, bool as_next = false) {
     if (absl::Status s = RefreshScopeDimensions(request.now_unix_nanos); !s.ok()) return s;
     ReserveRequest lease_request;
     lease_request.operation_id = Cat(lease_prefix_, lease_seq_.fetch_add(1) + 1);
@@ -511,6 +524,8 @@ class LeasingLedger final : public Ledger {
     lease->key = KeyOf(request.attribution);
     lease->attribution = std::make_shared<const Attribution>(std::move(lease_request.attribution));
     lease->size = size;
+    lease->call_amount = request.amount;
+    lease->call_ttl = request.expires_at_unix_nanos - request.now_unix_nanos;
     lease->expires_at = lease_request.expires_at_unix_nanos;
     lease->retire_at_monotonic = clock_->MonotonicNanos() + max_age_nanos_;
     lease->window_end_unix_nanos = std::numeric_limits<int64_t>::max();
@@ -521,8 +536,9 @@ class LeasingLedger final : public Ledger {
     lease->snapshot = std::move(reserved->budgets);
     // Once this lease is used up, the room left is about what the store leaves now.
     state.known_room = LeastRoom(lease->snapshot);
-    if (state.current != nullptr) RetireLocked(state.current);
-    state.current = lease;
+    std::shared_ptr<Lease>& slot = as_next ? state.next : state.current;
+    if (slot != nullptr) RetireLocked(slot);
+    slot = lease;
     leases_.push_back(std::move(lease));
     leases_opened_.fetch_add(1, std::memory_order_relaxed);
     return absl::OkStatus();
@@ -539,9 +555,17 @@ class LeasingLedger final : public Ledger {
         opened_.wait(lock);
         it = keys_.find(KeyOf(request.attribution));
       }
-      if (it != keys_.end() && it->second.current != nullptr &&
-          Usable(*it->second.current, request)) {
-        return AdmitLocally(it->second.current, request);
+      if (it != keys_.end()) {
+        KeyState& state = it->second;
+        if (state.current != nullptr && Usable(*state.current, request)) {
+          return AdmitLocally(state.current, request);
+        }
+        if (state.next != nullptr && Usable(*state.next, request)) {
+          if (state.current != nullptr) RetireLocked(state.current);
+          state.current = std::move(state.next);
+          state.next.reset();
+          return AdmitLocally(state.current, request);
+        }
       }
     }
     if (outcome.ok() && !outcome->admitted && HoldsIdleRoom()) {
@@ -592,6 +616,7 @@ class LeasingLedger final : public Ledger {
       scope_dimensions_ = std::move(dimensions);
       for (auto& [key, state] : keys_) {
         if (state.current != nullptr) RetireLocked(state.current);
+        if (state.next != nullptr) RetireLocked(state.next);
       }
       keys_.clear();
     }
@@ -609,7 +634,9 @@ class LeasingLedger final : public Ledger {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [key, state] : keys_) {
       if (state.current != nullptr) RetireLocked(state.current);
+      if (state.next != nullptr) RetireLocked(state.next);
       state.current.reset();
+      state.next.reset();
       if (forget_budgets) state.known_room.reset();
     }
     if (forget_budgets) dimensions_read_at_ = 0;
@@ -633,6 +660,10 @@ class LeasingLedger final : public Ledger {
         RetireLocked(state.current);
         state.current.reset();
       }
+      if (state.next != nullptr) {
+        RetireLocked(state.next);
+        state.next.reset();
+      }
     }
   }
 
@@ -642,9 +673,11 @@ class LeasingLedger final : public Ledger {
     const int64_t now = clock_->MonotonicNanos();
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [key, state] : keys_) {
-      if (state.current != nullptr && now >= state.current->retire_at_monotonic) {
-        RetireLocked(state.current);
-        state.current.reset();
+      for (std::shared_ptr<Lease>* slot : {&state.current, &state.next}) {
+        if (*slot != nullptr && now >= (*slot)->retire_at_monotonic) {
+          RetireLocked(*slot);
+          slot->reset();
+        }
       }
     }
   }
@@ -657,7 +690,56 @@ class LeasingLedger final : public Ledger {
       lock.unlock();
       RetireExpired();
       (void)FlushRound(/*final_round=*/false);
+      PrefetchLeases();
       lock.lock();
+    }
+  }
+
+  // Reserves the next lease of every key whose current one is half used (on the flusher
+  // thread, so that callers rarely wait on the store), sized as Reserve() would.
+  void PrefetchLeases() {
+    struct Wanted {
+      std::string key;
+      ReserveRequest request;  // a call like the one that opened the current lease
+      Money size;
+    };
+    std::vector<Wanted> wanted;
+    const int64_t now = clock_->NowUnixNanos();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& [key, state] : keys_) {
+        if (state.current == nullptr || state.next != nullptr || state.opening) continue;
+        const Lease& lease = *state.current;
+        if (lease.retired || lease.Room() + lease.Room() > lease.size) continue;
+        if (lease.call_amount.nanos() <= 0) continue;
+        int64_t calls = options_.calls_per_lease;
+        if (state.known_room.has_value()) {
+          const double cap =
+              static_cast<double>(state.known_room->nanos()) * options_.max_headroom_share;
+          calls = std::min<int64_t>(
+              calls, static_cast<int64_t>(cap / static_cast<double>(lease.call_amount.nanos())));
+        }
+        if (calls < 2) continue;  // near a limit: no room is held ahead
+        state.opening = true;
+        Wanted w;
+        w.key = key;
+        w.request.attribution = *lease.attribution;
+        w.request.amount = lease.call_amount;
+        w.request.now_unix_nanos = now;
+        w.request.expires_at_unix_nanos = now + lease.call_ttl;
+        w.size = SaturatingTimes(lease.call_amount, calls);
+        wanted.push_back(std::move(w));
+      }
+    }
+    for (Wanted& w : wanted) {
+      if (OpenLease(w.request, w.size, /*as_next=*/true).ok()) {
+        leases_prefetched_.fetch_add(1, std::memory_order_relaxed);
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (auto it = keys_.find(w.key); it != keys_.end()) it->second.opening = false;
+      }
+      opened_.notify_all();
     }
   }
 
@@ -790,6 +872,7 @@ class LeasingLedger final : public Ledger {
   std::thread flusher_;
 
   std::atomic<int64_t> leases_opened_{0};
+  std::atomic<int64_t> leases_prefetched_{0};
   std::atomic<int64_t> leases_released_{0};
   std::atomic<int64_t> lease_refusals_{0};
   std::atomic<int64_t> local_admissions_{0};

@@ -25,6 +25,9 @@
 //    (SupportsChargesFromReservations: sqlite:// so far); the others are refused.
 //  - Budget windows: a lease admits nothing after the end of the window it was reserved in.
 //
+// When a key's lease is half used, the flusher reserves the next one, so callers wait on the
+// store only for a key's first lease, after a budget change, or when calls outrun the flusher.
+//
 // What changes (why this is an option, `ledger.leases` in `genops serve`):
 //  - Settle(), Charge() and Release() return once recorded here; the flusher makes them
 //    durable within flush_interval (plus the store's commit). A crash of the process loses
@@ -81,7 +84,8 @@ bool HasBudgetLeases(const Ledger& ledger);
 
 // Counters of a leasing ledger, for tests, benchmarks and metrics.
 struct BudgetLeaseStats {
-  int64_t leases_opened = 0;
+  int64_t leases_opened = 0;      // every lease reserved, the prefetched ones included
+  int64_t leases_prefetched = 0;  // reserved by the flusher before the current one ran out
   int64_t leases_released = 0;
   int64_t lease_refusals = 0;       // the store had no room for a lease of the size asked
   int64_t local_admissions = 0;     // calls admitted against a lease

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -115,7 +116,7 @@ TEST_F(LeaseLedgerTest, AdmitsFromALeaseAndChargesEveryCallInTheStoreUnderItsOwn
     EXPECT_EQ(s->budgets[0].spent, Money::FromNanos(actual.nanos() * (i + 1)));
   }
   BudgetLeaseStats stats = Stats(*ledger);
-  EXPECT_EQ(stats.leases_opened, 1);  // room for 256 calls of the first one's size
+  EXPECT_EQ(stats.leases_opened, 1);  // room for 256 calls of the first one's size; not half used
   EXPECT_EQ(stats.local_admissions, 100);
   EXPECT_EQ(stats.direct_reservations, 0);
 
@@ -180,9 +181,42 @@ TEST_F(LeaseLedgerTest, ReleasedAndExpiredCallsGiveTheirRoomBack) {
   for (int i = 0; i < 4; ++i) {
     ASSERT_TRUE(ledger->Reserve(Call(Cat("c", i), estimate, kStart))->admitted);
   }
-  EXPECT_EQ(Stats(*ledger).leases_opened, 1);
+  // Reserved by callers (the flusher may have reserved the next one ahead of need).
+  const auto by_callers = [&] {
+    const BudgetLeaseStats s = Stats(*ledger);
+    return s.leases_opened - s.leases_prefetched;
+  };
+  EXPECT_EQ(by_callers(), 1);
   ASSERT_TRUE(ledger->Reserve(Call("d", estimate, kStart))->admitted);
   EXPECT_EQ(Stats(*ledger).leases_opened, 2);
+}
+
+TEST_F(LeaseLedgerTest, TheFlusherReservesTheNextLeaseBeforeTheCurrentRunsOut) {
+  ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("100"))).ok());
+  BudgetLeaseOptions options;
+  options.calls_per_lease = 8;
+  std::unique_ptr<Ledger> ledger = Wrap(store_, options);
+  const Money estimate = Usd("0.01");
+  for (int i = 0; i < 5; ++i) {  // more than half of the first lease
+    ASSERT_TRUE(ledger->Reserve(Call(Cat("a", i), estimate, kStart))->admitted);
+    ASSERT_TRUE(ledger->Settle(Cat("a", i), estimate, kStart).ok());
+  }
+  for (int i = 0; i < 500 && Stats(*ledger).leases_prefetched == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(Stats(*ledger).leases_prefetched, 1);
+  for (int i = 0; i < 11; ++i) {  // the rest of the first lease, then the prefetched one
+    ASSERT_TRUE(ledger->Reserve(Call(Cat("b", i), estimate, kStart))->admitted);
+    ASSERT_TRUE(ledger->Settle(Cat("b", i), estimate, kStart).ok());
+  }
+  const BudgetLeaseStats stats = Stats(*ledger);
+  EXPECT_EQ(stats.leases_opened - stats.leases_prefetched, 1);  // callers reserved only the first
+  EXPECT_EQ(stats.local_admissions, 16);
+  EXPECT_EQ(stats.direct_reservations, 0);
+  ASSERT_TRUE(FlushBudgetLeases(*ledger, /*retire_leases=*/true).ok());
+  const BudgetStatus status = StatusOf(*store_, "team-a", kStart);
+  EXPECT_EQ(status.spent, Money::FromNanos(estimate.nanos() * 16));
+  EXPECT_EQ(status.reserved, Money());
 }
 
 TEST_F(LeaseLedgerTest, NeverAdmitsPastALimitAndLosesNoRoomForGood) {
