@@ -279,10 +279,8 @@ class Store {
                        outcome);
   }
 
-  // `from_reservation`: the charge also takes `actual` (down to zero) off that reservation,
-  // the room it was admitted from (ChargeItem::from_reservation).
   absl::Status Charge(std::string_view operation_id, const Attribution& attribution, Money actual,
-                      int64_t now, SettleOutcome* outcome, std::string_view from_reservation = {}) {
+                      int64_t now, SettleOutcome* outcome) {
     bool repeat = false;
     if (absl::Status s = RepeatOutcome(operation_id, now, outcome, &repeat); !s.ok() || repeat) {
       return s;
@@ -294,15 +292,16 @@ class Store {
           "ledger: operation '", operation_id,
           "' holds a reservation; settle it with Settle() (or Release() it) instead of Charge()"));
     }
-    if (!from_reservation.empty()) {
-      std::optional<ReservationRow> source;
-      if (absl::Status s = GetReservation(from_reservation, &source); !s.ok()) return s;
-      if (source.has_value()) {  // gone (released, expired): nothing is held any more
-        const Money off = std::min(actual, source->amount);
-        if (absl::Status s = ShrinkReservation(from_reservation, *source, off); !s.ok()) return s;
-      }
-    }
     return RecordSpend(operation_id, attribution, Money::Zero(), actual, now, outcome);
+  }
+
+  // Takes `amount` (down to zero) off a reservation whose room was spent by charges
+  // (ChargeItem::from_reservation). One that is gone (released, expired) holds nothing.
+  absl::Status TakeFromReservation(std::string_view operation_id, Money amount) {
+    std::optional<ReservationRow> source;
+    if (absl::Status s = GetReservation(operation_id, &source); !s.ok()) return s;
+    if (!source.has_value()) return absl::OkStatus();
+    return ShrinkReservation(operation_id, *source, std::min(amount, source->amount));
   }
 
   absl::Status Release(std::string_view operation_id) {
@@ -1114,17 +1113,35 @@ class SqliteLedger final : public Ledger {
       const absl::Span<const size_t> part =
           absl::MakeConstSpan(valid).subspan(begin, std::min(chunk, valid.size() - begin));
       absl::Status s = Write(/*durable=*/true, [&](Store& store) {
+        // What the new charges take off each reservation they came from, applied once per
+        // reservation after the charges (a lease serves a whole batch): capping the sum at
+        // the reservation's amount is what capping each charge in turn would give.
+        absl::InlinedVector<std::pair<std::string_view, Money>, 4> taken;
         for (size_t i : part) {
           const ChargeItem& item = items[i];
           SettleOutcome outcome;
           absl::Status charged = store.Charge(item.operation_id, *item.attribution, item.actual,
-                                              item.now_unix_nanos, &outcome, item.from_reservation);
+                                              item.now_unix_nanos, &outcome);
           if (store.sqlite_error()) return charged;  // the savepoint is rolled back
           if (charged.ok()) {
+            if (!item.from_reservation.empty() && !outcome.already_settled) {
+              auto it = std::find_if(taken.begin(), taken.end(), [&](const auto& t) {
+                return t.first == item.from_reservation;
+              });
+              if (it == taken.end()) {
+                taken.emplace_back(item.from_reservation, item.actual);
+              } else {
+                it->second += item.actual;
+              }
+            }
             outcomes[i] = std::move(outcome);
           } else {
             outcomes[i] = std::move(charged);
           }
+        }
+        for (const auto& [reservation, amount] : taken) {
+          absl::Status shrunk = store.TakeFromReservation(reservation, amount);
+          if (!shrunk.ok()) return shrunk;
         }
         return absl::OkStatus();
       });

@@ -140,6 +140,42 @@ TEST_F(LeaseLedgerTest, AdmitsFromALeaseAndChargesEveryCallInTheStoreUnderItsOwn
   EXPECT_EQ(Stats(*ledger).leases_released, 1);
 }
 
+// The store's side: a charge from a reservation takes its cost off it in the same
+// transaction, once per new charge, never below zero.
+TEST_F(LeaseLedgerTest, SqliteChargesFromAReservationTakeTheirCostOffItOnce) {
+  ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
+  ReserveRequest lease = Call("lease", Usd("0.10"), kStart);
+  ASSERT_TRUE(store_->Reserve(lease)->admitted);
+  const Attribution who{.team = "a"};
+  auto item = [&](const char* id, const char* usd) {
+    return ChargeItem{.operation_id = id,
+                      .attribution = &who,
+                      .actual = Usd(usd),
+                      .now_unix_nanos = kStart,
+                      .from_reservation = "lease"};
+  };
+  // "x" twice in one batch: charged once, taken off once.
+  std::vector<ChargeItem> batch = {item("x", "0.03"), item("y", "0.04"), item("x", "0.03")};
+  std::vector<absl::StatusOr<SettleOutcome>> out = store_->ChargeBatch(batch);
+  ASSERT_TRUE(out[0].ok() && out[1].ok() && out[2].ok());
+  EXPECT_TRUE(out[2]->already_settled);
+  BudgetStatus status = StatusOf(*store_, "team-a", kStart);
+  EXPECT_EQ(status.spent, Usd("0.07"));
+  EXPECT_EQ(status.reserved, Usd("0.03"));
+  // More than is left: the reservation goes to zero, the spend is recorded whole.
+  batch = {item("z", "0.05")};
+  ASSERT_TRUE(store_->ChargeBatch(batch)[0].ok());
+  status = StatusOf(*store_, "team-a", kStart);
+  EXPECT_EQ(status.spent, Usd("0.12"));
+  EXPECT_EQ(status.reserved, Money());
+  ASSERT_TRUE(store_->Release("lease").ok());
+  EXPECT_EQ(StatusOf(*store_, "team-a", kStart).reserved, Money());
+  // From a reservation that is gone: a plain charge.
+  batch = {item("w", "0.01")};
+  ASSERT_TRUE(store_->ChargeBatch(batch)[0].ok());
+  EXPECT_EQ(StatusOf(*store_, "team-a", kStart).spent, Usd("0.13"));
+}
+
 TEST_F(LeaseLedgerTest, RepeatedCallsAreIdempotent) {
   ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
   std::unique_ptr<Ledger> ledger = Wrap(store_);
