@@ -116,7 +116,7 @@ class LeasingLedger final : public Ledger {
     flusher_.join();
     // Final round: everything recorded reaches the store if it can; idle leases go.
     RetireAll(/*forget_budgets=*/false);
-    absl::Status s = FlushRound(/*final_round=*/true);
+    absl::Status s = FlushRound();
     std::lock_guard<std::mutex> lock(mu_);
     if (!pending_.empty()) {
       Money lost;
@@ -343,7 +343,7 @@ class LeasingLedger final : public Ledger {
   }
 
   absl::StatusOr<std::vector<BudgetStatus>> ListBudgets(int64_t now_unix_nanos) override {
-    (void)FlushRound(/*final_round=*/false);  // this process's spend first
+    (void)FlushRound();  // this process's spend first
     return store_->ListBudgets(now_unix_nanos);
   }
 
@@ -362,7 +362,7 @@ class LeasingLedger final : public Ledger {
   }
 
   absl::StatusOr<Money> TotalSpent() override {
-    if (absl::Status s = FlushRound(/*final_round=*/false); !s.ok()) return s;
+    if (absl::Status s = FlushRound(); !s.ok()) return s;
     return store_->TotalSpent();
   }
 
@@ -414,7 +414,7 @@ class LeasingLedger final : public Ledger {
     } else {
       RetireExpired();
     }
-    return FlushRound(/*final_round=*/false);
+    return FlushRound();
   }
 
  private:
@@ -572,7 +572,7 @@ class LeasingLedger final : public Ledger {
       // Room this process holds in leases nobody is using may be what is missing: give it
       // back (with the spend recorded so far) and ask once more.
       RetireIdle();
-      (void)FlushRound(/*final_round=*/false);
+      (void)FlushRound();
       outcome = store_->Reserve(request);
     }
     if (!outcome.ok()) return outcome;
@@ -689,7 +689,7 @@ class LeasingLedger final : public Ledger {
       if (stopping_) break;
       lock.unlock();
       RetireExpired();
-      (void)FlushRound(/*final_round=*/false);
+      (void)FlushRound();
       PrefetchLeases();
       lock.lock();
     }
@@ -746,7 +746,7 @@ class LeasingLedger final : public Ledger {
   // Writes what is pending, then releases retired leases that are idle and fully written.
   // One round at a time (flush_mu_). Returns the first store error; what failed is queued
   // again, in its order, before anything recorded since.
-  absl::Status FlushRound(bool final_round) {
+  absl::Status FlushRound() {
     std::lock_guard<std::mutex> round(flush_mu_);
     std::vector<PendingWrite> writes;
     {
@@ -846,7 +846,6 @@ class LeasingLedger final : public Ledger {
       std::lock_guard<std::mutex> lock(mu_);
       leases_.remove(lease);
     }
-    (void)final_round;
     return first_error;
   }
 
