@@ -330,6 +330,29 @@ std::string Daemon::MetricsText() const {
               g.client_disconnects);
     t.Gauge("genops_gateway_in_flight", "Requests in flight", g.in_flight);
   }
+  if (absl::StatusOr<ledger::BudgetLeaseStats> l = ledger::GetBudgetLeaseStats(*ledger_); l.ok()) {
+    t.Counter("genops_ledger_leases_opened_total", "Budget leases reserved in the ledger",
+              l->leases_opened);
+    t.Counter("genops_ledger_leases_prefetched_total",
+              "Budget leases reserved ahead, before the current one ran out", l->leases_prefetched);
+    t.Counter("genops_ledger_leases_released_total", "Budget leases given back",
+              l->leases_released);
+    t.Counter("genops_ledger_lease_refusals_total",
+              "Leases the ledger had no room for (calls then reserved one by one)",
+              l->lease_refusals);
+    const char* kAdmitHelp = "Calls admitted, by where their room came from";
+    t.Counter("genops_ledger_admissions_total", kAdmitHelp, l->local_admissions,
+              {{"from", "lease"}});
+    t.Counter("genops_ledger_admissions_total", kAdmitHelp, l->direct_reservations,
+              {{"from", "ledger"}});
+    t.Counter("genops_ledger_lease_writes_total",
+              "Settlements and charges written to the ledger by the lease flusher",
+              l->charges_written);
+    t.Counter("genops_ledger_lease_write_errors_total",
+              "Lease flusher writes the ledger failed (kept and retried)", l->store_errors);
+    t.Gauge("genops_ledger_lease_pending_writes",
+            "Settlements recorded and not yet written to the ledger", l->pending);
+  }
   const telemetry::SpanProcessorStats p = adapter_->shared_span_processor()->stats();
   t.Counter("genops_export_spans_enqueued_total", "Spans queued for export", p.enqueued);
   t.Counter("genops_export_spans_exported_total", "Spans the exporters accepted", p.exported);

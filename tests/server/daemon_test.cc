@@ -376,6 +376,54 @@ TEST_F(DaemonTest, RefusesConfigurationsThatServeNothing) {
   EXPECT_THAT(d.status().message(), HasSubstr("gateway.enabled: false"));
 }
 
+// ledger.leases over the daemon's SQLite file: calls are admitted from a lease (as /metrics
+// shows), each is charged exactly, and shutdown writes everything and gives the room back.
+TEST_F(DaemonTest, GatewayWithBudgetLeasesChargesEveryCallExactly) {
+  auto mock = gateway::MockUpstream::Start({});
+  ASSERT_TRUE(mock.ok());
+  Start(Yaml(Cat("  leases: {enabled: true}\n",
+                 "gateway:\n  listen: 127.0.0.1:0\n  providers:\n    openai: {base_url: \"",
+                 (*mock)->base_url(), "\"}\n"),
+             "  governance_policy: enforced\n"  // reserves before each call
+             "budgets:\n  - {name: platform-day, scope: {team: platform}, limit_usd: 100, "
+             "period: day}\n"));
+  constexpr int kCalls = 5;
+  for (int i = 0; i < kCalls; ++i) {
+    auto chat = Send("POST", daemon_->gateway_url() + "/v1/chat/completions",
+                     R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],)"
+                     R"("max_tokens":16})",
+                     {{"Content-Type", "application/json"}, {"Authorization", "Bearer sk-test"}});
+    ASSERT_EQ(chat.status, 200) << chat.body;
+  }
+  const std::string metrics = Send("GET", BaseUrl() + "/metrics").body;
+  EXPECT_THAT(metrics,
+              HasSubstr(Cat("genops_ledger_admissions_total{from=\"lease\"} ", kCalls, "\n")));
+  EXPECT_THAT(metrics, HasSubstr("genops_ledger_leases_opened_total 1\n"));
+  Stop();
+
+  const std::vector<OperationRecord> ops = Operations();
+  ASSERT_EQ(ops.size(), static_cast<size_t>(kCalls));
+  int64_t total = 0;
+  for (const auto& op : ops) total += op.cost.nanos();
+  EXPECT_GT(total, 0);
+  auto ledger = ledger::OpenLedger(LedgerUrl(), {});
+  ASSERT_TRUE(ledger.ok());
+  EXPECT_EQ((*ledger)->TotalSpent()->nanos(), total);
+  auto budgets = (*ledger)->ListBudgets(absl::ToUnixNanos(absl::Now()));
+  ASSERT_TRUE(budgets.ok()) << budgets.status();
+  for (const auto& b : *budgets) {
+    EXPECT_EQ(b.reserved.nanos(), 0) << b.spec->name;  // the lease was given back at shutdown
+    if (b.spec->name == "platform-day") {
+      EXPECT_EQ(b.spent.nanos(), total);
+    }
+  }
+  for (const auto& op : ops) {  // each call is in the ledger under its own id
+    auto entry = (*ledger)->LookupOperation(op.operation_id);
+    ASSERT_TRUE(entry.ok() && entry->has_value()) << op.operation_id;
+    EXPECT_EQ((*entry)->actual, op.cost);
+  }
+}
+
 TEST_F(DaemonTest, BudgetLeasesNeedADurableLedger) {
   auto leased_memory = ParseConfigYaml(
       "governance: {team: a, project: b}\nledger: {url: 'memory://', leases: {enabled: true}}\n"
