@@ -41,9 +41,11 @@ struct Lease {
   // a matching budget, in the calls' own time (the time the store counts them in).
   int64_t retire_at_monotonic = 0;
   int64_t window_end_unix_nanos = 0;
-  int64_t expires_at = 0;     // of its reservation in the store
-  bool retired = false;       // admits nothing more; released once idle and flushed
-  BudgetStatusList snapshot;  // the store's statuses right after the lease was reserved
+  int64_t expires_at = 0;  // of its reservation in the store
+  bool retired = false;
+  bool successor_asked = false;  // queued for the flusher to reserve the next lease       // admits
+                                 // nothing more; released once idle and flushed
+  BudgetStatusList snapshot;     // the store's statuses right after the lease was reserved
 
   Money Room() const { return size - admitted - settled; }
 };
@@ -405,6 +407,7 @@ class LeasingLedger final : public Ledger {
     out.store_errors = store_errors_.load(std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(mu_);
     out.pending = static_cast<int64_t>(pending_.size());
+    out.keys = static_cast<int64_t>(keys_.size());
     return out;
   }
 
@@ -412,7 +415,7 @@ class LeasingLedger final : public Ledger {
     if (retire_leases) {
       RetireAll(/*forget_budgets=*/false);
     } else {
-      RetireExpired();
+      RetireExpired(/*force=*/true);
     }
     return FlushRound();
   }
@@ -453,6 +456,10 @@ class LeasingLedger final : public Ledger {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     lease->admitted += request.amount;
     ++lease->in_flight;
+    if (!lease->successor_asked && lease->Room() + lease->Room() <= lease->size) {
+      lease->successor_asked = true;  // half used: the flusher reserves the next one
+      successors_wanted_.push_back(lease);
+    }
     LocalCall call;
     call.lease = lease;
     call.amount = request.amount;
@@ -668,16 +675,26 @@ class LeasingLedger final : public Ledger {
   }
 
   // Leases past their admission deadline stop admitting (an idle key's lease is released
-  // even when no call comes to notice).
-  void RetireExpired() {
+  // even when no call comes to notice), and keys holding no lease are forgotten (one per
+  // customer, say, would otherwise pile up). A walk over every key, so the flusher does it
+  // a few times per max_age, not every round; `force` (Flush()) does it now.
+  void RetireExpired(bool force) {
     const int64_t now = clock_->MonotonicNanos();
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [key, state] : keys_) {
+    if (!force && now < next_expiry_walk_) return;
+    next_expiry_walk_ = now + std::max<int64_t>(max_age_nanos_ / 4, 1);
+    for (auto it = keys_.begin(); it != keys_.end();) {
+      KeyState& state = it->second;
       for (std::shared_ptr<Lease>* slot : {&state.current, &state.next}) {
         if (*slot != nullptr && now >= (*slot)->retire_at_monotonic) {
           RetireLocked(*slot);
           slot->reset();
         }
+      }
+      if (state.current == nullptr && state.next == nullptr && !state.opening) {
+        it = keys_.erase(it);
+      } else {
+        ++it;
       }
     }
   }
@@ -688,15 +705,16 @@ class LeasingLedger final : public Ledger {
       wake_.wait_for(lock, absl::ToChronoNanoseconds(options_.flush_interval));
       if (stopping_) break;
       lock.unlock();
-      RetireExpired();
+      RetireExpired(/*force=*/false);
       (void)FlushRound();
       PrefetchLeases();
       lock.lock();
     }
   }
 
-  // Reserves the next lease of every key whose current one is half used (on the flusher
-  // thread, so that callers rarely wait on the store), sized as Reserve() would.
+  // Reserves the next lease of each key whose current one became half used (AdmitLocally
+  // queues it), on the flusher thread so that callers rarely wait on the store, sized as
+  // Reserve() would.
   void PrefetchLeases() {
     struct Wanted {
       std::string key;
@@ -707,11 +725,16 @@ class LeasingLedger final : public Ledger {
     const int64_t now = clock_->NowUnixNanos();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (auto& [key, state] : keys_) {
-        if (state.current == nullptr || state.next != nullptr || state.opening) continue;
+      std::vector<std::shared_ptr<Lease>> asked;
+      asked.swap(successors_wanted_);
+      for (const std::shared_ptr<Lease>& half_used : asked) {
+        auto it = keys_.find(half_used->key);
+        if (it == keys_.end()) continue;
+        const std::string& key = it->first;
+        KeyState& state = it->second;
+        if (state.current != half_used || state.next != nullptr || state.opening) continue;
         const Lease& lease = *state.current;
-        if (lease.retired || lease.Room() + lease.Room() > lease.size) continue;
-        if (lease.call_amount.nanos() <= 0) continue;
+        if (lease.retired || lease.call_amount.nanos() <= 0) continue;
         int64_t calls = options_.calls_per_lease;
         if (state.known_room.has_value()) {
           const double cap =
@@ -864,6 +887,8 @@ class LeasingLedger final : public Ledger {
   std::unordered_map<std::string, KeyState> keys_;
   std::list<std::shared_ptr<Lease>> leases_;  // opened and not yet released
   std::vector<PendingWrite> pending_;
+  std::vector<std::shared_ptr<Lease>> successors_wanted_;  // half-used leases (PrefetchLeases)
+  int64_t next_expiry_walk_ = 0;                           // monotonic (RetireExpired)
   std::vector<std::string> scope_dimensions_;
   int64_t dimensions_read_at_ = 0;
 

@@ -94,6 +94,7 @@ struct BudgetLeaseStats {
   int64_t charges_written = 0;      // settlements and charges taken by the store
   int64_t store_errors = 0;         // writes the store failed (kept and retried)
   int64_t pending = 0;              // recorded, not yet in the store, right now
+  int64_t keys = 0;                 // attribution keys tracked right now (those with a lease)
 };
 
 // kInvalidArgument when `ledger` has no leases.

@@ -352,6 +352,7 @@ std::string Daemon::MetricsText() const {
               "Lease flusher writes the ledger failed (kept and retried)", l->store_errors);
     t.Gauge("genops_ledger_lease_pending_writes",
             "Settlements recorded and not yet written to the ledger", l->pending);
+    t.Gauge("genops_ledger_lease_keys", "Attribution keys holding a budget lease", l->keys);
   }
   const telemetry::SpanProcessorStats p = adapter_->shared_span_processor()->stats();
   t.Counter("genops_export_spans_enqueued_total", "Spans queued for export", p.enqueued);

@@ -371,6 +371,25 @@ TEST_F(LeaseLedgerTest, CallsOfDifferentScopesHoldSeparateLeases) {
   EXPECT_EQ(store_->TotalSpent().value(), Usd("0.01"));
 }
 
+// One key per team here (a budget scope names the team): keys whose leases aged out are
+// forgotten, so a key per customer does not pile up.
+TEST_F(LeaseLedgerTest, KeysWhoseLeasesAgedOutAreForgotten) {
+  ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("100"))).ok());
+  std::unique_ptr<Ledger> ledger = Wrap(store_);
+  for (int i = 0; i < 20; ++i) {
+    const std::string id = Cat("op-", i);
+    ASSERT_TRUE(ledger->Reserve(Call(id, Usd("0.01"), kStart, Cat("team-", i)))->admitted);
+    ASSERT_TRUE(ledger->Settle(id, Usd("0.01"), kStart).ok());
+  }
+  EXPECT_EQ(Stats(*ledger).keys, 20);
+  clock_.Advance(2 * kNanosPerSecond);  // past max_age
+  ASSERT_TRUE(FlushBudgetLeases(*ledger).ok());
+  const BudgetLeaseStats stats = Stats(*ledger);
+  EXPECT_EQ(stats.keys, 0);
+  EXPECT_EQ(stats.leases_released, stats.leases_opened);
+  EXPECT_EQ(store_->TotalSpent().value(), Usd("0.2"));
+}
+
 TEST(LeaseLedgerOptionsTest, RejectsSettingsThatCannotWork) {
   BudgetLeaseOptions options;
   options.calls_per_lease = 1;
