@@ -94,6 +94,11 @@ Money SaturatingTimes(Money amount, int64_t n) {
   return Money::FromNanos(nanos * n);
 }
 
+// See lease_ledger.h. Thread-safe: one mutex (mu_) guards the calls, keys, leases and the
+// write queue, and is never held across a store call; flush_mu_ serialises flush rounds
+// (the flusher thread's and Flush()'s). Store calls happen on the caller's thread (a key's
+// first lease, direct reservations) or on the flusher thread (charges, releases, the next
+// lease of a key).
 class LeasingLedger final : public Ledger {
  public:
   LeasingLedger(std::shared_ptr<Ledger> store, const BudgetLeaseOptions& options)
