@@ -939,8 +939,8 @@ absl::StatusOr<std::unique_ptr<Ledger>> WrapWithBudgetLeases(std::shared_ptr<Led
   if (!store->SupportsChargesFromReservations()) {
     return absl::UnimplementedError(
         "ledger.leases is not supported yet with this ledger: a lease's room must shrink in the "
-        "same transaction that charges a call admitted from it, which only sqlite:// does so "
-        "far; turn ledger.leases.enabled off or use a sqlite:// ledger");
+        "same transaction that charges a call admitted from it, which only sqlite:// and "
+        "redis:// do so far; turn ledger.leases.enabled off or use one of those");
   }
   if (absl::Status s = ValidateBudgetLeaseOptions(options); !s.ok()) return s;
   return std::unique_ptr<Ledger>(new LeasingLedger(std::move(store), options));

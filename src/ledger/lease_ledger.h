@@ -22,7 +22,7 @@
 //    store. A charge the store refuses to take (unreachable) stays queued and is retried;
 //    nothing is dropped.
 //  - Only stores that charge from a reservation in one step can hold leases
-//    (SupportsChargesFromReservations: sqlite:// so far); the others are refused.
+//    (SupportsChargesFromReservations: sqlite:// and redis:// so far); the others are refused.
 //  - Budget windows: a lease admits nothing after the end of the window it was reserved in.
 //
 // When a key's lease is half used, the flusher reserves the next one, so callers wait on the

@@ -209,7 +209,7 @@ std::vector<absl::StatusOr<SettleOutcome>> Ledger::ChargeBatch(
     if (!item.from_reservation.empty()) {
       outcomes.push_back(
           absl::UnimplementedError(Cat("ledger: this store cannot charge '", item.operation_id,
-                                       "' from a reservation (budget leases need sqlite://)")));
+                                       "' from a reservation (budget leases need sqlite:// or redis://)")));
       continue;
     }
     outcomes.push_back(

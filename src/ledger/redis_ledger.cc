@@ -471,6 +471,16 @@ class RedisLedger final : public Ledger {
   absl::StatusOr<SettleOutcome> Charge(std::string_view operation_id,
                                        const Attribution& attribution, Money actual,
                                        int64_t now_unix_nanos) override {
+    return ChargeFrom(operation_id, attribution, actual, now_unix_nanos, {});
+  }
+
+  bool SupportsChargesFromReservations() const override { return true; }
+
+  // Charge(), taking the spend off `from_reservation` when it is set (ChargeItem).
+  absl::StatusOr<SettleOutcome> ChargeFrom(std::string_view operation_id,
+                                           const Attribution& attribution, Money actual,
+                                           int64_t now_unix_nanos,
+                                           std::string_view from_reservation) {
     if (absl::Status s = ValidateOperationId(operation_id); !s.ok()) return s;
     if (absl::Status s = ValidateAmount("charge", operation_id, actual); !s.ok()) return s;
     const WindowStarts windows = WindowsAt(now_unix_nanos);
@@ -478,8 +488,8 @@ class RedisLedger final : public Ledger {
     for (int attempt = 0;; ++attempt) {
       if (!cache.ok()) return cache.status();
       const BudgetCache& budgets = **cache;
-      absl::StatusOr<ReplyPtr> reply =
-          client_->Run(ChargeCommand(budgets, operation_id, attribution, actual, windows));
+      absl::StatusOr<ReplyPtr> reply = client_->Run(
+          ChargeCommand(budgets, operation_id, attribution, actual, windows, from_reservation));
       if (!reply.ok()) return reply.status();
       const redisReply* r = reply->get();
       const std::string tag = Text(Element(r, 0));
@@ -494,12 +504,14 @@ class RedisLedger final : public Ledger {
   // The script run of a Charge().
   redis::Command ChargeCommand(const BudgetCache& budgets, std::string_view operation_id,
                                const Attribution& attribution, Money actual,
-                               const WindowStarts& windows) const {
+                               const WindowStarts& windows,
+                               std::string_view from_reservation = {}) const {
     redis::Command command{&charge_, {}};
     command.args = {config_.prefix,      budgets.version_text, std::string(operation_id),
                     Cat(actual.nanos()), windows[0],           windows[1],
                     windows[2],          windows[3],           ttl_};
     AppendTargets(budgets, attribution, command.args);
+    if (!from_reservation.empty()) command.args.emplace_back(from_reservation);
     return command;
   }
 
@@ -540,17 +552,12 @@ class RedisLedger final : public Ledger {
       if (valid.ok() && item.attribution == nullptr) {
         valid = absl::InvalidArgumentError("ledger: a charge needs an attribution");
       }
-      if (valid.ok() && !item.from_reservation.empty()) {
-        valid = absl::UnimplementedError(
-            Cat("ledger: redis:// cannot charge '", item.operation_id,
-                "' from a reservation yet (budget leases need sqlite://)"));
-      }
       if (!valid.ok()) {
         outcomes[i] = valid;
         continue;
       }
       commands.push_back(ChargeCommand(budgets, item.operation_id, *item.attribution, item.actual,
-                                       WindowsAt(item.now_unix_nanos)));
+                                       WindowsAt(item.now_unix_nanos), item.from_reservation));
       sent.push_back(i);
     }
     std::vector<absl::StatusOr<ReplyPtr>> replies = client_->RunMany(commands);
@@ -565,7 +572,8 @@ class RedisLedger final : public Ledger {
       const std::string tag = Text(Element(r, 0));
       outcome =
           tag == "STALE"
-              ? Charge(item.operation_id, *item.attribution, item.actual, item.now_unix_nanos)
+              ? ChargeFrom(item.operation_id, *item.attribution, item.actual, item.now_unix_nanos,
+                           item.from_reservation)
               : ChargeReply(budgets, r, tag, item.operation_id, item.actual, item.now_unix_nanos);
     }
     return outcomes;

@@ -332,7 +332,9 @@ return spend(okey, ARGV[3], ARGV[9], amt, holds, exp, ARGV[4], targets, W)
 )lua";
 
 // ARGV: P, version, id, actual, W day, W week, W month, W total, ttl seconds, n,
-// n x (gen, period).
+// n x (gen, period), then optionally the id of the reservation the spend was admitted from
+// (ChargeItem::from_reservation): a new charge takes `actual` (down to zero) off it and off
+// its holds, in the same script.
 // -> {'STALE'} | {'HELD'} | {'OVERFLOW'} | {'OK'|'SETTLED', reserved, actual, (gen, s, r)*}
 inline constexpr char kCharge[] = R"lua(
 local okey = P .. 'o:' .. ARGV[3]
@@ -346,10 +348,27 @@ if rec then
   return {'HELD'}
 end
 local targets = {}
-for i = 0, tonumber(ARGV[10]) - 1 do
+local n = tonumber(ARGV[10])
+for i = 0, n - 1 do
   targets[#targets + 1] = {ARGV[11 + 2 * i], tonumber(ARGV[12 + 2 * i])}
 end
-return spend(okey, ARGV[3], ARGV[9], '0', nil, nil, ARGV[4], targets, W)
+local reply = spend(okey, ARGV[3], ARGV[9], '0', nil, nil, ARGV[4], targets, W)
+local from = ARGV[11 + 2 * n]
+if from and from ~= '' and reply[1] == 'OK' then
+  local rkey = P .. 'o:' .. from
+  local res = redis.call('GET', rkey)
+  if res and string.byte(res, 1) == 82 then
+    local amt, exp, rver, holds, attr = parse_res(res)
+    local off = ARGV[4]
+    if cmps(off, amt) > 0 then off = amt end
+    undo(off, holds)
+    local aH, aL = split(amt)
+    local oH, oL = split(off)
+    redis.call('SET', rkey, 'R|' .. fmt(sub(aH, aL, oH, oL)) .. '|' .. exp .. '|' .. rver ..
+               '|' .. holds .. '|' .. attr)
+  end
+end
+return reply
 )lua";
 
 // ARGV: P, id. -> 1 when a reservation was released, else 0.

@@ -422,7 +422,7 @@ const std::vector<KeySpec>& Schema() {
         "See docs/ledger.md."},
        Str(GENOPS_FIELD(c.adapter.ledger_url))},
       {{"ledger.leases.enabled", "bool", "false",
-        "genops serve with a sqlite:// ledger: admit calls against budget leases held in "
+        "genops serve with a sqlite:// or redis:// ledger: admit calls against budget leases held in "
         "memory and write their spend to the ledger in batches (far fewer store transactions "
         "per call). Settlements become durable within flush_interval_ms; other processes see "
         "a lease's unused room as reserved. See docs/ledger.md."},

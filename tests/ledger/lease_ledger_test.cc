@@ -18,9 +18,11 @@
 #include "gtest/gtest.h"
 #include "src/core/text.h"
 #include "src/ledger/ledger.h"
+#include "src/ledger/ledger_factory.h"
 #include "src/ledger/memory_ledger.h"
 #include "src/ledger/sqlite_ledger.h"
 #include "tests/support/faulty_ledger.h"
+#include "tests/support/redis_server.h"
 
 namespace genops::ledger {
 namespace {
@@ -67,12 +69,27 @@ BudgetStatus StatusOf(Ledger& ledger, const std::string& name, int64_t now) {
 
 // A fresh SQLite file per store (budget leases need a store that can charge from a
 // reservation).
-class LeaseLedgerTest : public ::testing::Test {
+class LeaseLedgerTest : public ::testing::TestWithParam<std::string> {
  protected:
-  LeaseLedgerTest() : store_(OpenStore()) {}
-  ~LeaseLedgerTest() override { std::filesystem::remove_all(dir_); }
+  void SetUp() override {
+    if (GetParam() == "redis") {
+      absl::StatusOr<testing::RedisServer*> server = testing::RedisServer::Shared();
+      if (!server.ok()) GTEST_SKIP() << "no redis-server: " << server.status();
+      redis_ = *server;
+    }
+    store_ = OpenStore();
+  }
+  ~LeaseLedgerTest() override {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
 
+  // A fresh store of the parameter's kind: a SQLite file, or a Redis key prefix.
   std::unique_ptr<Ledger> OpenStore() {
+    if (redis_ != nullptr) {
+      LedgerOpenOptions options;
+      options.clock = &clock_;
+      return OpenLedger(redis_->FreshUrl(), options).value();
+    }
     if (dir_.empty()) {
       dir_ = Cat(std::filesystem::temp_directory_path().string(), "/genops-lease-test-", getpid(),
                  "-", reinterpret_cast<uintptr_t>(this));
@@ -94,12 +111,13 @@ class LeaseLedgerTest : public ::testing::Test {
   BudgetLeaseStats Stats(const Ledger& ledger) { return GetBudgetLeaseStats(ledger).value(); }
 
   ManualClock clock_{kStart};
+  testing::RedisServer* redis_ = nullptr;
   std::string dir_;
   int stores_ = 0;
   std::shared_ptr<Ledger> store_;
 };
 
-TEST_F(LeaseLedgerTest, AdmitsFromALeaseAndChargesEveryCallInTheStoreUnderItsOwnId) {
+TEST_P(LeaseLedgerTest, AdmitsFromALeaseAndChargesEveryCallInTheStoreUnderItsOwnId) {
   ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
   std::unique_ptr<Ledger> ledger = Wrap(store_);
   const Money estimate = Usd("0.001");
@@ -142,7 +160,7 @@ TEST_F(LeaseLedgerTest, AdmitsFromALeaseAndChargesEveryCallInTheStoreUnderItsOwn
 
 // The store's side: a charge from a reservation takes its cost off it in the same
 // transaction, once per new charge, never below zero.
-TEST_F(LeaseLedgerTest, SqliteChargesFromAReservationTakeTheirCostOffItOnce) {
+TEST_P(LeaseLedgerTest, ChargesFromAReservationTakeTheirCostOffItOnce) {
   ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
   ReserveRequest lease = Call("lease", Usd("0.10"), kStart);
   ASSERT_TRUE(store_->Reserve(lease)->admitted);
@@ -176,7 +194,7 @@ TEST_F(LeaseLedgerTest, SqliteChargesFromAReservationTakeTheirCostOffItOnce) {
   EXPECT_EQ(StatusOf(*store_, "team-a", kStart).spent, Usd("0.13"));
 }
 
-TEST_F(LeaseLedgerTest, RepeatedCallsAreIdempotent) {
+TEST_P(LeaseLedgerTest, RepeatedCallsAreIdempotent) {
   ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
   std::unique_ptr<Ledger> ledger = Wrap(store_);
   ASSERT_TRUE(ledger->Reserve(Call("op", Usd("0.01"), kStart))->admitted);
@@ -202,7 +220,7 @@ TEST_F(LeaseLedgerTest, RepeatedCallsAreIdempotent) {
             absl::StatusCode::kFailedPrecondition);
 }
 
-TEST_F(LeaseLedgerTest, ReleasedAndExpiredCallsGiveTheirRoomBack) {
+TEST_P(LeaseLedgerTest, ReleasedAndExpiredCallsGiveTheirRoomBack) {
   ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
   BudgetLeaseOptions options;
   options.calls_per_lease = 4;
@@ -227,7 +245,7 @@ TEST_F(LeaseLedgerTest, ReleasedAndExpiredCallsGiveTheirRoomBack) {
   EXPECT_EQ(Stats(*ledger).leases_opened, 2);
 }
 
-TEST_F(LeaseLedgerTest, TheFlusherReservesTheNextLeaseBeforeTheCurrentRunsOut) {
+TEST_P(LeaseLedgerTest, TheFlusherReservesTheNextLeaseBeforeTheCurrentRunsOut) {
   ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("100"))).ok());
   BudgetLeaseOptions options;
   options.calls_per_lease = 8;
@@ -255,7 +273,7 @@ TEST_F(LeaseLedgerTest, TheFlusherReservesTheNextLeaseBeforeTheCurrentRunsOut) {
   EXPECT_EQ(status.reserved, Money());
 }
 
-TEST_F(LeaseLedgerTest, NeverAdmitsPastALimitAndLosesNoRoomForGood) {
+TEST_P(LeaseLedgerTest, NeverAdmitsPastALimitAndLosesNoRoomForGood) {
   const Money estimate = Usd("0.02");
   ASSERT_TRUE(
       store_->UpsertBudget(TeamBudget("team-a", Money::FromNanos(estimate.nanos() * 50))).ok());
@@ -305,7 +323,7 @@ TEST_F(LeaseLedgerTest, NeverAdmitsPastALimitAndLosesNoRoomForGood) {
   EXPECT_EQ(status.spent, status.limit());
 }
 
-TEST_F(LeaseLedgerTest, AStoreOutageKeepsSettlementsUntilTheStoreTakesThem) {
+TEST_P(LeaseLedgerTest, AStoreOutageKeepsSettlementsUntilTheStoreTakesThem) {
   ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
   auto faulty = std::make_shared<testing::FaultyLedger>(OpenStore());
   ASSERT_TRUE(faulty->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
@@ -328,7 +346,7 @@ TEST_F(LeaseLedgerTest, AStoreOutageKeepsSettlementsUntilTheStoreTakesThem) {
   EXPECT_EQ(faulty->TotalSpent().value(), Usd("0.03"));  // written once
 }
 
-TEST_F(LeaseLedgerTest, ALeaseAdmitsNothingAfterItsBudgetWindowEnds) {
+TEST_P(LeaseLedgerTest, ALeaseAdmitsNothingAfterItsBudgetWindowEnds) {
   // One second before midnight UTC.
   const int64_t day = 86400 * kNanosPerSecond;
   const int64_t before_midnight = (kStart / day + 1) * day - kNanosPerSecond;
@@ -344,7 +362,7 @@ TEST_F(LeaseLedgerTest, ALeaseAdmitsNothingAfterItsBudgetWindowEnds) {
   EXPECT_EQ(Stats(*ledger).direct_reservations, 0);
 }
 
-TEST_F(LeaseLedgerTest, ABudgetChangeRetiresLeasesSizedForTheOldOne) {
+TEST_P(LeaseLedgerTest, ABudgetChangeRetiresLeasesSizedForTheOldOne) {
   ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
   std::unique_ptr<Ledger> ledger = Wrap(store_);
   ASSERT_TRUE(ledger->Reserve(Call("a", Usd("0.01"), kStart))->admitted);
@@ -357,7 +375,7 @@ TEST_F(LeaseLedgerTest, ABudgetChangeRetiresLeasesSizedForTheOldOne) {
   EXPECT_EQ(refused->refused_by, "team-a");
 }
 
-TEST_F(LeaseLedgerTest, CallsOfDifferentScopesHoldSeparateLeases) {
+TEST_P(LeaseLedgerTest, CallsOfDifferentScopesHoldSeparateLeases) {
   ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
   std::unique_ptr<Ledger> ledger = Wrap(store_);
   ASSERT_TRUE(ledger->Reserve(Call("a1", Usd("0.01"), kStart, "a"))->admitted);
@@ -373,7 +391,7 @@ TEST_F(LeaseLedgerTest, CallsOfDifferentScopesHoldSeparateLeases) {
 
 // One key per team here (a budget scope names the team): keys whose leases aged out are
 // forgotten, so a key per customer does not pile up.
-TEST_F(LeaseLedgerTest, KeysWhoseLeasesAgedOutAreForgotten) {
+TEST_P(LeaseLedgerTest, KeysWhoseLeasesAgedOutAreForgotten) {
   ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("100"))).ok());
   std::unique_ptr<Ledger> ledger = Wrap(store_);
   for (int i = 0; i < 20; ++i) {
@@ -389,6 +407,11 @@ TEST_F(LeaseLedgerTest, KeysWhoseLeasesAgedOutAreForgotten) {
   EXPECT_EQ(stats.leases_released, stats.leases_opened);
   EXPECT_EQ(store_->TotalSpent().value(), Usd("0.2"));
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, LeaseLedgerTest, ::testing::Values("sqlite", "redis"),
+                         [](const ::testing::TestParamInfo<std::string>& param_info) {
+                           return param_info.param;
+                         });
 
 TEST(LeaseLedgerOptionsTest, RejectsSettingsThatCannotWork) {
   BudgetLeaseOptions options;
