@@ -39,6 +39,8 @@
 //    lease is reserved: within max_age.
 //  - The budget statuses a local Reserve()/Settle() returns are those the store reported
 //    when the lease was reserved, plus what this process has admitted and settled since.
+//    ListBudgets() reads the store as it is (this process's spend after the next flush);
+//    TotalSpent() flushes first.
 //
 // Thread safety: thread-safe. One background thread (the flusher).
 #ifndef GENOPS_LEDGER_LEASE_LEDGER_H_

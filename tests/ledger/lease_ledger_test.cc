@@ -102,9 +102,12 @@ class LeaseLedgerTest : public ::testing::TestWithParam<std::string> {
     return OpenSqliteLedger(options).value();
   }
 
+  // A flush interval of 1 ms unless the test sets one.
   std::unique_ptr<Ledger> Wrap(std::shared_ptr<Ledger> store, BudgetLeaseOptions options = {}) {
     options.clock = &clock_;
-    options.flush_interval = absl::Milliseconds(1);
+    if (options.flush_interval == BudgetLeaseOptions().flush_interval) {
+      options.flush_interval = absl::Milliseconds(1);
+    }
     return WrapWithBudgetLeases(std::move(store), options).value();
   }
 
@@ -391,6 +394,21 @@ TEST_P(LeaseLedgerTest, CallsOfDifferentScopesHoldSeparateLeases) {
 
 // One key per team here (a budget scope names the team): keys whose leases aged out are
 // forgotten, so a key per customer does not pile up.
+// Listing budgets (which the advisory level does on every call, on an io thread) reads the
+// store without waiting for a flush; TotalSpent() flushes first.
+TEST_P(LeaseLedgerTest, ListingBudgetsDoesNotWaitForAFlush) {
+  ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("100"))).ok());
+  BudgetLeaseOptions options;
+  options.flush_interval = absl::Hours(1);  // the flusher stays out of the way
+  std::unique_ptr<Ledger> ledger = Wrap(store_, options);
+  ASSERT_TRUE(ledger->Reserve(Call("a", Usd("0.01"), kStart))->admitted);
+  ASSERT_TRUE(ledger->Settle("a", Usd("0.004"), kStart).ok());
+  EXPECT_EQ(StatusOf(*ledger, "team-a", kStart).spent, Money());  // not written yet
+  EXPECT_EQ(Stats(*ledger).pending, 1);
+  EXPECT_EQ(ledger->TotalSpent().value(), Usd("0.004"));
+  EXPECT_EQ(StatusOf(*ledger, "team-a", kStart).spent, Usd("0.004"));
+}
+
 TEST_P(LeaseLedgerTest, KeysWhoseLeasesAgedOutAreForgotten) {
   ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("100"))).ok());
   std::unique_ptr<Ledger> ledger = Wrap(store_);
