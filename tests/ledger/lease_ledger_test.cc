@@ -21,6 +21,7 @@
 #include "src/ledger/ledger_factory.h"
 #include "src/ledger/memory_ledger.h"
 #include "src/ledger/sqlite_ledger.h"
+#include "tests/ledger/ledger_conformance.h"
 #include "tests/support/faulty_ledger.h"
 #include "tests/support/redis_server.h"
 
@@ -58,14 +59,7 @@ Money SaturatingLease(Money estimate) {
   return Money::FromNanos(estimate.nanos() * BudgetLeaseOptions().calls_per_lease);
 }
 
-BudgetStatus StatusOf(Ledger& ledger, const std::string& name, int64_t now) {
-  const std::vector<BudgetStatus> budgets = ledger.ListBudgets(now).value();
-  for (const BudgetStatus& b : budgets) {
-    if (b.spec->name == name) return b;
-  }
-  ADD_FAILURE() << "no budget " << name;
-  return {};
-}
+using ledger::testing::StatusOf;
 
 // A fresh SQLite file per store (budget leases need a store that can charge from a
 // reservation).
@@ -73,7 +67,7 @@ class LeaseLedgerTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (GetParam() == "redis") {
-      absl::StatusOr<testing::RedisServer*> server = testing::RedisServer::Shared();
+      absl::StatusOr<genops::testing::RedisServer*> server = genops::testing::RedisServer::Shared();
       if (!server.ok()) GTEST_SKIP() << "no redis-server: " << server.status();
       redis_ = *server;
     }
@@ -114,7 +108,7 @@ class LeaseLedgerTest : public ::testing::TestWithParam<std::string> {
   BudgetLeaseStats Stats(const Ledger& ledger) { return GetBudgetLeaseStats(ledger).value(); }
 
   ManualClock clock_{kStart};
-  testing::RedisServer* redis_ = nullptr;
+  genops::testing::RedisServer* redis_ = nullptr;
   std::string dir_;
   int stores_ = 0;
   std::shared_ptr<Ledger> store_;
@@ -328,7 +322,7 @@ TEST_P(LeaseLedgerTest, NeverAdmitsPastALimitAndLosesNoRoomForGood) {
 
 TEST_P(LeaseLedgerTest, AStoreOutageKeepsSettlementsUntilTheStoreTakesThem) {
   ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
-  auto faulty = std::make_shared<testing::FaultyLedger>(OpenStore());
+  auto faulty = std::make_shared<genops::testing::FaultyLedger>(OpenStore());
   ASSERT_TRUE(faulty->UpsertBudget(TeamBudget("team-a", Usd("1"))).ok());
   std::unique_ptr<Ledger> ledger = Wrap(faulty);
   for (int i = 0; i < 10; ++i) {

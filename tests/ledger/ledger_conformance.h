@@ -16,10 +16,12 @@
 #ifndef GENOPS_TESTS_LEDGER_LEDGER_CONFORMANCE_H_
 #define GENOPS_TESTS_LEDGER_LEDGER_CONFORMANCE_H_
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "genops/clock.h"
@@ -38,6 +40,19 @@ inline std::string FactoryName(const ::testing::TestParamInfo<LedgerFactory>& in
 }
 
 inline void PrintTo(const LedgerFactory& factory, std::ostream* os) { *os << factory.name; }
+
+// The status of budget `name` at `now`, failing the test when it is missing.
+inline BudgetStatus StatusOf(Ledger& ledger, const std::string& name, int64_t now) {
+  absl::StatusOr<std::vector<BudgetStatus>> all = ledger.ListBudgets(now);
+  EXPECT_TRUE(all.ok()) << all.status();
+  if (all.ok()) {
+    for (const BudgetStatus& b : *all) {
+      if (b.spec->name == name) return b;
+    }
+  }
+  ADD_FAILURE() << "no budget named " << name;
+  return {};
+}
 
 class LedgerConformanceTest : public ::testing::TestWithParam<LedgerFactory> {
  protected:

@@ -54,18 +54,7 @@ ReserveRequest Req(std::string id, const Attribution& who, Money amount, int64_t
   return r;
 }
 
-// The status of budget `name` at `now`, failing the test when it is missing.
-BudgetStatus StatusOf(Ledger& ledger, const std::string& name, int64_t now) {
-  absl::StatusOr<std::vector<BudgetStatus>> all = ledger.ListBudgets(now);
-  EXPECT_TRUE(all.ok()) << all.status();
-  if (all.ok()) {
-    for (const BudgetStatus& b : *all) {
-      if (b.spec->name == name) return b;
-    }
-  }
-  ADD_FAILURE() << "no budget named " << name;
-  return {};
-}
+using testing::StatusOf;
 
 TEST_P(LedgerConformanceTest, ReserveWithinLimitIsAdmittedAndHeld) {
   ASSERT_TRUE(ledger().UpsertBudget(Budget("daily", Usd(10))).ok());

@@ -93,17 +93,7 @@ BudgetSpec Budget(std::string name, Money limit, Scope scope = {},
   return spec;
 }
 
-BudgetStatus StatusOf(Ledger& ledger, const std::string& name, int64_t now) {
-  absl::StatusOr<std::vector<BudgetStatus>> all = ledger.ListBudgets(now);
-  EXPECT_TRUE(all.ok()) << all.status();
-  if (all.ok()) {
-    for (const BudgetStatus& b : *all) {
-      if (b.spec->name == name) return b;
-    }
-  }
-  ADD_FAILURE() << "no budget named " << name;
-  return {};
-}
+using testing::StatusOf;
 
 int64_t ElapsedMs(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -

@@ -82,17 +82,7 @@ ReserveRequest Req(std::string id, const Attribution& who, Money amount, int64_t
   return r;
 }
 
-BudgetStatus StatusOf(Ledger& ledger, const std::string& name, int64_t now) {
-  absl::StatusOr<std::vector<BudgetStatus>> all = ledger.ListBudgets(now);
-  EXPECT_TRUE(all.ok()) << all.status();
-  if (all.ok()) {
-    for (const BudgetStatus& b : *all) {
-      if (b.spec->name == name) return b;
-    }
-  }
-  ADD_FAILURE() << "no budget named " << name;
-  return {};
-}
+using testing::StatusOf;
 
 // Runs one raw command on the server (what an operator or another program might do).
 void RawCommand(int port, const std::vector<std::string>& argv) {
