@@ -159,35 +159,10 @@ class LeasingLedger final : public Ledger {
           key = KeyOf(request.attribution);
           state = &keys_[key];
         }
-        Lease* lease = state->current.get();
-        if (lease != nullptr && Usable(*lease, request)) {
-          return AdmitLocally(state->current, request);
-        }
-        if (lease != nullptr) {
-          RetireLocked(state->current);
-          state->current.reset();
-        }
-        if (state->next != nullptr) {
-          state->current = std::move(state->next);
-          state->next.reset();
-          if (Usable(*state->current, request)) return AdmitLocally(state->current, request);
-          RetireLocked(state->current);
-          state->current.reset();
-        }
+        if (MakeCurrentUsable(*state, request)) return AdmitLocally(state->current, request);
         if (attempt == 1) break;  // a lease was just opened and is already too small
-        // Open a new lease, sized from what the store last said about these budgets, in
-        // whole calls of this one's size (calls of a key are usually alike: no room is left
-        // over that no call can use).
-        int64_t calls = options_.calls_per_lease;
-        if (state->known_room.has_value() && request.amount.nanos() > 0) {
-          const double cap =
-              static_cast<double>(state->known_room->nanos()) * options_.max_headroom_share;
-          calls = std::min<int64_t>(
-              calls, static_cast<int64_t>(cap / static_cast<double>(request.amount.nanos())));
-        }
-        if (request.amount.nanos() <= 0 || calls < 2) {
-          break;  // too close to a limit (or nothing to lease): one by one
-        }
+        const int64_t calls = LeaseCalls(*state, request.amount);
+        if (calls < 2) break;  // too close to a limit (or nothing to lease): one by one
         size = SaturatingTimes(request.amount, calls);
         state->opening = true;
       }
@@ -208,7 +183,7 @@ class LeasingLedger final : public Ledger {
     if (absl::Status s = ValidateAmount("settlement", operation_id, actual); !s.ok()) return s;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto it = calls_.find(std::string(operation_id));
+      auto it = calls_.find(operation_id);
       if (it != calls_.end()) {
         LocalCall& call = it->second;
         SettleOutcome outcome;
@@ -254,7 +229,7 @@ class LeasingLedger final : public Ledger {
     if (absl::Status s = ValidateAmount("charge", operation_id, actual); !s.ok()) return s;
     std::lock_guard<std::mutex> lock(mu_);
     SettleOutcome outcome;
-    if (auto it = calls_.find(std::string(operation_id)); it != calls_.end()) {
+    if (auto it = calls_.find(operation_id); it != calls_.end()) {
       if (!it->second.settled) {
         return absl::FailedPreconditionError(
             Cat("ledger: cannot charge '", operation_id,
@@ -294,7 +269,7 @@ class LeasingLedger final : public Ledger {
     if (absl::Status s = ValidateOperationId(operation_id); !s.ok()) return s;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto it = calls_.find(std::string(operation_id));
+      auto it = calls_.find(operation_id);
       if (it != calls_.end()) {
         if (it->second.settled) return absl::OkStatus();
         if (it->second.lease == nullptr) {
@@ -379,7 +354,7 @@ class LeasingLedger final : public Ledger {
       std::string_view operation_id) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (auto it = calls_.find(std::string(operation_id)); it != calls_.end()) {
+      if (auto it = calls_.find(operation_id); it != calls_.end()) {
         OperationEntry entry;
         entry.state = it->second.settled ? OperationState::kSettled : OperationState::kReserved;
         entry.reserved = it->second.amount;
@@ -450,6 +425,36 @@ class LeasingLedger final : public Ledger {
       key.append(value);
     }
     return key;
+  }
+
+  // Leaves in `state.current` a lease that can admit `request`, promoting the next lease
+  // when the current one cannot, and retiring the ones that cannot; false when none can.
+  bool MakeCurrentUsable(KeyState& state, const ReserveRequest& request)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (state.current != nullptr && Usable(*state.current, request)) return true;
+    if (state.current != nullptr) RetireLocked(state.current);
+    state.current = std::move(state.next);
+    state.next.reset();
+    if (state.current != nullptr && Usable(*state.current, request)) return true;
+    if (state.current != nullptr) RetireLocked(state.current);
+    state.current.reset();
+    return false;
+  }
+
+  // How many calls of `call_amount` the key's next lease holds room for: calls_per_lease,
+  // but at most max_headroom_share of the room the store last reported, in whole calls
+  // (calls of a key are usually alike: no room is left over that no call can use). Below
+  // 2, calls are reserved one by one.
+  int64_t LeaseCalls(const KeyState& state, Money call_amount) const {
+    if (call_amount.nanos() <= 0) return 0;
+    int64_t calls = options_.calls_per_lease;
+    if (state.known_room.has_value()) {
+      const double cap =
+          static_cast<double>(state.known_room->nanos()) * options_.max_headroom_share;
+      calls = std::min<int64_t>(
+          calls, static_cast<int64_t>(cap / static_cast<double>(call_amount.nanos())));
+    }
+    return calls;
   }
 
   bool Usable(const Lease& lease, const ReserveRequest& request) const {
@@ -569,17 +574,8 @@ class LeasingLedger final : public Ledger {
         opened_.wait(lock);
         it = keys_.find(KeyOf(request.attribution));
       }
-      if (it != keys_.end()) {
-        KeyState& state = it->second;
-        if (state.current != nullptr && Usable(*state.current, request)) {
-          return AdmitLocally(state.current, request);
-        }
-        if (state.next != nullptr && Usable(*state.next, request)) {
-          if (state.current != nullptr) RetireLocked(state.current);
-          state.current = std::move(state.next);
-          state.next.reset();
-          return AdmitLocally(state.current, request);
-        }
+      if (it != keys_.end() && MakeCurrentUsable(it->second, request)) {
+        return AdmitLocally(it->second.current, request);
       }
     }
     if (outcome.ok() && !outcome->admitted && HoldsIdleRoom()) {
@@ -741,14 +737,8 @@ class LeasingLedger final : public Ledger {
         KeyState& state = it->second;
         if (state.current != half_used || state.next != nullptr || state.opening) continue;
         const Lease& lease = *state.current;
-        if (lease.retired || lease.call_amount.nanos() <= 0) continue;
-        int64_t calls = options_.calls_per_lease;
-        if (state.known_room.has_value()) {
-          const double cap =
-              static_cast<double>(state.known_room->nanos()) * options_.max_headroom_share;
-          calls = std::min<int64_t>(
-              calls, static_cast<int64_t>(cap / static_cast<double>(lease.call_amount.nanos())));
-        }
+        if (lease.retired) continue;
+        const int64_t calls = LeaseCalls(state, lease.call_amount);
         if (calls < 2) continue;  // near a limit: no room is held ahead
         state.opening = true;
         Wanted w;
@@ -890,7 +880,14 @@ class LeasingLedger final : public Ledger {
   std::condition_variable wake_;    // the flusher's
   std::condition_variable opened_;  // a key's lease opening ended
   bool stopping_ = false;
-  std::unordered_map<std::string, LocalCall> calls_;
+  // Looked up by std::string_view (no copy of the id per Settle/Release/lookup).
+  struct IdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view id) const noexcept {
+      return std::hash<std::string_view>{}(id);
+    }
+  };
+  std::unordered_map<std::string, LocalCall, IdHash, std::equal_to<>> calls_;
   std::unordered_map<std::string, KeyState> keys_;
   std::list<std::shared_ptr<Lease>> leases_;  // opened and not yet released
   std::vector<PendingWrite> pending_;
