@@ -908,10 +908,7 @@ class Projector {
     for (auto member : object) {
       od::field field;
       std::string_view key;
-      if (std::move(member).get(field) != simdjson::SUCCESS ||
-          field.unescaped_key().get(key) != simdjson::SUCCESS) {
-        return false;
-      }
+      if (!ReadMember(std::move(member), field, key)) return false;
       const Projection* kept = nullptr;
       for (const Projection& p : spec) {
         if (p.key == key) {
@@ -935,6 +932,13 @@ class Projector {
   }
 
  private:
+  // One member of an object being iterated, its key unescaped; false when malformed.
+  template <typename IteratedMember>
+  static bool ReadMember(IteratedMember&& member, od::field& field, std::string_view& key) {
+    return std::forward<IteratedMember>(member).get(field) == simdjson::SUCCESS &&
+           field.unescaped_key().get(key) == simdjson::SUCCESS;
+  }
+
   bool Member(od::value value, int depth, const Projection& p) {
     if (p.members.empty()) return Value(value, depth, /*emit=*/true);
     od::json_type type;
@@ -980,10 +984,7 @@ class Projector {
         for (auto member : object) {
           od::field field;
           std::string_view key;
-          if (std::move(member).get(field) != simdjson::SUCCESS ||
-              field.unescaped_key().get(key) != simdjson::SUCCESS) {
-            return false;
-          }
+          if (!ReadMember(std::move(member), field, key)) return false;
           if (emit) {
             if (!first) out_.push_back(',');
             AppendJsonString(out_, key);
