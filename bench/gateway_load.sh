@@ -564,7 +564,12 @@ if [ -s "$TMP/rss.txt" ]; then
     echo "gateway memory profile (smaps, smaps_rollup, status under load): $RSS_PROFILE_DIR"
 fi
 if [ -f "$TMP/ledger.db" ]; then
-  echo "ledger: $(du -h "$TMP/ledger.db" | cut -f1) sqlite; spans file: $(du -h "$TMP/spans.jsonl" 2>/dev/null | cut -f1 || echo 0), $(wc -l <"$TMP/spans.jsonl" 2>/dev/null || echo 0) spans"
+  if [ -f "$TMP/spans.jsonl" ]; then
+    SPANS_LINE="spans file: $(du -h "$TMP/spans.jsonl" | cut -f1), $(wc -l <"$TMP/spans.jsonl") spans"
+  else
+    SPANS_LINE="no spans file"
+  fi
+  echo "ledger: $(du -h "$TMP/ledger.db" | cut -f1) sqlite; $SPANS_LINE"
 fi
 if [ "$FAILED" -ne 0 ]; then
   echo "RESULT: FAILED (see the messages above)"
