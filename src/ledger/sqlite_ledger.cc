@@ -104,6 +104,18 @@ struct Counters {
   Money reserved;
 };
 
+// The spend of one ChargeBatch transaction, per budget window: each window's counters are
+// read once, the charges add to them in memory (so every charge still reports the counters
+// as of itself), and Store::ApplySpend writes each window once at the end, instead of one
+// upsert per charge and window.
+struct PendingSpend {
+  int64_t generation = 0;
+  BudgetWindow window;
+  Counters counters;  // as of the last charge added
+  Money added;        // not yet written
+};
+using SpendBatch = absl::InlinedVector<PendingSpend, 4>;
+
 // Runs the ledger's operations on one connection. Every method except the transaction
 // controls expects to run inside a transaction the caller opened.
 //
@@ -279,11 +291,17 @@ class Store {
                        outcome);
   }
 
+  // With `batch`, the spend is added to the batch's windows (ApplySpend writes them) and
+  // the idempotency record is inserted first, its conflict telling a repeat: a new id costs
+  // one read fewer. An id is never both reserved and settled (Reserve() of a settled id
+  // holds nothing), so the order of the two checks does not matter.
   absl::Status Charge(std::string_view operation_id, const Attribution& attribution, Money actual,
-                      int64_t now, SettleOutcome* outcome) {
-    bool repeat = false;
-    if (absl::Status s = RepeatOutcome(operation_id, now, outcome, &repeat); !s.ok() || repeat) {
-      return s;
+                      int64_t now, SettleOutcome* outcome, SpendBatch* batch = nullptr) {
+    if (batch == nullptr) {
+      bool repeat = false;
+      if (absl::Status s = RepeatOutcome(operation_id, now, outcome, &repeat); !s.ok() || repeat) {
+        return s;
+      }
     }
     std::optional<ReservationRow> reservation;
     if (absl::Status s = GetReservation(operation_id, &reservation); !s.ok()) return s;
@@ -292,7 +310,25 @@ class Store {
           "ledger: operation '", operation_id,
           "' holds a reservation; settle it with Settle() (or Release() it) instead of Charge()"));
     }
-    return RecordSpend(operation_id, attribution, Money::Zero(), actual, now, outcome);
+    return RecordSpend(operation_id, attribution, Money::Zero(), actual, now, outcome, batch);
+  }
+
+  // Writes what the charges of a batch added to each budget window so far.
+  absl::Status ApplySpend(SpendBatch& batch) {
+    for (PendingSpend& p : batch) {
+      if (p.added == Money::Zero()) continue;
+      Counters after;
+      if (absl::Status s = AddToWindow(p.generation, p.window, p.added, Money::Zero(), &after);
+          !s.ok()) {
+        return s;
+      }
+      if (after.spent != p.counters.spent) {
+        return Damaged(
+            Cat("budget counters of generation ", p.generation, " changed during a charge batch"));
+      }
+      p.added = Money::Zero();
+    }
+    return absl::OkStatus();
   }
 
   // Takes `amount` (down to zero) off a reservation whose room was spent by charges
@@ -704,6 +740,9 @@ class Store {
         {&insert_settled_,
          "INSERT INTO settled(operation_id, reserved, actual, budgets, recorded_at) "
          "VALUES(?1, ?2, ?3, ?4, ?5)"},
+        {&insert_settled_if_new_,
+         "INSERT INTO settled(operation_id, reserved, actual, budgets, recorded_at) "
+         "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(operation_id) DO NOTHING"},
         {&purge_settled_,
          "DELETE FROM settled WHERE operation_id IN (SELECT operation_id FROM settled "
          "WHERE recorded_at < ?1 ORDER BY recorded_at LIMIT ?2)"},
@@ -958,28 +997,49 @@ class Store {
     return ReleaseHolds(row.holds, off);
   }
 
-  absl::Status RecordSpend(std::string_view operation_id, const Attribution& attribution,
-                           Money reserved, Money actual, int64_t now, SettleOutcome* outcome) {
-    BudgetNames names;
-    for (const auto& [name, budget] : budgets_) {
-      if (!ScopeMatches(budget.spec->scope, attribution)) continue;
-      const BudgetWindow window = BudgetWindow::Containing(budget.spec->period, now);
-      Counters after;
-      if (absl::Status s = AddToWindow(budget.generation, window, actual, Money::Zero(), &after);
+  // Adds `actual` to a window: in the database, or to `batch` (read once per window).
+  absl::Status AddSpend(int64_t generation, const BudgetWindow& window, Money actual,
+                        SpendBatch* batch, Counters* after) {
+    if (batch == nullptr) return AddToWindow(generation, window, actual, Money::Zero(), after);
+    auto it = std::find_if(batch->begin(), batch->end(), [&](const PendingSpend& p) {
+      return p.generation == generation && p.window.start_unix_nanos == window.start_unix_nanos;
+    });
+    if (it == batch->end()) {
+      PendingSpend p;
+      p.generation = generation;
+      p.window = window;
+      if (absl::Status s = ReadCounters(generation, window.start_unix_nanos, &p.counters);
           !s.ok()) {
         return s;
       }
-      outcome->budgets.push_back(MakeStatus(budget, window, after));
-      names.push_back(name);
+      batch->push_back(p);
+      it = batch->end() - 1;
     }
-    Counters total;
-    if (absl::Status s = AddToWindow(kTotalGeneration, kTotalWindow, actual, Money::Zero(), &total);
-        !s.ok()) {
-      return s;
+    if (!CheckedAdd(it->counters.spent, actual, &it->counters.spent) ||
+        !CheckedAdd(it->added, actual, &it->added)) {
+      // The idempotency record is already in: undo the whole task, as the upsert's own
+      // overflow (an SQLite error) does without a batch.
+      sqlite_error_ = true;
+      return absl::OutOfRangeError(
+          Cat("ledger: the spent counter of budget generation ", generation, " would overflow"));
+    }
+    *after = it->counters;
+    return absl::OkStatus();
+  }
+
+  absl::Status RecordSpend(std::string_view operation_id, const Attribution& attribution,
+                           Money reserved, Money actual, int64_t now, SettleOutcome* outcome,
+                           SpendBatch* batch = nullptr) {
+    BudgetNames names;
+    absl::InlinedVector<std::pair<const CachedBudget*, BudgetWindow>, 4> matching;
+    for (const auto& [name, budget] : budgets_) {
+      if (!ScopeMatches(budget.spec->scope, attribution)) continue;
+      matching.emplace_back(&budget, BudgetWindow::Containing(budget.spec->period, now));
+      names.push_back(name);
     }
     const std::string names_blob = EncodeNames(names);
     {
-      Statement& s = insert_settled_;
+      Statement& s = batch != nullptr ? insert_settled_if_new_ : insert_settled_;
       Statement::Scope scope(s);
       s.BindText(1, operation_id);
       s.BindInt64(2, reserved.nanos());
@@ -989,6 +1049,25 @@ class Store {
       if (const int rc = s.Step(); rc != SQLITE_DONE) {
         return Fail(rc, "recording the settled operation");
       }
+    }
+    if (batch != nullptr && sqlite3_changes64(conn_->db()) == 0) {
+      // A repeat reports the counters as they are now, the batch's charges so far included.
+      if (absl::Status s = ApplySpend(*batch); !s.ok()) return s;
+      bool repeat = false;
+      if (absl::Status s = RepeatOutcome(operation_id, now, outcome, &repeat); !s.ok()) return s;
+      if (repeat) return absl::OkStatus();
+      return Damaged(Cat("settled operation '", operation_id, "' conflicts but cannot be read"));
+    }
+    for (const auto& [budget, window] : matching) {
+      Counters after;
+      if (absl::Status s = AddSpend(budget->generation, window, actual, batch, &after); !s.ok()) {
+        return s;
+      }
+      outcome->budgets.push_back(MakeStatus(*budget, window, after));
+    }
+    Counters total;
+    if (absl::Status s = AddSpend(kTotalGeneration, kTotalWindow, actual, batch, &total); !s.ok()) {
+      return s;
     }
     outcome->reserved = reserved;
     outcome->actual = actual;
@@ -1010,7 +1089,7 @@ class Store {
   Statement get_window_, add_window_, release_hold_, prune_windows_;
   Statement get_reservation_, insert_reservation_, delete_reservation_, expired_reservations_;
   Statement shrink_reservation_;
-  Statement get_settled_, insert_settled_, purge_settled_;
+  Statement get_settled_, insert_settled_, insert_settled_if_new_, purge_settled_;
   Statement insert_operation_, scan_operations_, purge_operations_;
   Statement insert_key_, key_id_exists_, find_key_, list_keys_, revoke_key_;
 };
@@ -1117,11 +1196,12 @@ class SqliteLedger final : public Ledger {
         // reservation after the charges (a lease serves a whole batch): capping the sum at
         // the reservation's amount is what capping each charge in turn would give.
         absl::InlinedVector<std::pair<std::string_view, Money>, 4> taken;
+        SpendBatch spend;
         for (size_t i : part) {
           const ChargeItem& item = items[i];
           SettleOutcome outcome;
           absl::Status charged = store.Charge(item.operation_id, *item.attribution, item.actual,
-                                              item.now_unix_nanos, &outcome);
+                                              item.now_unix_nanos, &outcome, &spend);
           if (store.sqlite_error()) return charged;  // the savepoint is rolled back
           if (charged.ok()) {
             if (!item.from_reservation.empty() && !outcome.already_settled) {
@@ -1139,6 +1219,7 @@ class SqliteLedger final : public Ledger {
             outcomes[i] = std::move(charged);
           }
         }
+        if (absl::Status applied = store.ApplySpend(spend); !applied.ok()) return applied;
         for (const auto& [reservation, amount] : taken) {
           absl::Status shrunk = store.TakeFromReservation(reservation, amount);
           if (!shrunk.ok()) return shrunk;

@@ -225,12 +225,16 @@ TEST_P(LedgerConformanceTest, ChargeBatchIsChargePerItemInOrder) {
   EXPECT_EQ(out[1].status().code(), absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE(out[2].ok()) << out[2].status();
   EXPECT_TRUE(out[2]->already_settled);  // charged before the batch: nothing new
+  ASSERT_EQ(out[2]->budgets.size(), 1u);
+  EXPECT_EQ(out[2]->budgets[0].spent, Usd(7));  // a repeat sees the batch's charges so far
   EXPECT_EQ(out[3].status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(out[4].status().code(), absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE(out[5].ok()) << out[5].status();
   EXPECT_EQ(out[5]->budgets[0].spent, Usd(11));
   ASSERT_TRUE(out[6].ok()) << out[6].status();
   EXPECT_TRUE(out[6]->already_settled);  // a repeat inside the batch charges once
+  ASSERT_EQ(out[6]->budgets.size(), 1u);
+  EXPECT_EQ(out[6]->budgets[0].spent, Usd(11));
   EXPECT_EQ(*ledger().TotalSpent(), Usd(11));
   const BudgetStatus daily = StatusOf(ledger(), "daily", now());
   EXPECT_EQ(daily.spent, Usd(11));
