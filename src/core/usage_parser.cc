@@ -4,30 +4,25 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "simdjson.h"
 #include "src/core/json_depth.h"
 #include "src/core/text.h"
 
 namespace genops {
 namespace {
 
-// ASCII lowercase (model ids and provider names are ASCII).
-std::string LowerAscii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-using Json = nlohmann::json;
+namespace dom = simdjson::dom;
 
 constexpr int64_t kSaturated = Usage::kMaxTokens + 1;
+// Bodies up to this size are parsed by a per-thread parser that keeps its buffers (sized for
+// the largest body it saw); a larger one gets a parser of its own, freed after it.
+constexpr size_t kMaxReusedParserBytes = 1 << 20;
 
 int64_t NonNegative(int64_t v) { return v < 0 ? 0 : v; }
 
@@ -38,8 +33,40 @@ int64_t SatAdd(int64_t a, int64_t b) {
   return std::min(a + b, kSaturated);
 }
 
-std::string Shown(const Json& value) {
-  std::string s = value.dump(-1, ' ', false, Json::error_handler_t::replace);
+// A value of the parsed body, or none (a member that is absent).
+class Value {
+ public:
+  Value() = default;
+  explicit Value(dom::element element) : element_(element), present_(true) {}
+
+  bool present() const { return present_; }
+  bool is(dom::element_type type) const { return present_ && element_.type() == type; }
+  bool is_object() const { return is(dom::element_type::OBJECT); }
+  bool is_array() const { return is(dom::element_type::ARRAY); }
+  bool is_null() const { return is(dom::element_type::NULL_VALUE); }
+  bool is_string() const { return is(dom::element_type::STRING); }
+  dom::element element() const { return element_; }
+
+  // The member `key` of an object, none when absent or when this is not an object. A key
+  // given twice yields its last value, as most JSON readers take it.
+  Value operator[](std::string_view key) const {
+    Value found;
+    if (!is_object()) return found;
+    for (dom::key_value_pair field : dom::object(element_)) {
+      if (field.key == key) found = Value(field.value);
+    }
+    return found;
+  }
+
+  std::string_view str() const { return is_string() ? std::string_view(element_) : ""; }
+
+ private:
+  dom::element element_;
+  bool present_ = false;
+};
+
+std::string Shown(const Value& value) {
+  std::string s = simdjson::minify(value.element());
   if (s.size() > 40) s = s.substr(0, 37) + "...";
   return s;
 }
@@ -51,33 +78,37 @@ class CountReader {
 
   // The count at `object[key]`; 0 when the object or key is absent or null. `path` names
   // the field in errors ("usage.prompt_tokens").
-  int64_t Get(const Json* object, const char* key, std::string_view path) {
-    if (object == nullptr || !object->is_object()) return 0;
-    auto it = object->find(key);
-    if (it == object->end() || it->is_null()) return 0;
-    const Json& v = *it;
-    if (v.is_number_unsigned()) {
-      if (v.get<uint64_t>() <= static_cast<uint64_t>(Usage::kMaxTokens)) {
-        return static_cast<int64_t>(v.get<uint64_t>());
+  int64_t Get(const Value& object, std::string_view key, std::string_view path) {
+    const Value v = object[key];
+    if (!v.present() || v.is_null()) return 0;
+    const dom::element e = v.element();
+    switch (e.type()) {
+      case dom::element_type::UINT64:
+        if (uint64_t(e) <= static_cast<uint64_t>(Usage::kMaxTokens)) {
+          return static_cast<int64_t>(uint64_t(e));
+        }
+        break;
+      case dom::element_type::INT64:
+        if (int64_t(e) >= 0 && int64_t(e) <= Usage::kMaxTokens) return int64_t(e);
+        break;
+      case dom::element_type::DOUBLE: {
+        const double d = double(e);
+        if (d >= 0 && d <= static_cast<double>(Usage::kMaxTokens) && std::floor(d) == d) {
+          return static_cast<int64_t>(d);
+        }
+        break;
       }
-    } else if (v.is_number_integer()) {
-      if (v.get<int64_t>() >= 0 && v.get<int64_t>() <= Usage::kMaxTokens) {
-        return v.get<int64_t>();
-      }
-    } else if (v.is_number_float()) {
-      double d = v.get<double>();
-      if (d >= 0 && d <= static_cast<double>(Usage::kMaxTokens) && std::floor(d) == d) {
-        return static_cast<int64_t>(d);
-      }
+      default:
+        break;
     }
     Fail(path, Cat("expected a non-negative integer token count (at most ", Usage::kMaxTokens,
                    "), got ", Shown(v)));
     return 0;
   }
 
-  bool Has(const Json* object, const char* key) const {
-    return object != nullptr && object->is_object() && object->contains(key) &&
-           !(*object)[key].is_null();
+  bool Has(const Value& object, std::string_view key) const {
+    const Value v = object[key];
+    return v.present() && !v.is_null();
   }
 
   void Fail(std::string_view field, std::string_view message) {
@@ -93,57 +124,56 @@ class CountReader {
   absl::Status status_;
 };
 
-// object[key] when it is a JSON object, else nullptr.
-const Json* Child(const Json* object, const char* key) {
-  if (object == nullptr || !object->is_object()) return nullptr;
-  auto it = object->find(key);
-  if (it == object->end() || !it->is_object()) return nullptr;
-  return &*it;
+// object[key] when it is a JSON object, else none.
+Value Child(const Value& object, std::string_view key) {
+  Value v = object[key];
+  return v.is_object() ? v : Value();
 }
 
-std::string StringField(const Json& object, const char* key) {
-  auto it = object.find(key);
-  if (it == object.end() || !it->is_string()) return "";
-  return it->get<std::string>();
+std::string StringField(const Value& object, std::string_view key) {
+  return std::string(object[key].str());
 }
 
-void AddFinishReason(ParsedResponse& out, const Json* object, const char* key) {
-  if (object == nullptr || !object->is_object()) return;
-  auto it = object->find(key);
-  if (it != object->end() && it->is_string() && !it->get_ref<const std::string&>().empty()) {
-    out.finish_reasons.push_back(it->get<std::string>());
-  }
+void AddFinishReason(ParsedResponse& out, const Value& object, std::string_view key) {
+  const std::string_view reason = object[key].str();
+  if (!reason.empty()) out.finish_reasons.emplace_back(reason);
 }
 
 // A usage member that exists must be an object (or null).
-const Json* UsageObject(CountReader& r, const Json& doc, const char* key) {
-  auto it = doc.find(key);
-  if (it == doc.end() || it->is_null()) return nullptr;
-  if (!it->is_object()) {
-    r.Fail(key, Cat("expected an object, got ", Shown(*it)));
-    return nullptr;
+Value UsageObject(CountReader& r, const Value& doc, std::string_view key) {
+  const Value v = doc[key];
+  if (!v.present() || v.is_null()) return Value();
+  if (!v.is_object()) {
+    r.Fail(key, Cat("expected an object, got ", Shown(v)));
+    return Value();
   }
-  return &*it;
+  return v;
+}
+
+// The elements of an array value (none when it is not an array).
+template <typename Fn>
+void ForEachElement(const Value& array, Fn&& fn) {
+  if (!array.is_array()) return;
+  for (dom::element e : dom::array(array.element())) fn(Value(e));
 }
 
 // --- OpenAI shape (also groq, deepseek, xai, mistral) -----------------------------------
 
-void ParseOpenAI(CountReader& r, const Json& doc, ParsedResponse& out) {
+void ParseOpenAI(CountReader& r, const Value& doc, ParsedResponse& out) {
   out.model = StringField(doc, "model");
   out.response_id = StringField(doc, "id");
-  if (auto it = doc.find("choices"); it != doc.end() && it->is_array()) {
-    for (const Json& choice : *it) AddFinishReason(out, &choice, "finish_reason");
-  }
+  ForEachElement(doc["choices"],
+                 [&](const Value& choice) { AddFinishReason(out, choice, "finish_reason"); });
   if (StringField(doc, "object") == "response") {  // Responses API
-    const Json* incomplete = Child(&doc, "incomplete_details");
-    if (incomplete != nullptr && incomplete->contains("reason")) {
+    const Value incomplete = Child(doc, "incomplete_details");
+    if (incomplete["reason"].present()) {
       AddFinishReason(out, incomplete, "reason");
     } else {
-      AddFinishReason(out, &doc, "status");
+      AddFinishReason(out, doc, "status");
     }
   }
-  const Json* usage = UsageObject(r, doc, "usage");
-  if (usage == nullptr) return;
+  const Value usage = UsageObject(r, doc, "usage");
+  if (!usage.present()) return;
   out.has_usage = true;
   if (r.Has(usage, "input_tokens") || r.Has(usage, "output_tokens")) {
     // Responses API: input_tokens holds the cached ones, output_tokens the reasoning ones.
@@ -182,18 +212,18 @@ void ParseOpenAI(CountReader& r, const Json& doc, ParsedResponse& out) {
 
 // --- Anthropic Messages shape (also Bedrock InvokeModel with Claude) --------------------
 
-void ParseAnthropic(CountReader& r, const Json& doc, ParsedResponse& out) {
+void ParseAnthropic(CountReader& r, const Value& doc, ParsedResponse& out) {
   out.model = StringField(doc, "model");
   out.response_id = StringField(doc, "id");
-  AddFinishReason(out, &doc, "stop_reason");
-  const Json* usage = UsageObject(r, doc, "usage");
-  if (usage == nullptr) return;
+  AddFinishReason(out, doc, "stop_reason");
+  const Value usage = UsageObject(r, doc, "usage");
+  if (!usage.present()) return;
   out.has_usage = true;
   int64_t cache_creation =
       r.Get(usage, "cache_creation_input_tokens", "usage.cache_creation_input_tokens");
   if (!r.Has(usage, "cache_creation_input_tokens")) {
     // Newer bodies may carry only the per-TTL breakdown.
-    const Json* detail = Child(usage, "cache_creation");
+    const Value detail = Child(usage, "cache_creation");
     cache_creation = SatAdd(r.Get(detail, "ephemeral_5m_input_tokens",
                                   "usage.cache_creation.ephemeral_5m_input_tokens"),
                             r.Get(detail, "ephemeral_1h_input_tokens",
@@ -207,15 +237,14 @@ void ParseAnthropic(CountReader& r, const Json& doc, ParsedResponse& out) {
 
 // --- Gemini generateContent -------------------------------------------------------------
 
-void ParseGeminiObject(CountReader& r, const Json& doc, ParsedResponse& out) {
+void ParseGeminiObject(CountReader& r, const Value& doc, ParsedResponse& out) {
   out.model = StringField(doc, "modelVersion");
   out.response_id = StringField(doc, "responseId");
   out.finish_reasons.clear();
-  if (auto it = doc.find("candidates"); it != doc.end() && it->is_array()) {
-    for (const Json& candidate : *it) AddFinishReason(out, &candidate, "finishReason");
-  }
-  const Json* meta = UsageObject(r, doc, "usageMetadata");
-  if (meta == nullptr) return;
+  ForEachElement(doc["candidates"],
+                 [&](const Value& candidate) { AddFinishReason(out, candidate, "finishReason"); });
+  const Value meta = UsageObject(r, doc, "usageMetadata");
+  if (!meta.present()) return;
   out.has_usage = true;
   int64_t prompt =
       SatAdd(r.Get(meta, "promptTokenCount", "usageMetadata.promptTokenCount"),
@@ -226,14 +255,15 @@ void ParseGeminiObject(CountReader& r, const Json& doc, ParsedResponse& out) {
       r.Get(meta, "thoughtsTokenCount", "usageMetadata.thoughtsTokenCount"));
 }
 
-void ParseGemini(CountReader& r, const Json& doc, ParsedResponse& out) {
+void ParseGemini(CountReader& r, const Value& doc, ParsedResponse& out) {
   if (!doc.is_array()) {
     ParseGeminiObject(r, doc, out);
     return;
   }
   // streamGenerateContent without SSE returns an array of chunks; the last usageMetadata
   // is cumulative.
-  for (const Json& chunk : doc) {
+  for (dom::element element : dom::array(doc.element())) {
+    const Value chunk(element);
     if (!chunk.is_object()) {
       r.Fail("[]", Cat("expected an array of objects, got an element ", Shown(chunk)));
       return;
@@ -252,11 +282,11 @@ void ParseGemini(CountReader& r, const Json& doc, ParsedResponse& out) {
 
 // --- AWS Bedrock --------------------------------------------------------------------------
 
-void ParseBedrock(CountReader& r, const Json& doc, ParsedResponse& out) {
-  const Json* usage = Child(&doc, "usage");
-  if (usage != nullptr && (r.Has(usage, "inputTokens") || r.Has(usage, "outputTokens"))) {
+void ParseBedrock(CountReader& r, const Value& doc, ParsedResponse& out) {
+  const Value usage = Child(doc, "usage");
+  if (usage.present() && (r.Has(usage, "inputTokens") || r.Has(usage, "outputTokens"))) {
     // Converse (and Nova InvokeModel): inputTokens excludes cache reads and writes.
-    AddFinishReason(out, &doc, "stopReason");
+    AddFinishReason(out, doc, "stopReason");
     out.has_usage = true;
     int64_t cache_read =
         r.Has(usage, "cacheReadInputTokens")
@@ -271,52 +301,50 @@ void ParseBedrock(CountReader& r, const Json& doc, ParsedResponse& out) {
                                         cache_read, cache_write);
     return;
   }
-  if (usage != nullptr || StringField(doc, "type") == "message") {
+  if (usage.present() || StringField(doc, "type") == "message") {
     ParseAnthropic(r, doc, out);  // InvokeModel with an Anthropic Claude body
     return;
   }
-  if (r.Has(&doc, "prompt_token_count") || r.Has(&doc, "generation_token_count")) {
+  if (r.Has(doc, "prompt_token_count") || r.Has(doc, "generation_token_count")) {
     // InvokeModel with a Meta Llama body.
-    AddFinishReason(out, &doc, "stop_reason");
+    AddFinishReason(out, doc, "stop_reason");
     out.has_usage = true;
     out.usage =
-        NormalizeOpenAIUsage(r.Get(&doc, "prompt_token_count", "prompt_token_count"),
-                             r.Get(&doc, "generation_token_count", "generation_token_count"), 0, 0);
+        NormalizeOpenAIUsage(r.Get(doc, "prompt_token_count", "prompt_token_count"),
+                             r.Get(doc, "generation_token_count", "generation_token_count"), 0, 0);
     return;
   }
-  if (r.Has(&doc, "inputTextTokenCount")) {
+  if (r.Has(doc, "inputTextTokenCount")) {
     // InvokeModel with an Amazon Titan body (text or embeddings).
     out.has_usage = true;
     int64_t output = 0;
-    if (auto it = doc.find("results"); it != doc.end() && it->is_array()) {
-      for (size_t i = 0; i < it->size(); ++i) {
-        const Json& result = (*it)[i];
-        output = SatAdd(output, r.Get(&result, "tokenCount", Cat("results[", i, "].tokenCount")));
-        AddFinishReason(out, &result, "completionReason");
-      }
-    }
-    out.usage = NormalizeOpenAIUsage(r.Get(&doc, "inputTextTokenCount", "inputTextTokenCount"),
+    size_t i = 0;
+    ForEachElement(doc["results"], [&](const Value& result) {
+      output = SatAdd(output, r.Get(result, "tokenCount", Cat("results[", i++, "].tokenCount")));
+      AddFinishReason(out, result, "completionReason");
+    });
+    out.usage = NormalizeOpenAIUsage(r.Get(doc, "inputTextTokenCount", "inputTextTokenCount"),
                                      output, 0, 0);
   }
 }
 
 // --- Cohere -------------------------------------------------------------------------------
 
-void ParseCohere(CountReader& r, const Json& doc, ParsedResponse& out) {
+void ParseCohere(CountReader& r, const Value& doc, ParsedResponse& out) {
   out.response_id = StringField(doc, "id");
-  AddFinishReason(out, &doc, "finish_reason");
-  const Json* usage = UsageObject(r, doc, "usage");
-  const Json* units = Child(usage, "billed_units");
+  AddFinishReason(out, doc, "finish_reason");
+  const Value usage = UsageObject(r, doc, "usage");
+  Value units = Child(usage, "billed_units");
   std::string path = "usage.billed_units";
-  if (units == nullptr) {
+  if (!units.present()) {
     units = Child(usage, "tokens");
     path = "usage.tokens";
   }
-  if (units == nullptr) {
-    units = Child(Child(&doc, "meta"), "billed_units");
+  if (!units.present()) {
+    units = Child(Child(doc, "meta"), "billed_units");
     path = "meta.billed_units";
   }
-  if (units == nullptr) return;
+  if (!units.present()) return;
   out.has_usage = true;
   out.usage =
       NormalizeOpenAIUsage(r.Get(units, "input_tokens", Cat(path, ".input_tokens")),
@@ -343,9 +371,8 @@ Shape ShapeOf(std::string_view provider, std::string& canonical) {
       {"bedrock", "aws_bedrock", Shape::kBedrock},
       {"cohere", "cohere", Shape::kCohere},
   };
-  std::string lower = LowerAscii(provider);
   for (const Entry& e : kProviders) {
-    if (lower == e.name) {
+    if (EqualsIgnoreCase(provider, e.name)) {
       canonical = std::string(e.canonical);
       return e.shape;
     }
@@ -354,6 +381,53 @@ Shape ShapeOf(std::string_view provider, std::string& canonical) {
 }
 
 constexpr int kMaxJsonDepth = 64;
+
+// `json` with every integer too long for 64 bits written as a decimal ("1e30" stays,
+// "123456789012345678901234567890" becomes "123456789012345678901234567890.0"). JSON allows
+// such integers and readers take them as doubles; simdjson refuses the whole document, so a
+// body with one anywhere (an unrelated member) is parsed again after this. Strings are left
+// alone; malformed JSON stays malformed. (simdjson 3.0 reports such an integer as
+// NUMBER_ERROR, as it does a malformed number.)
+std::string BigIntegersAsDecimals(std::string_view json) {
+  std::string out;
+  out.reserve(json.size() + 16);
+  bool in_string = false;
+  for (size_t i = 0; i < json.size();) {
+    const char c = json[i];
+    if (in_string) {
+      out.push_back(c);
+      if (c == '\\' && i + 1 < json.size()) {
+        out.push_back(json[i + 1]);
+        i += 2;
+        continue;
+      }
+      if (c == '"') in_string = false;
+      ++i;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    if (c != '-' && (c < '0' || c > '9')) {
+      out.push_back(c);
+      ++i;
+      continue;
+    }
+    size_t end = i + 1;
+    bool integer = true;
+    while (end < json.size()) {
+      const char d = json[end];
+      if (d == '.' || d == 'e' || d == 'E' || d == '+') {
+        integer = false;
+      } else if ((d < '0' || d > '9') && d != '-') {
+        break;
+      }
+      ++end;
+    }
+    out.append(json.substr(i, end - i));
+    if (integer && end - i > 19) out.append(".0");
+    i = end;
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -371,11 +445,21 @@ absl::StatusOr<ParsedResponse> ParseProviderResponse(std::string_view provider,
     return absl::InvalidArgumentError(Cat(out.provider, " response: JSON nested deeper than ",
                                           kMaxJsonDepth, " levels; refusing to parse it"));
   }
-  Json doc = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) {
+  thread_local dom::parser reused;
+  std::optional<dom::parser> once;
+  dom::parser& parser = body.size() <= kMaxReusedParserBytes ? reused : once.emplace();
+  dom::element root;
+  simdjson::error_code code = parser.parse(body.data(), body.size()).get(root);
+  std::string rewritten;
+  if (code == simdjson::NUMBER_ERROR) {
+    rewritten = BigIntegersAsDecimals(body);
+    code = parser.parse(rewritten.data(), rewritten.size()).get(root);
+  }
+  if (code != simdjson::SUCCESS) {
     return absl::InvalidArgumentError(
         Cat(out.provider, " response: malformed JSON (", body.size(), " bytes)"));
   }
+  const Value doc(root);
   if (!doc.is_object() && !(shape == Shape::kGemini && doc.is_array())) {
     return absl::InvalidArgumentError(
         Cat(out.provider, " response: expected a JSON object, got ", Shown(doc)));

@@ -388,6 +388,31 @@ TEST(UsageParserErrorsTest, BadCountsNameTheField) {
   }
 }
 
+TEST(UsageParserTest, IntegersBeyond64BitsAreNumbersNotMalformedJson) {
+  // A member the parser does not read may hold any JSON number; the usage still counts.
+  ParsedResponse r = Parse("openai", R"({"seed": 123456789012345678901234567890,
+      "note": "12345678901234567890123 in a string", "model": "gpt-4o",
+      "usage": {"prompt_tokens": 7, "completion_tokens": 3}})");
+  EXPECT_TRUE(r.has_usage);
+  EXPECT_EQ(r.model, "gpt-4o");
+  EXPECT_EQ(r.usage.input_tokens, 7);
+  EXPECT_EQ(r.usage.output_tokens, 3);
+  // One that is a count is out of range, and says so.
+  EXPECT_THAT(ErrorOf("openai", R"({"usage": {"prompt_tokens": -123456789012345678901234}})"),
+              HasSubstr("usage.prompt_tokens: expected a non-negative integer token count"));
+  EXPECT_THAT(ErrorOf("openai", R"({"usage": {"prompt_tokens": 123456789012345678901234}})"),
+              HasSubstr("usage.prompt_tokens"));
+  EXPECT_THAT(ErrorOf("openai", R"({"usage": 123456789012345678901234})"),
+              HasSubstr("usage: expected an object"));
+}
+
+TEST(UsageParserTest, ARepeatedKeyCountsItsLastValue) {
+  ParsedResponse r = Parse("openai", R"({"usage": {"prompt_tokens": 1, "completion_tokens": 2},
+      "usage": {"prompt_tokens": 5, "completion_tokens": 6}})");
+  EXPECT_EQ(r.usage.input_tokens, 5);
+  EXPECT_EQ(r.usage.output_tokens, 6);
+}
+
 TEST(UsageParserErrorsTest, InconsistentCountsAreRejected) {
   // OpenAI's cached tokens are part of prompt_tokens; more cached than prompt is nonsense.
   EXPECT_THAT(ErrorOf("openai", R"({"usage": {"prompt_tokens": 5, "completion_tokens": 1,
