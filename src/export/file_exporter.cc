@@ -10,6 +10,11 @@
 #include "src/export/otlp_json_encoder.h"
 
 namespace genops::exporter {
+namespace {
+
+constexpr size_t kWriteChunkBytes = 64 * 1024;
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<FileExporter>> FileExporter::Create(
     std::string path, telemetry::ResourceInfo resource) {
@@ -36,19 +41,23 @@ ExportResult FileExporter::Export(std::span<const telemetry::SpanData> spans) no
   try {
     std::lock_guard<std::mutex> lock(mu_);
     if (file_ == nullptr) return ExportResult::kFailure;
+    // Written in chunks: the buffer stays at about 64 KB instead of growing to a whole
+    // 512-span batch (about 2 MB of JSON) and keeping that capacity.
     buffer_.clear();
-    for (const telemetry::SpanData& span : spans) {
-      AppendOtlpJsonSpanLine(span, resource_, &buffer_);
+    for (size_t i = 0; i < spans.size(); ++i) {
+      AppendOtlpJsonSpanLine(spans[i], resource_, &buffer_);
       buffer_.push_back('\n');
-    }
-    if (std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
-      const int error = errno;
-      std::clearerr(file_);
-      if (!reported_error_) {
-        reported_error_ = true;
-        spdlog::error("file exporter: writing to '{}' failed: {}", path_, std::strerror(error));
+      if (buffer_.size() < kWriteChunkBytes && i + 1 < spans.size()) continue;
+      if (std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
+        const int error = errno;
+        std::clearerr(file_);
+        if (!reported_error_) {
+          reported_error_ = true;
+          spdlog::error("file exporter: writing to '{}' failed: {}", path_, std::strerror(error));
+        }
+        return ExportResult::kFailure;
       }
-      return ExportResult::kFailure;
+      buffer_.clear();
     }
     return ExportResult::kSuccess;
   } catch (...) {

@@ -155,6 +155,26 @@ TEST(FileExporterTest, ReceivedSpansCarryTheirApplicationsResourceAndScope) {
   }
 }
 
+TEST(FileExporterTest, ABatchLargerThanOneWriteChunkKeepsEveryLineWholeAndInOrder) {
+  // The exporter writes in ~64 KB chunks; 600 spans of ~1.5 KB span many of them.
+  const auto path = UniqueTempDir("chunks") / "spans.jsonl";
+  const auto spans = genops::testing::MakeGenOpsBatch(600);
+  {
+    auto exporter = FileExporter::Create(path.string(), genops::testing::MakeResource());
+    ASSERT_TRUE(exporter.ok()) << exporter.status();
+    ASSERT_EQ((*exporter)->Export(spans), ExportResult::kSuccess);
+  }
+  const auto lines = ReadLines(path);
+  ASSERT_EQ(lines.size(), spans.size());
+  size_t bytes = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    bytes += lines[i].size() + 1;
+    const nlohmann::json json = nlohmann::json::parse(lines[i]);  // throws -> test fails
+    EXPECT_EQ(json["spanId"], spans[i].span_id.ToHex()) << "line " << i;
+  }
+  EXPECT_GT(bytes, 4u * 64 * 1024);
+}
+
 TEST(FileExporterTest, UnopenablePathIsAClearError) {
   const auto dir = UniqueTempDir("bad");
   const std::string missing = (dir / "no-such-dir" / "spans.jsonl").string();
