@@ -43,7 +43,11 @@
 #                         admitted in memory against leased room, settlements written to the
 #                         ledger in batches every 2 ms); 0: one reservation and one durable
 #                         settlement per call in the ledger. Ignored with memory://.
-#     GATEWAY_EXPORTER    the gateway's span exporter (default file; none to measure without)
+#     GATEWAY_EXPORTER    the gateway's span exporter: file (default: OTLP/JSON lines in the temp
+#                         dir), otlp (OTLP/HTTP protobuf, uncompressed, to a local fake
+#                         collector: a second nginx server block on loopback that reads each
+#                         export request and answers 200; its requests and bytes are
+#                         reported), or none
 #     GATEWAY_WORKERS     gateway.governance_workers (default 8)
 #     GATEWAY_ONLY        1: only the gateway at CONNECTIONS (no direct, nginx or 1-connection
 #                         step): the 5-minute memory-flatness run, DURATION=300 GATEWAY_ONLY=1
@@ -179,7 +183,9 @@ fi
 NGINX_URL=""
 for attempt in 1 2 3 4 5; do
   NGINX_PORT=$((20000 + RANDOM % 40000))
+  COLLECTOR_PORT=$((NGINX_PORT + 1))
   port_is_open "$NGINX_PORT" && continue
+  port_is_open "$COLLECTOR_PORT" && continue
   cat >"$TMP/nginx/nginx.conf" <<EOF
 $NGINX_USER_LINE
 daemon off;
@@ -190,6 +196,7 @@ error_log $TMP/nginx/logs/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
+  log_format collector '\$content_length \$status';
   client_body_temp_path $TMP/nginx/tmp/body;
   proxy_temp_path $TMP/nginx/tmp/proxy;
   fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
@@ -198,6 +205,12 @@ http {
   upstream mock {
     server 127.0.0.1:$MOCK_PORT;
     keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:$COLLECTOR_PORT;
+    client_max_body_size 64m;
+    access_log $TMP/nginx/collector.log collector;
+    location / { return 200; }
   }
   server {
     listen 127.0.0.1:$NGINX_PORT;
@@ -258,6 +271,7 @@ receiver:
 export:
   exporters: [${GATEWAY_EXPORTER:-file}]
   file: {path: "$TMP/spans.jsonl"}
+  otlp: {endpoint: "http://127.0.0.1:$COLLECTOR_PORT", compression: none}
 EOF
   if start_server gateway env GENOPS_BENCH_OPENAI_KEY=sk-bench-upstream \
     GENOPS_BENCH_ANTHROPIC_KEY=sk-ant-bench-upstream "$GENOPS" serve --config "$TMP/genops.yaml"; then
@@ -479,8 +493,11 @@ case "$LEDGER_URL" in
       LEDGER_TEXT="$LEDGER_TEXT, one reservation + one settlement per call, $GATEWAY_WORKERS_TEXT"
     fi ;;
 esac
-EXPORTER_TEXT="spans to a file"
-[ "${GATEWAY_EXPORTER:-file}" != file ] && EXPORTER_TEXT="span exporter: ${GATEWAY_EXPORTER}"
+case "${GATEWAY_EXPORTER:-file}" in
+  file) EXPORTER_TEXT="spans to a file" ;;
+  otlp) EXPORTER_TEXT="spans over OTLP/HTTP (protobuf, uncompressed) to a local fake collector" ;;
+  *) EXPORTER_TEXT="span exporter: ${GATEWAY_EXPORTER}" ;;
+esac
 echo "request: POST /v1/chat/completions, gpt-4o-mini, non-streaming"
 echo "gateway: enforced policy, $LEDGER_TEXT, $EXPORTER_TEXT"
 echo
@@ -570,6 +587,12 @@ if [ -f "$TMP/ledger.db" ]; then
     SPANS_LINE="no spans file"
   fi
   echo "ledger: $(du -h "$TMP/ledger.db" | cut -f1) sqlite; $SPANS_LINE"
+fi
+if [ "${GATEWAY_EXPORTER:-file}" = otlp ]; then
+  awk '{ n++; bytes += $1; if ($2 != 200) bad++ }
+    END { printf "local collector: %d export requests, %.1f MB, %d not answered 200\n",
+                 n, bytes / 1e6, bad }' "$TMP/nginx/collector.log" 2>/dev/null ||
+    echo "local collector: no export request arrived"
 fi
 if [ "$FAILED" -ne 0 ]; then
   echo "RESULT: FAILED (see the messages above)"
