@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "src/core/cost.h"
 #include "src/core/text.h"
+#include "src/ledger/lease_ledger.h"
 #include "src/ledger/ledger_factory.h"
 #include "src/telemetry/aggregate_fields.h"
 #include "src/telemetry/id_generator.h"
@@ -167,6 +168,12 @@ absl::StatusOr<std::shared_ptr<AdapterImpl>> AdapterImpl::Create(const AdapterCo
     ledger::OperationLogWriterOptions writer_options;
     writer_options.batch_size = static_cast<size_t>(rc.export_settings.batch_size);
     writer_options.retention_days = rc.metrics_retention_days;
+    if (ledger::HasBudgetLeases(*adapter->ledger_)) {
+      // Admissions seldom wait on the store's writer then, so a whole batch can be one
+      // transaction: 6.6 instead of 10.1 us of store work per call, charge included
+      // (ledger_sqlite_benchmark sqlite_full/lease_batch, batches of 256 against 64).
+      writer_options.max_records_per_transaction = writer_options.batch_size;
+    }
     std::weak_ptr<AlertDispatcher> alerts = adapter->alerts_;
     writer_options.on_store_state_change = [alerts](const absl::Status& status) {
       if (status.ok()) return;
