@@ -21,8 +21,10 @@ namespace dom = simdjson::dom;
 
 constexpr int64_t kSaturated = Usage::kMaxTokens + 1;
 // Bodies up to this size are parsed by a per-thread parser that keeps its buffers (sized for
-// the largest body it saw); a larger one gets a parser of its own, freed after it.
-constexpr size_t kMaxReusedParserBytes = 1 << 20;
+// the largest body it saw, a few times its size); a larger one gets a parser of its own,
+// freed after it. Small, because every application thread that records a response keeps
+// one; the gateway hands it only the usage projection of an answer (a few hundred bytes).
+constexpr size_t kMaxReusedParserBytes = 64 * 1024;
 
 int64_t NonNegative(int64_t v) { return v < 0 ? 0 : v; }
 

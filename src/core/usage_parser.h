@@ -28,7 +28,8 @@
 //   absl::StatusOr<ParsedResponse> r = ParseProviderResponse("anthropic", body);
 //   if (r.ok() && r->has_usage) cost = ComputeCost(*model, r->usage);
 //
-// Thread safety: free functions; safe to call concurrently.
+// Thread safety: free functions; safe to call concurrently. Each calling thread keeps a
+// parser of its own for bodies up to 64 KiB (its buffers stay allocated with the thread).
 #ifndef GENOPS_CORE_USAGE_PARSER_H_
 #define GENOPS_CORE_USAGE_PARSER_H_
 

@@ -406,6 +406,23 @@ TEST(UsageParserTest, IntegersBeyond64BitsAreNumbersNotMalformedJson) {
               HasSubstr("usage: expected an object"));
 }
 
+TEST(UsageParserTest, ALargeBodyIsReadLikeASmallOne) {
+  // Past 64 KiB a body gets a parser of its own instead of the thread's; same answer, and
+  // the thread's parser still works after it.
+  const std::string content(200 * 1024, 'x');
+  ParsedResponse big =
+      Parse("openai", R"({"model": "gpt-4o", "choices": [{"message": {"content": ")" + content +
+                          R"("}, "finish_reason": "length"}],
+      "usage": {"prompt_tokens": 11, "completion_tokens": 4096}})");
+  EXPECT_TRUE(big.has_usage);
+  EXPECT_EQ(big.usage.input_tokens, 11);
+  EXPECT_EQ(big.usage.output_tokens, 4096);
+  EXPECT_THAT(big.finish_reasons, ::testing::ElementsAre("length"));
+  ParsedResponse small =
+      Parse("openai", R"({"usage": {"prompt_tokens": 2, "completion_tokens": 1}})");
+  EXPECT_EQ(small.usage.input_tokens, 2);
+}
+
 TEST(UsageParserTest, ARepeatedKeyCountsItsLastValue) {
   ParsedResponse r = Parse("openai", R"({"usage": {"prompt_tokens": 1, "completion_tokens": 2},
       "usage": {"prompt_tokens": 5, "completion_tokens": 6}})");
