@@ -39,8 +39,10 @@
 //    lease is reserved: within max_age.
 //  - The budget statuses a local Reserve()/Settle() returns are those the store reported
 //    when the lease was reserved, plus what this process has admitted and settled since.
-//    ListBudgets() reads the store as it is (this process's spend after the next flush);
-//    TotalSpent() flushes first.
+//    ListBudgets() reads the store as it is (this process's spend after the next flush),
+//    once per flush interval: calls within one share that read (the advisory policy level
+//    lists budgets on every call); a flush round, a budget change made here and the end of
+//    a listed window each make the next call read again. TotalSpent() flushes first.
 //
 // Thread safety: thread-safe. One background thread (the flusher).
 #ifndef GENOPS_LEDGER_LEASE_LEDGER_H_
@@ -97,6 +99,7 @@ struct BudgetLeaseStats {
   int64_t store_errors = 0;         // writes the store failed (kept and retried)
   int64_t pending = 0;              // recorded, not yet in the store, right now
   int64_t keys = 0;                 // attribution keys tracked right now (those with a lease)
+  int64_t budget_lists_shared = 0;  // ListBudgets answered from the list read for another call
 };
 
 // kInvalidArgument when `ledger` has no leases.

@@ -403,6 +403,43 @@ TEST_P(LeaseLedgerTest, ListingBudgetsDoesNotWaitForAFlush) {
   EXPECT_EQ(StatusOf(*ledger, "team-a", kStart).spent, Usd("0.004"));
 }
 
+// The advisory level lists budgets on every call: calls within a flush interval share one
+// read of the store; a flush, a budget change made here, or a call outside the listed
+// windows reads again.
+TEST_P(LeaseLedgerTest, ListingBudgetsIsOneStoreReadPerFlushInterval) {
+  ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("100"))).ok());
+  BudgetLeaseOptions options;
+  options.flush_interval = absl::Minutes(1);
+  std::unique_ptr<Ledger> ledger = Wrap(store_, options);
+  EXPECT_EQ(StatusOf(*ledger, "team-a", kStart).spent, Money());
+  // Another process charges; within the interval this process still shows the shared list.
+  ASSERT_TRUE(
+      store_->Charge("elsewhere-1", Call("x", Usd("1"), kStart).attribution, Usd("1"), kStart)
+          .ok());
+  EXPECT_EQ(StatusOf(*ledger, "team-a", kStart).spent, Money());
+  EXPECT_EQ(Stats(*ledger).budget_lists_shared, 1);
+  clock_.Advance(2 * 60 * kNanosPerSecond);  // past the interval
+  const int64_t later = clock_.NowUnixNanos();
+  EXPECT_EQ(StatusOf(*ledger, "team-a", later).spent, Usd("1"));
+  EXPECT_EQ(Stats(*ledger).budget_lists_shared, 1);
+
+  // A flush round drops the list: this process's settlement shows at once after it.
+  ASSERT_TRUE(ledger->Reserve(Call("a", Usd("0.01"), later))->admitted);
+  ASSERT_TRUE(ledger->Settle("a", Usd("0.004"), later).ok());
+  EXPECT_EQ(StatusOf(*ledger, "team-a", later).spent, Usd("1"));  // shared, not yet written
+  ASSERT_TRUE(FlushBudgetLeases(*ledger).ok());
+  EXPECT_EQ(StatusOf(*ledger, "team-a", later).spent, Usd("1.004"));
+
+  // A budget change made here drops it too.
+  ASSERT_TRUE(ledger->UpsertBudget(TeamBudget("team-a", Usd("50"))).ok());
+  EXPECT_EQ(StatusOf(*ledger, "team-a", later).limit(), Usd("50"));
+
+  // A call after the listed day reads the new day's window.
+  const int64_t next_day = later + 24 * 3600 * kNanosPerSecond;
+  EXPECT_EQ(StatusOf(*ledger, "team-a", next_day).spent, Money());
+  EXPECT_EQ(StatusOf(*ledger, "team-a", later).spent, Usd("1.004"));
+}
+
 TEST_P(LeaseLedgerTest, KeysWhoseLeasesAgedOutAreForgotten) {
   ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("100"))).ok());
   std::unique_ptr<Ledger> ledger = Wrap(store_);
