@@ -353,6 +353,9 @@ std::string Daemon::MetricsText() const {
     t.Gauge("genops_ledger_lease_pending_writes",
             "Settlements recorded and not yet written to the ledger", l->pending);
     t.Gauge("genops_ledger_lease_keys", "Attribution keys holding a budget lease", l->keys);
+    t.Counter("genops_ledger_budget_lists_shared_total",
+              "Budget listings (advisory level) answered from a read made for an earlier call",
+              l->budget_lists_shared);
   }
   const telemetry::SpanProcessorStats p = adapter_->shared_span_processor()->stats();
   t.Counter("genops_export_spans_enqueued_total", "Spans queued for export", p.enqueued);

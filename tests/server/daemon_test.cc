@@ -399,6 +399,7 @@ TEST_F(DaemonTest, GatewayWithBudgetLeasesChargesEveryCallExactly) {
   EXPECT_THAT(metrics,
               HasSubstr(Cat("genops_ledger_admissions_total{from=\"lease\"} ", kCalls, "\n")));
   EXPECT_THAT(metrics, HasSubstr("genops_ledger_leases_opened_total 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("genops_ledger_budget_lists_shared_total "));
   Stop();
 
   const std::vector<OperationRecord> ops = Operations();
