@@ -40,6 +40,7 @@ struct Lease {
   // It admits calls until the first of: max_age after it was opened, by the ledger's own
   // monotonic clock (the flusher retires idle ones by it too), and the end of the window of
   // a matching budget, in the calls' own time (the time the store counts them in).
+  int64_t opened_at_monotonic = 0;
   int64_t retire_at_monotonic = 0;
   int64_t window_end_unix_nanos = 0;
   int64_t expires_at = 0;  // of its reservation in the store
@@ -87,6 +88,16 @@ bool Retryable(const absl::Status& s) {
   }
 }
 
+// A key whose calls come faster than calls_per_lease per lease horizon (max_age / 4, 250 ms
+// by default) gets leases that hold a horizon's worth of its calls. Its next lease is then
+// reserved (at half use) about 125 ms before it is needed, which rides out a slow store
+// commit (a disk flush queued behind other writes takes tens of milliseconds) instead of
+// making callers wait for the store; and a lease still lives for several horizons before
+// max_age retires it.
+constexpr int64_t kLeaseHorizonsPerMaxAge = 4;
+// The most a key's lease grows from one lease to the next.
+constexpr int64_t kMaxLeaseGrowth = 4;
+
 Money SaturatingTimes(Money amount, int64_t n) {
   const int64_t nanos = amount.nanos();
   if (nanos > 0 && n > std::numeric_limits<int64_t>::max() / nanos) {
@@ -107,6 +118,7 @@ class LeasingLedger final : public Ledger {
         options_(options),
         clock_(options.clock != nullptr ? options.clock : Clock::Real()),
         max_age_nanos_(absl::ToInt64Nanoseconds(options.max_age)),
+        horizon_nanos_(std::max<int64_t>(max_age_nanos_ / kLeaseHorizonsPerMaxAge, 1)),
         list_ttl_nanos_(absl::ToInt64Nanoseconds(options.flush_interval)) {
     std::random_device random;
     const uint64_t prefix = (uint64_t{random()} << 32) ^ random();
@@ -161,7 +173,7 @@ class LeasingLedger final : public Ledger {
           key = KeyOf(request.attribution);
           state = &keys_[key];
         }
-        if (MakeCurrentUsable(*state, request)) return AdmitLocally(state->current, request);
+        if (MakeCurrentUsable(*state, request)) return AdmitLocally(*state, request);
         if (attempt == 1) break;  // a lease was just opened and is already too small
         const int64_t calls = LeaseCalls(*state, request.amount);
         if (calls < 2) break;  // too close to a limit (or nothing to lease): one by one
@@ -436,6 +448,10 @@ class LeasingLedger final : public Ledger {
     bool opening = false;             // a lease is being reserved for this key; callers wait for it
     BudgetStatusList last_budgets;    // the store's latest statuses for these calls
     std::optional<Money> known_room;  // the least room left among them (from last_budgets)
+    // The room the key used up in one lease horizon, in calls the size of its latest
+    // lease's, at the pace that lease was used (measured when it became half used); 0
+    // until then.
+    int64_t calls_per_horizon = 0;
   };
 
   // The calls sharing a lease: those with the same value on every dimension some budget
@@ -467,12 +483,13 @@ class LeasingLedger final : public Ledger {
   }
 
   // How many calls of `call_amount` the key's next lease holds room for: calls_per_lease,
-  // but at most max_headroom_share of the room the store last reported, in whole calls
-  // (calls of a key are usually alike: no room is left over that no call can use). Below
-  // 2, calls are reserved one by one.
+  // or as many as the key makes in a lease horizon when that is more, but at most
+  // max_headroom_share of the room the store last reported, in whole calls (calls of a key
+  // are usually alike: no room is left over that no call can use). Below 2, calls are
+  // reserved one by one.
   int64_t LeaseCalls(const KeyState& state, Money call_amount) const {
     if (call_amount.nanos() <= 0) return 0;
-    int64_t calls = options_.calls_per_lease;
+    int64_t calls = std::max<int64_t>(options_.calls_per_lease, state.calls_per_horizon);
     if (state.known_room.has_value()) {
       const double cap =
           static_cast<double>(state.known_room->nanos()) * options_.max_headroom_share;
@@ -482,19 +499,38 @@ class LeasingLedger final : public Ledger {
     return calls;
   }
 
+  // The pace at which a lease that just became half used was used up, as calls' worth of
+  // room per lease horizon, for sizing the key's next lease. A lease grows at most kMaxLeaseGrowth
+  // times from one to the next, so that a burst (or a clock that did not move) does not hold a
+  // large share of a budget for a pace the key does not keep up.
+  int64_t CallsPerHorizon(const Lease& lease) const {
+    const int64_t lease_calls = lease.size.nanos() / lease.call_amount.nanos();
+    const int64_t used_calls = (lease.size - lease.Room()).nanos() / lease.call_amount.nanos();
+    const int64_t most = lease_calls > std::numeric_limits<int64_t>::max() / kMaxLeaseGrowth
+                             ? std::numeric_limits<int64_t>::max()
+                             : lease_calls * kMaxLeaseGrowth;
+    const int64_t elapsed = clock_->MonotonicNanos() - lease.opened_at_monotonic;
+    if (elapsed <= 0) return most;
+    const double per_horizon = static_cast<double>(used_calls) *
+                               static_cast<double>(horizon_nanos_) / static_cast<double>(elapsed);
+    return per_horizon >= static_cast<double>(most) ? most : static_cast<int64_t>(per_horizon);
+  }
+
   bool Usable(const Lease& lease, const ReserveRequest& request) const {
     return !lease.retired && request.now_unix_nanos < lease.window_end_unix_nanos &&
            clock_->MonotonicNanos() < lease.retire_at_monotonic &&
            request.expires_at_unix_nanos <= lease.expires_at && lease.Room() >= request.amount;
   }
 
-  absl::StatusOr<ReserveOutcome> AdmitLocally(const std::shared_ptr<Lease>& lease,
-                                              const ReserveRequest& request)
+  // Admits `request` against the key's current lease (MakeCurrentUsable said it can).
+  absl::StatusOr<ReserveOutcome> AdmitLocally(KeyState& state, const ReserveRequest& request)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const std::shared_ptr<Lease>& lease = state.current;
     lease->admitted += request.amount;
     ++lease->in_flight;
     if (!lease->successor_asked && lease->Room() + lease->Room() <= lease->size) {
       lease->successor_asked = true;  // half used: the flusher reserves the next one
+      state.calls_per_horizon = CallsPerHorizon(*lease);
       successors_wanted_.push_back(lease);
     }
     LocalCall call;
@@ -571,7 +607,8 @@ class LeasingLedger final : public Ledger {
     lease->call_amount = request.amount;
     lease->call_ttl = request.expires_at_unix_nanos - request.now_unix_nanos;
     lease->expires_at = lease_request.expires_at_unix_nanos;
-    lease->retire_at_monotonic = clock_->MonotonicNanos() + max_age_nanos_;
+    lease->opened_at_monotonic = clock_->MonotonicNanos();
+    lease->retire_at_monotonic = lease->opened_at_monotonic + max_age_nanos_;
     lease->window_end_unix_nanos = std::numeric_limits<int64_t>::max();
     for (const BudgetStatus& b : reserved->budgets) {
       lease->window_end_unix_nanos =
@@ -600,7 +637,7 @@ class LeasingLedger final : public Ledger {
         it = keys_.find(KeyOf(request.attribution));
       }
       if (it != keys_.end() && MakeCurrentUsable(it->second, request)) {
-        return AdmitLocally(it->second.current, request);
+        return AdmitLocally(it->second, request);
       }
     }
     if (outcome.ok() && !outcome->admitted && HoldsIdleRoom()) {
@@ -750,8 +787,10 @@ class LeasingLedger final : public Ledger {
       if (stopping_) break;
       lock.unlock();
       RetireExpired(/*force=*/false);
-      (void)FlushRound();
+      // Callers may soon wait for the next lease, nobody waits for the write-behind: when the
+      // store is slow (a disk flush stuck behind other writes), the lease goes first.
       PrefetchLeases();
+      (void)FlushRound();
       lock.lock();
     }
   }
@@ -915,6 +954,7 @@ class LeasingLedger final : public Ledger {
   const BudgetLeaseOptions options_;
   const Clock* const clock_;
   const int64_t max_age_nanos_;
+  const int64_t horizon_nanos_;  // a fast key's lease holds this long's worth of its calls
   std::string lease_prefix_;
   std::atomic<int64_t> lease_seq_{0};
 

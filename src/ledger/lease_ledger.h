@@ -27,6 +27,8 @@
 //
 // When a key's lease is half used, the flusher reserves the next one, so callers wait on the
 // store only for a key's first lease, after a budget change, or when calls outrun the flusher.
+// A fast key's leases are sized for a quarter of max_age of its calls, so that the next one
+// is reserved well before it is needed even when a store commit is slow.
 //
 // What changes (why this is an option, `ledger.leases` in `genops serve`):
 //  - Settle(), Charge() and Release() return once recorded here; the flusher makes them
@@ -60,7 +62,9 @@
 namespace genops::ledger {
 
 struct BudgetLeaseOptions {
-  // A lease holds room for this many calls the size of the one that opened it...
+  // A lease holds room for at least this many calls the size of the one that opened it, or
+  // for a key whose calls come faster, the room it used up in max_age / 4 at the pace its
+  // last lease was used (growing at most fourfold from one lease to the next)...
   int calls_per_lease = 256;
   // ...but never more than this share of the room left in the tightest matching budget (as
   // the store last reported it). Below two calls' worth, calls are reserved one by one.

@@ -422,13 +422,15 @@ const std::vector<KeySpec>& Schema() {
         "See docs/ledger.md."},
        Str(GENOPS_FIELD(c.adapter.ledger_url))},
       {{"ledger.leases.enabled", "bool", "false",
-        "genops serve with a sqlite:// or redis:// ledger: admit calls against budget leases held in "
+        "genops serve with a sqlite:// or redis:// ledger: admit calls against budget leases held "
+        "in "
         "memory and write their spend to the ledger in batches (far fewer store transactions "
         "per call). Settlements become durable within flush_interval_ms; other processes see "
         "a lease's unused room as reserved. See docs/ledger.md."},
        Bool(GENOPS_FIELD(c.leases.enabled))},
       {{"ledger.leases.calls_per_lease", "integer", "256",
-        "A lease holds room for this many calls the size of the one that opened it."},
+        "A lease holds room for at least this many calls the size of the one that opened it "
+        "(more for a key whose calls come faster: a quarter of max_age_ms of them)."},
        Int(GENOPS_FIELD(c.leases.calls_per_lease), 2, 1'000'000)},
       {{"ledger.leases.max_headroom_share", "fraction", "0.1",
         "At most this share of the room left in a budget goes into one lease; near a limit "

@@ -406,6 +406,49 @@ TEST_P(LeaseLedgerTest, ListingBudgetsDoesNotWaitForAFlush) {
 // The advisory level lists budgets on every call: calls within a flush interval share one
 // read of the store; a flush, a budget change made here, or a call outside the listed
 // windows reads again.
+// With calls_per_lease 8 and max_age 1 s (a 250 ms horizon), each key's first lease holds 8
+// calls; at half use its pace sizes the next one, which the flusher reserves.
+TEST_P(LeaseLedgerTest, AFastKeysNextLeaseHoldsAHorizonOfItsCalls) {
+  const Money estimate = Usd("0.01");
+  BudgetLeaseOptions options;
+  options.calls_per_lease = 8;
+  std::unique_ptr<Ledger> ledger = Wrap(store_, options);
+  // The room a team's leases hold in the store once its second lease is reserved, when its
+  // first four calls (half the first lease) took `elapsed_ms`. No call settles, so the store
+  // holds both leases whole.
+  auto reserved_after = [&](const std::string& team, int64_t elapsed_ms) {
+    const int64_t prefetched = Stats(*ledger).leases_prefetched;
+    for (int i = 0; i < 4; ++i) {
+      if (i == 3) clock_.Advance(elapsed_ms * 1'000'000);
+      ReserveRequest call = Call(Cat(team, "-", i), estimate, clock_.NowUnixNanos(), team);
+      EXPECT_TRUE(ledger->Reserve(call)->admitted);
+    }
+    for (int i = 0; i < 500 && Stats(*ledger).leases_prefetched == prefetched; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(Stats(*ledger).leases_prefetched, prefetched + 1);
+    return StatusOf(*store_, Cat("team-", team), clock_.NowUnixNanos()).reserved;
+  };
+  auto calls = [&](int64_t n) { return Money::FromNanos(estimate.nanos() * n); };
+  for (const char* team : {"slow", "fast", "burst"}) {
+    BudgetSpec budget = TeamBudget(Cat("team-", team), Usd("100"));
+    budget.scope = {{"team", team}};
+    ASSERT_TRUE(store_->UpsertBudget(budget).ok());
+  }
+  // 4 calls in 400 ms: 2.5 per horizon, so the next lease keeps calls_per_lease.
+  EXPECT_EQ(reserved_after("slow", 400), calls(8 + 8));
+  // 4 calls in 50 ms: 20 per horizon.
+  EXPECT_EQ(reserved_after("fast", 50), calls(8 + 20));
+  // 4 calls at once: the next lease grows at most fourfold.
+  EXPECT_EQ(reserved_after("burst", 0), calls(8 + 32));
+  // ...and never past max_headroom_share of the room left: 10% of the 0.42 USD left beside
+  // the first lease is 4 calls.
+  BudgetSpec tight = TeamBudget("team-tight", Usd("0.5"));
+  tight.scope = {{"team", "tight"}};
+  ASSERT_TRUE(store_->UpsertBudget(tight).ok());
+  EXPECT_EQ(reserved_after("tight", 0), calls(8 + 4));
+}
+
 TEST_P(LeaseLedgerTest, ListingBudgetsIsOneStoreReadPerFlushInterval) {
   ASSERT_TRUE(store_->UpsertBudget(TeamBudget("team-a", Usd("100"))).ok());
   BudgetLeaseOptions options;
