@@ -473,13 +473,22 @@ class LeasingLedger final : public Ledger {
   bool MakeCurrentUsable(KeyState& state, const ReserveRequest& request)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (state.current != nullptr && Usable(*state.current, request)) return true;
-    if (state.current != nullptr) RetireLocked(state.current);
+    if (state.current != nullptr) RetireUnusable(state, state.current);
     state.current = std::move(state.next);
     state.next.reset();
     if (state.current != nullptr && Usable(*state.current, request)) return true;
-    if (state.current != nullptr) RetireLocked(state.current);
+    if (state.current != nullptr) RetireUnusable(state, state.current);
     state.current.reset();
     return false;
+  }
+
+  // Retires a lease of `state` that cannot admit a call. One that aged out before it was
+  // half used measures a key that slowed down: its pace sizes the next lease, so a key that
+  // was once fast does not keep holding a fast key's room.
+  void RetireUnusable(KeyState& state, const std::shared_ptr<Lease>& lease)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!lease->successor_asked) state.calls_per_horizon = CallsPerHorizon(*lease);
+    RetireLocked(lease);
   }
 
   // How many calls of `call_amount` the key's next lease holds room for: calls_per_lease,

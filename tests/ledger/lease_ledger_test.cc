@@ -441,6 +441,14 @@ TEST_P(LeaseLedgerTest, AFastKeysNextLeaseHoldsAHorizonOfItsCalls) {
   EXPECT_EQ(reserved_after("fast", 50), calls(8 + 20));
   // 4 calls at once: the next lease grows at most fourfold.
   EXPECT_EQ(reserved_after("burst", 0), calls(8 + 32));
+  // A key that slows down: its burst-sized lease ages out unused, and the lease after it
+  // is sized by that lease's pace (none), back to calls_per_lease.
+  clock_.Advance(2 * kNanosPerSecond);  // past max_age: every lease so far is retired
+  ASSERT_TRUE(
+      ledger->Reserve(Call("burst-late", estimate, clock_.NowUnixNanos(), "burst"))->admitted);
+  ASSERT_TRUE(FlushBudgetLeases(*ledger).ok());  // releases the idle retired lease
+  // The first lease (its 4 calls are still in flight) and the new one; 8 + 32 before.
+  EXPECT_EQ(StatusOf(*store_, "team-burst", clock_.NowUnixNanos()).reserved, calls(8 + 8));
   // ...and never past max_headroom_share of the room left: 10% of the 0.42 USD left beside
   // the first lease is 4 calls.
   BudgetSpec tight = TeamBudget("team-tight", Usd("0.5"));
