@@ -86,17 +86,24 @@ void Teardown(const benchmark::State&) {
   }
 }
 
+// The attribution of a typical gateway call (team "a" matches the team budget).
+genops::Attribution RealisticAttribution() {
+  genops::Attribution attribution;
+  attribution.team = "a";
+  attribution.project = "llm-api";
+  attribution.environment = "production";
+  attribution.customer_id = "acme-corporation";
+  attribution.feature = "chat-assistant";
+  attribution.tags = {{"region", "eu-west-1"}};
+  return attribution;
+}
+
 void BM_ReserveSettle(benchmark::State& state) {
   Ledger& ledger = *g_ledger;
   const int64_t now = genops::Clock::Real()->NowUnixNanos();
   genops::ledger::ReserveRequest request;
   // A realistic attribution and a UUID-sized id: what the rows really hold.
-  request.attribution.team = "a";
-  request.attribution.project = "llm-api";
-  request.attribution.environment = "production";
-  request.attribution.customer_id = "acme-corporation";
-  request.attribution.feature = "chat-assistant";
-  request.attribution.tags = {{"region", "eu-west-1"}};
+  request.attribution = RealisticAttribution();
   request.amount = Money::FromNanos(5'000'000);
   request.now_unix_nanos = now;
   request.expires_at_unix_nanos = now + 300 * genops::kNanosPerSecond;
@@ -136,13 +143,7 @@ void BM_LeaseBatch(benchmark::State& state) {
   constexpr int kBatch = 64;
   Ledger& ledger = *g_ledger;
   const int64_t now = genops::Clock::Real()->NowUnixNanos();
-  genops::Attribution attribution;
-  attribution.team = "a";
-  attribution.project = "llm-api";
-  attribution.environment = "production";
-  attribution.customer_id = "acme-corporation";
-  attribution.feature = "chat-assistant";
-  attribution.tags = {{"region", "eu-west-1"}};
+  const genops::Attribution attribution = RealisticAttribution();
   const Money cost = Money::FromNanos(9'000);
   genops::ledger::ReserveRequest lease;
   lease.operation_id = "genops-lease-bench-1";
