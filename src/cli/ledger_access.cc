@@ -200,6 +200,9 @@ absl::StatusOr<LedgerHandle> OpenLedgerForCommand(const LedgerFlags& flags, Ledg
     options.clock = handle.clock.get();
   }
   options.create_if_missing = access == LedgerAccess::kReadWrite;
+  // A file created here (say by `genops keys create` before the first `genops serve`) gets
+  // the page size the configuration's gateway will write it with.
+  options.batched_writes = handle.config.has_value() && handle.config->leases.enabled;
   absl::StatusOr<std::unique_ptr<ledger::Ledger>> opened = ledger::OpenLedger(url, options);
   if (!opened.ok()) {
     // The stores' messages say what to check (a missing sqlite file, an unreachable host).

@@ -32,6 +32,10 @@ struct LedgerOpenOptions {
   bool create_if_missing = true;
   // Default network timeout for redis/postgresql when the URL does not set `timeout_ms`.
   int64_t timeout_ms = 2000;
+  // The ledger will be written mostly in batches (budget leases: ChargeBatch and
+  // AppendOperations of many calls at once) rather than one reserve+settle per call. A new
+  // sqlite file then gets the page size that suits batches (src/ledger/sqlite_schema.h).
+  bool batched_writes = false;
 };
 
 absl::StatusOr<std::unique_ptr<Ledger>> OpenLedger(std::string_view url,

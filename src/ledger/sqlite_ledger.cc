@@ -1100,12 +1100,20 @@ class SqliteLedger final : public Ledger {
  public:
   static absl::StatusOr<std::unique_ptr<SqliteLedger>> Open(const SqliteLedgerOptions& options) {
     const std::string& path = options.path;
-    absl::StatusOr<std::unique_ptr<Connection>> conn =
-        OpenLedgerDatabase(path, options.create_if_missing, options.busy_timeout_ms);
+    int new_file_page_size = options.page_size;
+    if (new_file_page_size == 0) {
+      new_file_page_size =
+          options.batched_writes ? sqlite_internal::kBatchPageSize : sqlite_internal::kCallPageSize;
+    }
+    absl::StatusOr<std::unique_ptr<Connection>> conn = OpenLedgerDatabase(
+        path, options.create_if_missing, options.busy_timeout_ms, new_file_page_size);
     if (!conn.ok()) return conn.status();
     std::unique_ptr<WalFlusher> flusher;
     if (options.synchronous_full) {
-      absl::StatusOr<std::unique_ptr<WalFlusher>> opened = WalFlusher::Open(path);
+      absl::StatusOr<int64_t> page_size =
+          (*conn)->QueryInt("PRAGMA page_size", "reading the page size");
+      if (!page_size.ok()) return page_size.status();
+      absl::StatusOr<std::unique_ptr<WalFlusher>> opened = WalFlusher::Open(path, *page_size);
       if (!opened.ok()) return opened.status();
       flusher = *std::move(opened);
     }
@@ -1631,6 +1639,7 @@ absl::StatusOr<SqliteLedgerOptions> ParseSqliteLedgerUrl(std::string_view url,
   options.path = std::string(rest);
   options.clock = open.clock;
   options.create_if_missing = open.create_if_missing;
+  options.batched_writes = open.batched_writes;
   if (options.path.empty()) {
     return absl::InvalidArgumentError(
         Cat("ledger URL \"", url,
@@ -1658,10 +1667,20 @@ absl::StatusOr<SqliteLedgerOptions> ParseSqliteLedgerUrl(std::string_view url,
       absl::StatusOr<int64_t> ms = ParseNonNegative(url, key, value);
       if (!ms.ok()) return ms.status();
       options.busy_timeout_ms = *ms;
+    } else if (key == "page_size") {
+      absl::StatusOr<int64_t> bytes = ParseNonNegative(url, key, value);
+      if (!bytes.ok()) return bytes.status();
+      if (!sqlite_internal::IsValidPageSize(*bytes)) {
+        return absl::InvalidArgumentError(
+            Cat("ledger URL \"", url, "\": page_size=", value,
+                " is not supported; use a power of two from 512 to 65536 (bytes)"));
+      }
+      options.page_size = static_cast<int>(*bytes);
     } else {
       return absl::InvalidArgumentError(
           Cat("ledger URL \"", url, "\": unknown parameter \"", key,
-              "\"; sqlite:// supports synchronous=full|normal and busy_timeout_ms=N"));
+              "\"; sqlite:// supports synchronous=full|normal, busy_timeout_ms=N and "
+              "page_size=N"));
     }
   }
   return options;

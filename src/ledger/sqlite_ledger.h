@@ -18,27 +18,30 @@
 //                            on disks with slow flushes.
 //   busy_timeout_ms=N        (default 5000) how long to wait for another process's write
 //                            lock before failing with kUnavailable.
+//   page_size=N              the page size of a file created here (512..65536, a power of
+//                            two); an existing file keeps its own. Default: 1024, or 4096
+//                            when the ledger is opened for batched writes (budget leases);
+//                            see kCallPageSize in src/ledger/sqlite_schema.h for why.
 //
 // Opening checks the file before touching it: a missing file with create_if_missing=false
 // is kNotFound; a file that is not SQLite, is corrupt, is some other program's database or
 // carries a newer schema version is an error naming the path, the problem and the fix, and
 // the file is left unmodified. Small databases (up to 64 MiB) also get `PRAGMA quick_check`.
 //
-// Durability and speed: WAL journal mode, 1 KiB pages. Concurrent callers in one process
-// share transactions (group commit): a caller that finds nobody leading becomes the leader,
-// runs the queued operations of every caller in one `BEGIN IMMEDIATE` transaction, each in
-// its own savepoint (one operation's SQLite error does not undo the others; each sees the
-// effects of those before it), commits once, wakes them, and goes on with the next batch
-// while callers are queued. If the transaction cannot begin or commit, every operation of
-// the batch gets the error: nothing is reported done that was not committed. A COMMIT does
-// not wait for the disk (synchronous=NORMAL underneath); with synchronous=full, the caller
-// of a durable operation (Settle, Charge, budget changes, operations-log appends and
-// purges) then returns only after an fdatasync() of the WAL that started after its commit
-// (one flush serves every caller committed before it; flushes overlap the next batches).
-// Reserve, Release and expiry return at commit: a reservation lost to a power loss is
-// harmless (every process using the file died with the machine, and an unsettled
-// reservation ends released either way), and the next flush covers it, the WAL being
-// written in order.
+// Durability and speed: WAL journal mode, 1 KiB pages (4 KiB for batched writes). Concurrent
+// callers in one process share transactions (group commit): a caller that finds nobody leading
+// becomes the leader, runs the queued operations of every caller in one `BEGIN IMMEDIATE`
+// transaction, each in its own savepoint (one operation's SQLite error does not undo the others;
+// each sees the effects of those before it), commits once, wakes them, and goes on with the next
+// batch while callers are queued. If the transaction cannot begin or commit, every operation of the
+// batch gets the error: nothing is reported done that was not committed. A COMMIT does not wait for
+// the disk (synchronous=NORMAL underneath); with synchronous=full, the caller of a durable
+// operation (Settle, Charge, budget changes, operations-log appends and purges) then returns only
+// after an fdatasync() of the WAL that started after its commit (one flush serves every caller
+// committed before it; flushes overlap the next batches). Reserve, Release and expiry return at
+// commit: a reservation lost to a power loss is harmless (every process using the file died with
+// the machine, and an unsettled reservation ends released either way), and the next flush covers
+// it, the WAL being written in order.
 //
 // Budgets are cached per connection and keyed by a version row that every budget change
 // bumps; the version is read inside each transaction, so a change made by another process
@@ -91,6 +94,10 @@ struct SqliteLedgerOptions {
   const Clock* clock = nullptr;
   bool synchronous_full = true;  // synchronous=full (true) or normal (false)
   int64_t busy_timeout_ms = 5000;
+  // The page size of a file created by this open; 0 picks by batched_writes.
+  int page_size = 0;
+  // Written in batches (LedgerOpenOptions::batched_writes): a new file gets 4 KiB pages.
+  bool batched_writes = false;
   // How long a settled id is kept for idempotency (at least 48 h in production).
   int64_t settled_retention_nanos = 48 * 3600 * kNanosPerSecond;
   // Most operations one group-commit transaction runs.

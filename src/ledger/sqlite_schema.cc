@@ -27,19 +27,15 @@ namespace {
 
 constexpr int64_t kApplicationId = 0x47454e4f;       // "GENO" in the file header
 constexpr int64_t kQuickCheckMaxBytes = 64LL << 20;  // quick_check on open up to this
-constexpr int kWalAutocheckpointPages = 4000;        // 4 MiB of 1 KiB pages
-// Small pages: a transaction writes every page it dirtied to the WAL, and a settlement
-// touches about five (counters, reservation, idempotency record and its index); 1 KiB pages
-// cut the CPU per reserve+settle pair by a third compared with 4 KiB. Rows that might
-// outgrow them (the operations log) live in rowid tables; a reservation with very many
-// tags spills to overflow pages, which costs only speed.
-constexpr int kPageSize = 1024;
-// Page cache per connection, in KiB (a cached 1 KiB page costs about 1.3 KiB of heap). The
+// The WAL is checkpointed into the database when it reaches this size (SQLite counts it in
+// pages: kWalCheckpointBytes / the file's page size).
+constexpr int64_t kWalCheckpointBytes = 4 << 20;
+// Page cache per connection, in KiB (a cached page costs about 1.3 times its size). The
 // writer keeps its cache from one transaction to the next; what a write touches again and
 // again (budget counters, reservations, the rightmost leaves of the append-mostly tables,
 // the upper levels of the indexes keyed by random operation ids) fits in 2 MiB, while the
 // leaves of those indexes outgrow any fixed cache as the ledger grows and come from the OS
-// page cache either way (a pread of 1 KiB). Measured against 16 MiB: the gateway under load
+// page cache either way (a pread of a page). Measured against 16 MiB: the gateway under load
 // (bench/gateway_load.sh) stayed 14-16 MB smaller, instead of growing with the ledger until
 // 16 MiB were full, and spent no more CPU per request (1 and 4 MiB: the same CPU, 4 MiB
 // 3-4 MB more memory); the ledger benchmark's reserve+settle pairs at 32 callers were no
@@ -357,7 +353,13 @@ absl::Status EnableWal(Connection& conn) {
 
 absl::StatusOr<std::unique_ptr<Connection>> OpenLedgerDatabase(const std::string& path,
                                                                bool create_if_missing,
-                                                               int64_t busy_timeout_ms) {
+                                                               int64_t busy_timeout_ms,
+                                                               int new_file_page_size) {
+  if (!IsValidPageSize(new_file_page_size)) {
+    return absl::InvalidArgumentError(Cat("sqlite ledger: page size ", new_file_page_size,
+                                          " is not supported; use a power of two from 512 to "
+                                          "65536"));
+  }
   if (path.empty()) {
     return absl::InvalidArgumentError(
         "sqlite ledger: empty path; use sqlite://genops.db or sqlite:///abs/path/ledger.db");
@@ -387,9 +389,9 @@ absl::StatusOr<std::unique_ptr<Connection>> OpenLedgerDatabase(const std::string
   }
   // Only now is the file modified.
   if (empty) {
-    // Before the first write; see kPageSize.
+    // Before the first write; see kCallPageSize and kBatchPageSize.
     if (absl::Status s =
-            (*conn)->Exec(Cat("PRAGMA page_size=", kPageSize), "setting the page size");
+            (*conn)->Exec(Cat("PRAGMA page_size=", new_file_page_size), "setting the page size");
         !s.ok()) {
       return s;
     }
@@ -422,20 +424,31 @@ absl::StatusOr<std::unique_ptr<Connection>> OpenLedgerDatabase(const std::string
 // that must be durable (see WalFlusher). The page cache is a reader's (see kReaderCacheKib);
 // OpenLedgerDatabase gives the writer its own.
 absl::Status Configure(Connection& conn) {
+  absl::StatusOr<int64_t> page_size = conn.QueryInt("PRAGMA page_size", "reading the page size");
+  if (!page_size.ok()) return page_size.status();
   return conn.Exec(
-      Cat("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=", kWalAutocheckpointPages,
+      Cat("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=", WalCheckpointPages(*page_size),
           "; PRAGMA cache_size=-", kReaderCacheKib, "; PRAGMA temp_store=MEMORY"),
       "configuring the connection");
 }
 
-absl::StatusOr<std::unique_ptr<WalFlusher>> WalFlusher::Open(const std::string& db_path) {
+bool IsValidPageSize(int64_t bytes) {
+  return bytes >= 512 && bytes <= 65536 && (bytes & (bytes - 1)) == 0;
+}
+
+int64_t WalCheckpointPages(int64_t page_size) {
+  return kWalCheckpointBytes / std::max<int64_t>(page_size, 512);
+}
+
+absl::StatusOr<std::unique_ptr<WalFlusher>> WalFlusher::Open(const std::string& db_path,
+                                                             int64_t page_size) {
   const std::string wal = db_path + "-wal";
   const int fd = open(wal.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) {
     return absl::UnavailableError(Cat("sqlite ledger '", db_path, "': cannot open its WAL '", wal,
                                       "' to flush it: ", std::strerror(errno)));
   }
-  auto flusher = std::unique_ptr<WalFlusher>(new WalFlusher(fd, db_path));
+  auto flusher = std::unique_ptr<WalFlusher>(new WalFlusher(fd, db_path, page_size));
   // The directory entry of the WAL must be durable too, or a power loss could drop the
   // whole file; once is enough, as the file lives as long as the store.
   const int dir = open(ParentDirectory(db_path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -452,14 +465,14 @@ WalFlusher::~WalFlusher() { close(fd_); }
 void WalFlusher::Preallocate() {
   // A WAL frame is a 24-byte header and a page; the WAL header is 32 bytes. A batch may take
   // the WAL somewhat past the checkpoint threshold before the checkpoint runs.
-  constexpr int64_t kTarget = 32 + (kWalAutocheckpointPages + 1000) * (24 + kPageSize);
+  const int64_t target = 32 + (WalCheckpointPages(page_size_) + 1000) * (24 + page_size_);
   struct stat st {};
-  if (fstat(fd_, &st) != 0 || st.st_size >= kTarget) return;
+  if (fstat(fd_, &st) != 0 || st.st_size >= target) return;
   static const std::vector<char> zeros(256 * 1024, 0);
   int64_t offset = st.st_size;
-  while (offset < kTarget) {
-    const size_t n = static_cast<size_t>(
-        std::min<int64_t>(static_cast<int64_t>(zeros.size()), kTarget - offset));
+  while (offset < target) {
+    const size_t n =
+        static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(zeros.size()), target - offset));
     const ssize_t written = pwrite(fd_, zeros.data(), n, offset);
     if (written < 0 && errno == EINTR) continue;
     if (written <= 0) return;  // e.g. a full disk: commits will then just extend the file

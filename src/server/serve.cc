@@ -88,7 +88,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const FileConfig& config,
             "receiver.otlp_grpc_listen are both empty: give at least one address"));
   }
   std::unique_ptr<Daemon> d(new Daemon());
-  auto ledger = ledger::OpenLedger(config.adapter.ledger_url, {});
+  auto ledger =
+      ledger::OpenLedger(config.adapter.ledger_url, {.batched_writes = config.leases.enabled});
   if (!ledger.ok()) {
     return absl::Status(ledger.status().code(), Cat("ledger.url: ", ledger.status().message()));
   }

@@ -653,6 +653,71 @@ TEST_F(SqliteLedgerTest, UrlParameters) {
   EXPECT_FALSE(fs::exists(path_));  // a rejected URL creates nothing
 }
 
+// The page size a file was created with, read from its header as any program would.
+int64_t FilePageSize(const std::string& path) {
+  const std::string header = ReadBytes(path).substr(0, 100);
+  if (header.size() < 18) return -1;
+  const int64_t raw =
+      (static_cast<unsigned char>(header[16]) << 8) | static_cast<unsigned char>(header[17]);
+  return raw == 1 ? 65536 : raw;
+}
+
+TEST_F(SqliteLedgerTest, NewFilesGetThePageSizeOfTheirWriteMode) {
+  // One call at a time (the SDK, genops serve without leases): small pages.
+  ASSERT_NE(MustOpen(), nullptr);
+  EXPECT_EQ(FilePageSize(path_), 1024);
+
+  // Budget leases write in batches: larger pages.
+  const std::string batched_path = dir_.File("batched.db");
+  {
+    absl::StatusOr<std::unique_ptr<Ledger>> batched =
+        OpenLedger(Cat("sqlite://", batched_path), {.clock = &clock_, .batched_writes = true});
+    ASSERT_TRUE(batched.ok()) << batched.status();
+    const Attribution team = Team("a");
+    std::vector<ChargeItem> items(2);
+    items[0].operation_id = "op-batched-1";
+    items[0].attribution = &team;
+    items[0].actual = Nanos(70);
+    items[0].now_unix_nanos = kStart;
+    items[1] = items[0];
+    items[1].operation_id = "op-batched-2";
+    for (const auto& outcome : (*batched)->ChargeBatch(items)) ASSERT_TRUE(outcome.ok());
+  }
+  EXPECT_EQ(FilePageSize(batched_path), 4096);
+
+  // An existing file keeps its page size whatever the mode that reopens it, and works.
+  {
+    absl::StatusOr<std::unique_ptr<Ledger>> reopened =
+        OpenLedger(Cat("sqlite://", path_), {.clock = &clock_, .batched_writes = true});
+    ASSERT_TRUE(reopened.ok()) << reopened.status();
+    ASSERT_TRUE((*reopened)->Reserve(Req("op-reopened", Nanos(10), kStart)).ok());
+    ASSERT_TRUE((*reopened)->Settle("op-reopened", Nanos(7), kStart).ok());
+  }
+  EXPECT_EQ(FilePageSize(path_), 1024);
+  {
+    absl::StatusOr<std::unique_ptr<Ledger>> reopened =
+        OpenLedger(Cat("sqlite://", batched_path), {.clock = &clock_});
+    ASSERT_TRUE(reopened.ok()) << reopened.status();
+    absl::StatusOr<std::vector<BudgetStatus>> budgets = (*reopened)->ListBudgets(kStart);
+    ASSERT_TRUE(budgets.ok()) << budgets.status();
+  }
+  EXPECT_EQ(FilePageSize(batched_path), 4096);
+
+  // The URL chooses for a new file.
+  const std::string chosen = dir_.File("chosen.db");
+  ASSERT_TRUE(OpenLedger(Cat("sqlite://", chosen, "?page_size=8192"), {}).ok());
+  EXPECT_EQ(FilePageSize(chosen), 8192);
+  for (std::string_view bad : {"1000", "256", "131072", "-4096", "4k"}) {
+    const std::string never = dir_.File("never.db");
+    absl::StatusOr<std::unique_ptr<Ledger>> refused =
+        OpenLedger(Cat("sqlite://", never, "?page_size=", bad), {});
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(refused.status().message().find("page_size"), absl::string_view::npos)
+        << refused.status();
+    EXPECT_FALSE(fs::exists(never)) << bad;
+  }
+}
+
 TEST_F(SqliteLedgerTest, MissingFileWithoutCreateIsNotFound) {
   auto ledger = Open("", /*create_if_missing=*/false);
   EXPECT_EQ(ledger.status().code(), absl::StatusCode::kNotFound);

@@ -436,6 +436,29 @@ TEST_F(DaemonTest, BudgetLeasesNeedADurableLedger) {
   EXPECT_THAT(d.status().message(), HasSubstr("ledger.leases.enabled needs a durable ledger"));
 }
 
+// A new SQLite ledger gets pages sized for how the daemon writes it: batches with budget
+// leases, one call at a time without (src/ledger/sqlite_schema.h, kBatchPageSize).
+TEST_F(DaemonTest, ANewLedgerFileGetsThePagesOfItsWriteMode) {
+  auto page_size = [](const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    unsigned char header[18] = {};
+    in.read(reinterpret_cast<char*>(header), sizeof(header));
+    return (header[16] << 8) | header[17];
+  };
+  std::string leased = Yaml("gateway:\n  enabled: false\n");
+  const std::string url_line = Cat("  url: ", LedgerUrl(), "\n");
+  leased.replace(leased.find(url_line), url_line.size(),
+                 Cat(url_line, "  leases: {enabled: true}\n"));
+  Start(leased);
+  Stop();
+  EXPECT_EQ(page_size(dir_ / "ledger.db"), 4096);
+  fs::remove_all(dir_);
+  fs::create_directories(dir_);
+  Start(Yaml("gateway:\n  enabled: false\n"));
+  Stop();
+  EXPECT_EQ(page_size(dir_ / "ledger.db"), 1024);
+}
+
 TEST_F(DaemonTest, ABusyReceiverAddressIsAStartError) {
   Start(Yaml("gateway:\n  enabled: false\n"));
   const std::string taken = daemon_->otlp_http_url().substr(std::string("http://").size());
