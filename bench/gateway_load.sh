@@ -16,6 +16,11 @@
 #     ~10 ms; a p99 far above p50 with a max to match is one stall, not a slow tail;
 #   * requests/s at 32 connections: gateway, nginx and direct, and gateway / nginx; also
 #     2xx answers/s (a gateway shedding load with fast 429s looks faster in plain req/s);
+#   * requests/s at 32 connections of the gateway's hop alone: a second `genops serve` with
+#     the same policy but an in-process memory ledger and no span export, so the report
+#     splits what the gateway costs into the HTTP hop (parsing, routing, admission, usage
+#     capture, forwarding) and the durable record of each call (the SQLite settlement and
+#     operations-log row, the span file): "hop only / nginx" against "gateway / nginx";
 #   * the gateway's RSS, sampled every second while it is under load (from the start of its
 #     warm-up): the value at 10, 100, 200 and 300 s (those the run reaches) and at the end,
 #     the maximum, and the first minute against the last minute (halves of the run when it
@@ -53,8 +58,10 @@
 #                         export request and answers 200; its requests and bytes are
 #                         reported), or none
 #     GATEWAY_WORKERS     gateway.governance_workers (default 8)
-#     GATEWAY_ONLY        1: only the gateway at CONNECTIONS (no direct, nginx or 1-connection
-#                         step): the 5-minute memory-flatness run, DURATION=300 GATEWAY_ONLY=1
+#     GATEWAY_ONLY        1: only the gateway at CONNECTIONS (no direct, nginx, hop-only or
+#                         1-connection step): the 5-minute memory-flatness run,
+#                         DURATION=300 GATEWAY_ONLY=1
+#     HOP_REFERENCE       0: skip the hop-only step (default 1)
 #     RSS_PROFILE_DIR     a directory: just before the gateway's load stops, its
 #                         /proc/PID/{smaps,smaps_rollup,status} are copied there (what the RSS
 #                         consists of, mapping by mapping)
@@ -105,6 +112,7 @@ WRK_THREADS="${WRK_THREADS:-2}"
 MOCK_THREADS="${MOCK_THREADS:-2}"
 MOCK_LATENCY_MS="${MOCK_LATENCY_MS:-0}"
 GATEWAY_ONLY="${GATEWAY_ONLY:-0}"
+HOP_REFERENCE="${HOP_REFERENCE:-1}"
 for var in DURATION WARMUP CONNECTIONS WRK_THREADS MOCK_THREADS MOCK_LATENCY_MS; do
   if ! is_uint "${!var}"; then
     echo "gateway_load: $var must be a non-negative integer, got '${!var}'" >&2
@@ -288,6 +296,29 @@ else
   note "GATEWAY STEP SKIPPED: $GENOPS has no 'serve' command yet; measuring direct and nginx only"
 fi
 
+# The hop-only reference: the same gateway and policy with an in-process memory ledger and
+# no span export (nothing written per call). Started when its step runs, stopped after it.
+HOP_URL=""
+start_hop_gateway() {
+  sed -e "s|^  url: .*|  url: memory://|" -e "s|^  leases: .*|  leases: {enabled: false}|" \
+    -e "s|^  exporters: .*|  exporters: [none]|" "$TMP/genops.yaml" >"$TMP/genops-hop.yaml"
+  if start_server hop env GENOPS_BENCH_OPENAI_KEY=sk-bench-upstream \
+    GENOPS_BENCH_ANTHROPIC_KEY=sk-ant-bench-upstream "$GENOPS" serve --config "$TMP/genops-hop.yaml"; then
+    HOP_URL="$LISTEN_URL"
+    HOP_PID="$LAST_PID"
+    check_target hop "$HOP_URL" || { FAILED=1; return 1; }
+  else
+    FAILED=1
+    return 1
+  fi
+}
+stop_hop_gateway() {
+  [ -n "${HOP_PID:-}" ] || return 0
+  kill -TERM "$HOP_PID" 2>/dev/null || true
+  wait "$HOP_PID" 2>/dev/null || true
+  HOP_PID=""
+}
+
 # --- The request ------------------------------------------------------------------------------
 cat >"$TMP/chat.lua" <<'EOF'
 -- POST /v1/chat/completions with a typical small chat body (non-streaming).
@@ -449,6 +480,10 @@ if [ "$GATEWAY_ONLY" != 1 ]; then
     measure direct "$MOCK_URL" "$conns" "$threads"
     measure nginx "$NGINX_URL" "$conns" "$threads"
   done
+  if [ -n "$GATEWAY_URL" ] && [ "$HOP_REFERENCE" = 1 ] && start_hop_gateway; then
+    measure hop "$HOP_URL" "$CONNECTIONS" "$WRK_THREADS"
+    stop_hop_gateway
+  fi
 fi
 if [ -n "$GATEWAY_URL" ]; then
   # The load lasts one (GATEWAY_ONLY) or two steps of WARMUP + DURATION; the profile is
@@ -510,14 +545,17 @@ printf '%-22s %6s %12s %12s %10s %10s %10s %8s\n' target conns 'req/s' '2xx/s' p
 printf '%-22s %6s %12s %12s %10s %10s %10s %8s\n' ---------------------- ------ ------------ \
   ------------ ---------- ---------- ---------- --------
 for conns in 1 "$CONNECTIONS"; do
-  for name in direct nginx gateway; do
+  for name in direct nginx hop gateway; do
     key="$name-c$conns"
     label="$name"
     case "$name" in
       direct) label="direct (mock)" ;;
       nginx) label="nginx -> mock" ;;
+      hop) label="genops serve, hop only" ;;
       gateway) label="genops serve -> mock" ;;
     esac
+    # The hop-only reference runs at CONNECTIONS only (and not at all when skipped).
+    [ "$name" = hop ] && [ -z "${R_RPS[$key]+x}" ] && continue
     if [ -z "${R_RPS[$key]+x}" ]; then
       printf '%-22s %6s %12s\n' "$label" "$conns" 'skipped'
       continue
@@ -545,6 +583,10 @@ printf '  nginx / direct         %s\n' "$(ratio "${R_RPS[nginx-c$CONNECTIONS]}" 
 if [ -n "${R_RPS[gateway-c$CONNECTIONS]+x}" ]; then
   printf '  gateway / nginx        %s\n' "$(ratio "${R_RPS[gateway-c$CONNECTIONS]}" "${R_RPS[nginx-c$CONNECTIONS]}")"
   printf '  gateway / direct       %s\n' "$(ratio "${R_RPS[gateway-c$CONNECTIONS]}" "${R_RPS[direct-c$CONNECTIONS]}")"
+  if [ -n "${R_RPS[hop-c$CONNECTIONS]+x}" ]; then
+    printf '  hop only / nginx       %s   (memory ledger, no span export: the HTTP hop without the durable record)\n' \
+      "$(ratio "${R_RPS[hop-c$CONNECTIONS]}" "${R_RPS[nginx-c$CONNECTIONS]}")"
+  fi
 else
   echo "  gateway / nginx        (gateway step skipped)"
 fi
