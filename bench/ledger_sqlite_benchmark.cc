@@ -17,7 +17,13 @@
 // reservation) and one AppendOperations of their 64 operation-log rows. Time and CPU are
 // per call (items/s = calls/s). It runs on a file created for batched writes (4 KiB pages);
 // sqlite_full/lease_batch_1k_pages runs it on the pages of the one-call-at-a-time mode.
+//
+// sqlite_floor/rows/PAGE_SIZE/INDEXES is the floor under any per-call SQLite record: plain
+// sqlite3 calls, no ledger, inserting 64 rows of ~260 bytes (a time-ordered id, a time and a
+// 220-byte blob: about an operations-log row) per transaction into a table with 0, 1 (the
+// id, unique) or 2 (and the time) indexes, WAL mode, no flush. CPU per row = 1 / items/s.
 #include <benchmark/benchmark.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <atomic>
@@ -204,6 +210,53 @@ void BM_LeaseBatch(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * kBatch);
 }
+
+void BM_BareRows(benchmark::State& state) {
+  const int page_size = static_cast<int>(state.range(0));
+  const int indexes = static_cast<int>(state.range(1));
+  const char* tmp = getenv("TMPDIR");
+  std::string dir = genops::Cat(tmp != nullptr ? tmp : "/tmp", "/genops_floor_XXXXXX");
+  if (mkdtemp(dir.data()) == nullptr) abort();
+  sqlite3* db = nullptr;
+  if (sqlite3_open(genops::Cat(dir, "/floor.db").c_str(), &db) != SQLITE_OK) abort();
+  auto exec = [&](const std::string& sql) {
+    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) abort();
+  };
+  exec(genops::Cat("PRAGMA page_size=", page_size));
+  exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-2048");
+  exec("CREATE TABLE rows(id TEXT NOT NULL, start INTEGER NOT NULL, payload BLOB NOT NULL)");
+  if (indexes >= 1) exec("CREATE UNIQUE INDEX rows_by_id ON rows(id)");
+  if (indexes >= 2) exec("CREATE INDEX rows_by_start ON rows(start, id)");
+  sqlite3_stmt* insert = nullptr;
+  if (sqlite3_prepare_v2(db, "INSERT INTO rows VALUES(?, ?, ?)", -1, &insert, nullptr) !=
+      SQLITE_OK) {
+    abort();
+  }
+  const std::string payload(220, 'x');
+  const int64_t now = genops::Clock::Real()->NowUnixNanos();
+  int64_t n = 0;
+  for (auto _ : state) {
+    exec("BEGIN");
+    for (int k = 0; k < 64; ++k, ++n) {
+      char id[40];
+      snprintf(id, sizeof(id), "op_%012llx%020lld",
+               static_cast<unsigned long long>(now / 1'000'000), static_cast<long long>(n));
+      sqlite3_bind_text(insert, 1, id, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(insert, 2, now + n);
+      sqlite3_bind_blob(insert, 3, payload.data(), static_cast<int>(payload.size()), SQLITE_STATIC);
+      if (sqlite3_step(insert) != SQLITE_DONE) abort();
+      sqlite3_reset(insert);
+    }
+    exec("COMMIT");
+  }
+  state.SetItemsProcessed(state.iterations() * 64);
+  sqlite3_finalize(insert);
+  sqlite3_close(db);
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+}
+
+BENCHMARK(BM_BareRows)->Name("sqlite_floor/rows")->ArgsProduct({{1024, 4096}, {0, 1, 2}});
 
 BENCHMARK(BM_LeaseBatch)
     ->Name("sqlite_full/lease_batch")
