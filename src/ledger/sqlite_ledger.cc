@@ -1105,8 +1105,9 @@ class SqliteLedger final : public Ledger {
       new_file_page_size =
           options.batched_writes ? sqlite_internal::kBatchPageSize : sqlite_internal::kCallPageSize;
     }
-    absl::StatusOr<std::unique_ptr<Connection>> conn = OpenLedgerDatabase(
-        path, options.create_if_missing, options.busy_timeout_ms, new_file_page_size);
+    absl::StatusOr<std::unique_ptr<Connection>> conn =
+        OpenLedgerDatabase(path, options.create_if_missing, options.busy_timeout_ms,
+                           new_file_page_size, /*page_size_required=*/options.page_size != 0);
     if (!conn.ok()) return conn.status();
     std::unique_ptr<WalFlusher> flusher;
     if (options.synchronous_full) {

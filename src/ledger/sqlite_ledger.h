@@ -19,9 +19,11 @@
 //   busy_timeout_ms=N        (default 5000) how long to wait for another process's write
 //                            lock before failing with kUnavailable.
 //   page_size=N              the page size of a file created here (512..65536, a power of
-//                            two); an existing file keeps its own. Default: 1024, or 4096
-//                            when the ledger is opened for batched writes (budget leases);
-//                            see kCallPageSize in src/ledger/sqlite_schema.h for why.
+//                            two); an existing file of another page size is refused (the
+//                            size is fixed when the file is created). Without it a new file
+//                            gets 1024, or 4096 when the ledger is opened for batched
+//                            writes (budget leases), and an existing one keeps its own; see
+//                            kCallPageSize in src/ledger/sqlite_schema.h for why.
 //
 // Opening checks the file before touching it: a missing file with create_if_missing=false
 // is kNotFound; a file that is not SQLite, is corrupt, is some other program's database or
@@ -94,7 +96,8 @@ struct SqliteLedgerOptions {
   const Clock* clock = nullptr;
   bool synchronous_full = true;  // synchronous=full (true) or normal (false)
   int64_t busy_timeout_ms = 5000;
-  // The page size of a file created by this open; 0 picks by batched_writes.
+  // The page size of a file created by this open, required of an existing file; 0 picks by
+  // batched_writes for a new file and takes an existing file's.
   int page_size = 0;
   // Written in batches (LedgerOpenOptions::batched_writes): a new file gets 4 KiB pages.
   bool batched_writes = false;

@@ -354,7 +354,8 @@ absl::Status EnableWal(Connection& conn) {
 absl::StatusOr<std::unique_ptr<Connection>> OpenLedgerDatabase(const std::string& path,
                                                                bool create_if_missing,
                                                                int64_t busy_timeout_ms,
-                                                               int new_file_page_size) {
+                                                               int new_file_page_size,
+                                                               bool page_size_required) {
   if (!IsValidPageSize(new_file_page_size)) {
     return absl::InvalidArgumentError(Cat("sqlite ledger: page size ", new_file_page_size,
                                           " is not supported; use a power of two from 512 to "
@@ -386,6 +387,17 @@ absl::StatusOr<std::unique_ptr<Connection>> OpenLedgerDatabase(const std::string
     return absl::FailedPreconditionError(
         Cat("sqlite ledger '", path,
             "' is an empty database, not a genops ledger; check the path in the ledger URL"));
+  }
+  if (!empty && page_size_required) {
+    absl::StatusOr<int64_t> existing = (*conn)->QueryInt("PRAGMA page_size", "reading the header");
+    if (!existing.ok()) return existing.status();
+    if (*existing != new_file_page_size) {
+      return absl::FailedPreconditionError(
+          Cat("sqlite ledger '", path, "' has ", *existing,
+              "-byte pages, but the ledger URL asks for page_size=", new_file_page_size,
+              "; the page size is chosen when a ledger file is created: remove page_size from "
+              "the URL to use this file, or give a new path"));
+    }
   }
   // Only now is the file modified.
   if (empty) {

@@ -64,12 +64,15 @@ int64_t WalCheckpointPages(int64_t page_size);
 
 // Opens (creating it when allowed) the ledger database at `path`, checked and ready: WAL
 // mode, schema present, connection configured (Configure). A file created here gets
-// `new_file_page_size` (IsValidPageSize, else kInvalidArgument). Errors name the path, say
-// what is wrong and what to do.
+// `new_file_page_size` (IsValidPageSize, else kInvalidArgument); with `page_size_required`
+// (the user asked for that size), an existing file of another page size is refused
+// (kFailedPrecondition) and left untouched. Errors name the path, say what is wrong and
+// what to do.
 absl::StatusOr<std::unique_ptr<Connection>> OpenLedgerDatabase(const std::string& path,
                                                                bool create_if_missing,
                                                                int64_t busy_timeout_ms,
-                                                               int new_file_page_size);
+                                                               int new_file_page_size,
+                                                               bool page_size_required);
 
 // Settings every connection of the store uses (see the definition for why); reads the
 // file's page size for them.

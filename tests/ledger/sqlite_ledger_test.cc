@@ -703,10 +703,19 @@ TEST_F(SqliteLedgerTest, NewFilesGetThePageSizeOfTheirWriteMode) {
   }
   EXPECT_EQ(FilePageSize(batched_path), 4096);
 
-  // The URL chooses for a new file.
+  // The URL chooses for a new file, and an existing file must match what it asks for.
   const std::string chosen = dir_.File("chosen.db");
   ASSERT_TRUE(OpenLedger(Cat("sqlite://", chosen, "?page_size=8192"), {}).ok());
   EXPECT_EQ(FilePageSize(chosen), 8192);
+  ASSERT_TRUE(OpenLedger(Cat("sqlite://", chosen, "?page_size=8192"), {}).ok());
+  const std::string before = ReadBytes(path_);
+  absl::StatusOr<std::unique_ptr<Ledger>> mismatch =
+      OpenLedger(Cat("sqlite://", path_, "?page_size=4096"), {});
+  EXPECT_EQ(mismatch.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(mismatch.status().message().find("1024-byte pages"), absl::string_view::npos)
+      << mismatch.status();
+  EXPECT_NE(mismatch.status().message().find(path_), absl::string_view::npos);
+  EXPECT_EQ(ReadBytes(path_), before) << "the refused file was modified";
   for (std::string_view bad : {"1000", "256", "131072", "-4096", "4k"}) {
     const std::string never = dir_.File("never.db");
     absl::StatusOr<std::unique_ptr<Ledger>> refused =
